@@ -1,0 +1,317 @@
+"""The colorization flow every method shares, and the small training contract.
+
+A method only predicts ab from L at its working size (:meth:`Colorizer.predict_ab`). This base
+class owns the rest: input validation, lightness at full resolution, resizing, upsampling the
+ab, joining it to the ORIGINAL L and gamut clipping, so no method can get size or lightness
+wrong.
+
+Training contract (what ``experiments.train`` calls, knowing nothing method-specific)::
+
+    method = Cls(config, device)          # fresh, untrained
+    losses = method.train_step(batch)     # batch: {"L": N1HW, "ab": N2HW, "label": N} torch tensors
+    method.save(path, meta)               # model + optimiser state + config, resumable
+    method.load(path, training=True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from . import color
+from .errors import BackendUnavailable, CheckpointError
+from .imageio import as_rgb
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = PROJECT_ROOT / "results" / "checkpoints"
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """``auto`` -> ``cuda`` when a CUDA GPU is present, else ``cpu``."""
+    device = (device or "auto").lower()
+    if device == "auto":
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but no CUDA GPU is available; use --device cpu or auto")
+    elif device != "cpu":
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+def resize_plane(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a float ``H x W`` plane to ``(h, w)`` (Pillow, float32)."""
+    h, w = size
+    if x.shape == (h, w):
+        return x.astype(np.float32, copy=False)
+    return np.asarray(Image.fromarray(x.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+
+
+def config_from_dict(cls, data: dict | None):
+    """Fill dataclass ``cls`` from a dict, refusing unknown keys (typos fail loudly)."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    return cls(**data)
+
+
+class Colorizer:
+    """Base of every backend. Subclasses set ``name`` and implement :meth:`predict_ab`."""
+
+    name: ClassVar[str] = "base"
+    #: Working resolution (square) at which the method sees L; output keeps the input's size.
+    working_size: int = 256
+    #: True for methods that use a colour reference photo.
+    uses_reference: ClassVar[bool] = False
+    #: Checkpoint file extension (``.pt`` for PyTorch methods, ``.keras`` for Keras).
+    checkpoint_ext: ClassVar[str] = ".pt"
+
+    device: str = "cpu"
+    checkpoint: Path | None = None
+
+    # -- the method's own part -----------------------------------------------------------------
+    def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+        """``N x H x W`` float32 L in [0, 100] at the working size -> ``N x 2 x h x w`` ab."""
+        raise NotImplementedError
+
+    # -- the shared flow -----------------------------------------------------------------------
+    def working_shape(self, h: int, w: int) -> tuple[int, int]:
+        s = self.working_size
+        return (s, s)
+
+    def colorize(self, image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+        """Grey ``H x W`` or RGB ``H x W x 3`` uint8 -> RGB uint8 of the same size and lightness."""
+        return self.colorize_batch([image], reference=reference)[0]
+
+    def colorize_batch(self, images: list[np.ndarray], reference: np.ndarray | None = None) -> list[np.ndarray]:
+        """Colorize several images in one forward pass (they may differ in size)."""
+        rgbs = [as_rgb(im, f"image {i}") for i, im in enumerate(images)]
+        if reference is not None:
+            reference = as_rgb(reference, "reference")
+        L_full = [color.rgb_to_lab(rgb)[..., 0] for rgb in rgbs]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, L in enumerate(L_full):
+            groups.setdefault(self.working_shape(*L.shape), []).append(i)
+        out: list[np.ndarray | None] = [None] * len(rgbs)
+        for shape, idx in groups.items():
+            L_small = np.stack([resize_plane(L_full[i], shape) for i in idx])
+            ab = np.asarray(self.predict_ab(L_small, reference=reference), dtype=np.float32)
+            for j, i in enumerate(idx):
+                out[i] = join_lab(L_full[i], ab[j])
+        return out  # type: ignore[return-value]
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def default_checkpoint(cls) -> Path:
+        return CHECKPOINT_DIR / f"{cls.name}{cls.checkpoint_ext}"
+
+    @classmethod
+    def open(cls, checkpoint: str | Path | None = None, device: str = "auto", **options) -> Colorizer:
+        """Ready-to-use model: the given checkpoint, else the shipped one in results/checkpoints."""
+        path = Path(checkpoint) if checkpoint else cls.default_checkpoint()
+        if not path.exists():
+            if checkpoint:
+                raise CheckpointError(f"{path}: checkpoint not found")
+            raise BackendUnavailable(
+                f"{cls.name}: no trained checkpoint at {path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path}; "
+                f"fix: python -m experiments.train --config experiments/configs/{cls.name}.toml, or pass --checkpoint"
+            )
+        return cls.from_checkpoint(path, device, **options)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", **overrides) -> Colorizer:
+        raise NotImplementedError
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str, str | None]:
+        """(can run, why / what, checkpoint path) without loading the model."""
+        path = cls.default_checkpoint()
+        if path.exists():
+            return True, f"checkpoint {path.name}", str(path)
+        return False, f"no trained checkpoint at results/checkpoints/{path.name}; train one with experiments.train", None
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "device": self.device, "checkpoint": str(self.checkpoint) if self.checkpoint else None}
+
+
+def join_lab(L_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Upsample ``2 x h x w`` ab to L's size and join to the original L -> RGB uint8."""
+    h, w = L_full.shape
+    a = resize_plane(ab[0], (h, w))
+    b = resize_plane(ab[1], (h, w))
+    return color.lab_to_rgb_uint8(np.stack([L_full, a, b], axis=-1))
+
+
+# --- PyTorch methods --------------------------------------------------------------------------
+
+
+class TorchColorizer(Colorizer):
+    """Shared PyTorch plumbing: device, mixed precision, networks dict, safe checkpoints.
+
+    Subclasses build ``self.nets`` (name -> nn.Module) and ``self.optims`` (name -> optimiser)
+    in ``__init__`` and call :meth:`_finish_init`.
+    """
+
+    Config: ClassVar[type]
+
+    def __init__(self, config=None, device: str = "auto"):
+        import torch
+
+        self.config = config if config is not None else self.Config()
+        self.device = resolve_device(device)
+        self.nets: dict[str, torch.nn.Module] = {}
+        self.optims: dict[str, torch.optim.Optimizer] = {}
+        self.step = 0
+
+    def _finish_init(self):
+        import torch
+
+        for k, net in self.nets.items():
+            self.nets[k] = net.to(self.device)
+        self.use_amp = self.device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.eval()
+
+    # -- modes and precision ---------------------------------------------------------------------
+    def train(self):
+        for net in self.nets.values():
+            net.train()
+        return self
+
+    def eval(self):
+        for net in self.nets.values():
+            net.eval()
+        return self
+
+    def autocast(self):
+        import torch
+
+        return torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+
+    def backward(self, loss, optim_name: str):
+        """Backward + step of one optimiser, with the AMP grad scaler on CUDA."""
+        opt = self.optims[optim_name]
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def distribute(self, local_rank: int):
+        """Wrap every trainable network in DistributedDataParallel (used under torchrun)."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        for k, net in self.nets.items():
+            if any(p.requires_grad for p in net.parameters()):
+                ids = [local_rank] if self.device.startswith("cuda") else None
+                self.nets[k] = DDP(net, device_ids=ids)
+
+    def _bare(self, net):
+        return getattr(net, "module", net)
+
+    def to_tensor(self, x: np.ndarray):
+        import torch
+
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def extra_state(self) -> dict:
+        """Tensors/plain values the method needs besides its networks (e.g. ab bins)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def save(self, path: str | Path, meta: dict | None = None, training: bool = True, half: bool = False) -> Path:
+        """Write a checkpoint (atomically). ``training`` keeps the optimiser state for resuming;
+        ``half`` stores float weights in float16 (for shipped checkpoints)."""
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def cast(sd):
+            return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()}
+
+        state = {
+            "method": self.name,
+            "config": dataclasses.asdict(self.config),
+            "nets": {k: cast(self._bare(n).state_dict()) for k, n in self.nets.items()},
+            "extra": self.extra_state(),
+            "step": self.step,
+            "meta": json.loads(json.dumps(meta or {}, default=str)),
+        }
+        if training:
+            state["optims"] = {k: o.state_dict() for k, o in self.optims.items()}
+            state["scaler"] = self.scaler.state_dict()
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def read_checkpoint(cls, path: str | Path) -> dict:
+        import torch
+
+        path = Path(path)
+        if not path.exists():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if not isinstance(state, dict) or "nets" not in state:
+            raise CheckpointError(f"{path}: not a checkpoint of this project (no 'nets' entry)")
+        if state.get("method") != cls.name:
+            raise CheckpointError(f"{path}: checkpoint is for method {state.get('method')!r}, not {cls.name!r}")
+        return state
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", **overrides):
+        """Rebuild the model from the config stored in the checkpoint, then load its weights."""
+        state = cls.read_checkpoint(path)
+        cfg = dict(state.get("config") or {})
+        cfg.update(overrides)
+        try:
+            obj = cls(config_from_dict(cls.Config, cfg), device)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: checkpoint config does not fit {cls.name}: {exc}") from None
+        obj._load_state(state, path, training=False)
+        obj.checkpoint = Path(path)
+        return obj
+
+    def load(self, path: str | Path, training: bool = True) -> dict:
+        state = self.read_checkpoint(path)
+        self._load_state(state, path, training)
+        return state.get("meta", {})
+
+    def _load_state(self, state: dict, path, training: bool):
+        try:
+            self.load_extra_state(state.get("extra", {}))
+            for k, net in self.nets.items():
+                sd = state["nets"][k]
+                ref = self._bare(net).state_dict()
+                sd = {n: v.to(ref[n].dtype) if n in ref else v for n, v in sd.items()}
+                self._bare(net).load_state_dict(sd)
+            if training and "optims" in state:
+                for k, opt in self.optims.items():
+                    opt.load_state_dict(state["optims"][k])
+                self.scaler.load_state_dict(state.get("scaler", {}))
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: checkpoint does not match the {self.name} model ({str(exc).splitlines()[0][:160]})") from None
+        self.step = int(state.get("step", 0))

@@ -1,0 +1,272 @@
+"""Every colour-space constant and conversion of the project lives here.
+
+Conventions (the same for numpy and torch):
+
+* sRGB is float in [0, 1] (or uint8 in [0, 255] for the numpy helpers that say so), D65 white.
+* CIE L*a*b* uses the D65 2-degree white point, exactly as scikit-image's ``rgb2lab``:
+  L in [0, 100], a and b roughly in [-110, 110].
+* numpy arrays are channel-last (``H x W x 3``); torch tensors are channel-first and batched
+  (``N x 3 x H x W``), so the torch versions run on the GPU unchanged.
+
+The quantised ab space of Zhang, Isola & Efros (ECCV 2016) is here too: the in-gamut bins on a
+grid of 10, soft-encoding of targets, the class-rebalancing weights and the annealed mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+# --- CIE L*a*b* (D65) -------------------------------------------------------------------------
+
+#: Linear sRGB -> XYZ (same matrix as scikit-image).
+XYZ_FROM_RGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
+RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
+#: D65, 2-degree observer.
+WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+
+_EPS = 0.008856  # (6/29)^3
+_KAPPA = 7.787  # (29/6)^2 / 3
+
+#: Normalisation used by the networks: L -> (L - L_CENTER) / L_SCALE, ab -> ab / AB_SCALE.
+L_CENTER = 50.0
+L_SCALE = 100.0
+AB_SCALE = 110.0
+
+
+def _srgb_to_linear(c):
+    return np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+
+
+def _linear_to_srgb(c):
+    c = np.clip(c, 0.0, None)
+    return np.where(c > 0.0031308, 1.055 * c ** (1 / 2.4) - 0.055, 12.92 * c)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (uint8 in [0, 255] or float in [0, 1], ``... x 3``) -> Lab float32 ``... x 3``."""
+    rgb = np.asarray(rgb)
+    if rgb.shape[-1] != 3:
+        raise ValueError(f"rgb_to_lab expects a last axis of 3 channels, got shape {rgb.shape}")
+    x = rgb.astype(np.float64) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
+    xyz = _srgb_to_linear(x) @ XYZ_FROM_RGB.T / WHITE_D65
+    f = np.where(xyz > _EPS, np.cbrt(xyz), _KAPPA * xyz + 16.0 / 116.0)
+    L = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """Lab ``... x 3`` -> sRGB float32 in [0, 1], clipped into the gamut."""
+    lab = np.asarray(lab, dtype=np.float64)
+    if lab.shape[-1] != 3:
+        raise ValueError(f"lab_to_rgb expects a last axis of 3 channels, got shape {lab.shape}")
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = np.maximum(fy - lab[..., 2] / 200.0, 0.0)
+    f = np.stack([fx, fy, fz], axis=-1)
+    xyz = np.where(f**3 > _EPS, f**3, (f - 16.0 / 116.0) / _KAPPA) * WHITE_D65
+    rgb = _linear_to_srgb(xyz @ RGB_FROM_XYZ.T)
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def lab_to_rgb_uint8(lab: np.ndarray) -> np.ndarray:
+    return np.round(lab_to_rgb(lab) * 255.0).astype(np.uint8)
+
+
+def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
+    """A grey image (uint8 or float in [0, 1]) read as neutral sRGB -> L in [0, 100]."""
+    g = np.asarray(gray)
+    g = g.astype(np.float64) / 255.0 if g.dtype == np.uint8 else g.astype(np.float64)
+    y = _srgb_to_linear(g)
+    f = np.where(y > _EPS, np.cbrt(y), _KAPPA * y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).astype(np.float32)
+
+
+def chroma(lab: np.ndarray) -> np.ndarray:
+    return np.hypot(lab[..., 1], lab[..., 2])
+
+
+# --- torch versions (batched, channel-first) --------------------------------------------------
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def rgb_to_lab_torch(rgb):
+    """``N x 3 x H x W`` sRGB in [0, 1] -> Lab, same layout, same device."""
+    torch = _torch()
+    m = torch.as_tensor(XYZ_FROM_RGB / WHITE_D65[:, None], dtype=rgb.dtype, device=rgb.device)
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,njhw->nihw", m, lin)
+    f = torch.where(xyz > _EPS, xyz.clamp_min(_EPS) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0)
+    L = 116.0 * f[:, 1] - 16.0
+    a = 500.0 * (f[:, 0] - f[:, 1])
+    b = 200.0 * (f[:, 1] - f[:, 2])
+    return torch.stack([L, a, b], dim=1)
+
+
+def lab_to_rgb_torch(lab):
+    """``N x 3 x H x W`` Lab -> sRGB in [0, 1] (clipped), same layout, same device."""
+    torch = _torch()
+    fy = (lab[:, 0] + 16.0) / 116.0
+    fx = fy + lab[:, 1] / 500.0
+    fz = (fy - lab[:, 2] / 200.0).clamp_min(0.0)
+    f = torch.stack([fx, fy, fz], dim=1)
+    xyz = torch.where(f**3 > _EPS, f**3, (f - 16.0 / 116.0) / _KAPPA)
+    m = torch.as_tensor(RGB_FROM_XYZ * WHITE_D65[None, :], dtype=lab.dtype, device=lab.device)
+    lin = torch.einsum("ij,njhw->nihw", m, xyz).clamp_min(0.0)
+    rgb = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * lin)
+    return rgb.clamp(0.0, 1.0)
+
+
+# --- Zhang et al.: quantised ab space ---------------------------------------------------------
+
+GRID = 10.0
+AB_RANGE = 110.0
+ASSET = Path(__file__).parent / "assets" / "ab_gamut.npz"
+
+
+def grid_centres(grid: float = GRID, ab_range: float = AB_RANGE) -> np.ndarray:
+    """All ab bin centres on the grid, ``K x 2`` (a, b)."""
+    axis = np.arange(-ab_range, ab_range + 1e-6, grid)
+    a, b = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([a.ravel(), b.ravel()], axis=1)
+
+
+def strict_gamut_bins(grid: float = GRID, l_step: float = 0.5) -> np.ndarray:
+    """Bin centres whose (L, a, b) is inside sRGB, without clipping, for at least one L."""
+    centres = grid_centres(grid)
+    L = np.arange(0.0, 100.0 + 1e-6, l_step)
+    lab = np.concatenate(
+        [np.repeat(L[:, None, None], len(centres), 1), np.broadcast_to(centres, (len(L), *centres.shape))],
+        axis=2,
+    )
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    f = np.stack([fx, fy, fz], axis=-1)
+    xyz = np.where(f**3 > _EPS, f**3, (f - 16.0 / 116.0) / _KAPPA) * WHITE_D65
+    lin = xyz @ RGB_FROM_XYZ.T
+    ok = np.all((lin >= 0.0) & (lin <= 1.0), axis=-1) & (fz >= 0)
+    return centres[ok.any(axis=0)]
+
+
+def srgb_occupied_cells(grid: float = GRID) -> np.ndarray:
+    """Boolean mask over ``grid_centres()``: cells that some 8-bit sRGB colour falls into.
+
+    Every photo's ab values lie in these cells, so they are the bins "colours can occupy"
+    (261 on the grid of 10; Zhang et al. kept 313 on ImageNet with a looser test).
+    """
+    hit = np.zeros(len(grid_centres(grid)), bool)
+    v = np.arange(256, dtype=np.uint8)
+    g, b = np.meshgrid(v, v, indexing="ij")
+    for r in range(0, 256):
+        lab = rgb_to_lab(np.stack([np.full_like(g, r), g, b], -1))
+        hit[np.unique(nearest_grid_index(lab[..., 1:], grid))] = True
+    return hit
+
+
+def nearest_grid_index(ab: np.ndarray, grid: float = GRID, ab_range: float = AB_RANGE) -> np.ndarray:
+    """Index into ``grid_centres()`` of the grid cell each ab value falls in."""
+    n = int(round(2 * ab_range / grid)) + 1
+    idx = np.clip(np.round((ab + ab_range) / grid).astype(np.int64), 0, n - 1)
+    return idx[..., 0] * n + idx[..., 1]
+
+
+@dataclass(frozen=True)
+class ABGamut:
+    """The kept ab bins (``Q x 2``) and the empirical prior of the training photos over them."""
+
+    bins: np.ndarray
+    prior: np.ndarray
+    strict_count: int
+    source: str
+
+    @property
+    def q(self) -> int:
+        return len(self.bins)
+
+    def save(self, path: Path = ASSET) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, bins=self.bins, prior=self.prior, strict_count=self.strict_count, source=self.source)
+
+
+@lru_cache(maxsize=4)
+def load_gamut(path: str | Path = ASSET) -> ABGamut:
+    """The shipped bin set and prior (``python -m experiments.prior`` recomputes them)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: ab bin set missing; run `python -m experiments.prior` to compute it")
+    z = np.load(path, allow_pickle=False)
+    return ABGamut(z["bins"].astype(np.float32), z["prior"].astype(np.float64), int(z["strict_count"]), str(z["source"]))
+
+
+def gamut_from_counts(grid_counts: np.ndarray, source: str, grid: float = GRID) -> ABGamut:
+    """Q = cells occupied by 8-bit sRGB colours, plus any cell the photos hit; prior over them.
+
+    ``strict_count`` records the stricter test (bin centre inside sRGB for some L) for reference.
+    """
+    centres = grid_centres(grid)
+    strict = strict_gamut_bins(grid)
+    keep = srgb_occupied_cells(grid)
+    keep[nearest_grid_index(strict, grid)] = True
+    keep |= grid_counts > 0
+    counts = grid_counts[keep].astype(np.float64)
+    prior = counts / counts.sum() if counts.sum() > 0 else np.full(keep.sum(), 1.0 / keep.sum())
+    return ABGamut(centres[keep].astype(np.float32), prior, len(strict), source)
+
+
+def smooth_prior(bins: np.ndarray, prior: np.ndarray, sigma: float = 5.0) -> np.ndarray:
+    """The prior smoothed with a Gaussian of ``sigma`` in ab units (over the kept bins)."""
+    d2 = ((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
+    k = np.exp(-d2 / (2 * sigma**2))
+    p = k @ prior
+    return p / p.sum()
+
+
+def rebalance_weights(bins: np.ndarray, prior: np.ndarray, lam: float = 0.5, sigma: float = 5.0) -> np.ndarray:
+    """Zhang et al. eq. 4: w ~ ((1 - lam) p~ + lam / Q)^-1, normalised so that E_p~[w] = 1."""
+    p = smooth_prior(bins, prior, sigma)
+    w = 1.0 / ((1.0 - lam) * p + lam / len(p))
+    return (w / (p * w).sum()).astype(np.float32)
+
+
+def soft_encode(ab, bins, k: int = 5, sigma: float = 5.0):
+    """Torch: ``N x 2 x H x W`` ab -> ``N x Q x H x W`` soft targets (k nearest bins, Gaussian)."""
+    torch = _torch()
+    n, _, h, w = ab.shape
+    flat = ab.permute(0, 2, 3, 1).reshape(-1, 2)
+    d2 = torch.cdist(flat, bins) ** 2
+    dk, ik = d2.topk(k, dim=1, largest=False)
+    wk = torch.exp(-dk / (2 * sigma**2))
+    wk = wk / wk.sum(1, keepdim=True)
+    out = torch.zeros(flat.shape[0], bins.shape[0], device=ab.device, dtype=ab.dtype)
+    out.scatter_(1, ik, wk.to(ab.dtype))
+    return out.reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+def annealed_mean(probs, bins, temperature: float = 0.38):
+    """Torch: ``N x Q x H x W`` probabilities -> ``N x 2 x H x W`` ab (Zhang et al. eq. 5).
+
+    T = 1 gives the mean of the distribution; T -> 0 its mode.
+    """
+    torch = _torch()
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logp = torch.log(probs.clamp_min(1e-12)) / temperature
+    q = torch.softmax(logp, dim=1)
+    return torch.einsum("nqhw,qc->nchw", q, bins.to(q.dtype))
