@@ -1,0 +1,132 @@
+"""The shared flow and the registry, with a tiny stand-in method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import backends
+from backends import color
+from backends.base import Colorizer, TorchColorizer
+from backends.errors import BackendUnavailable, CheckpointError
+
+
+class ConstantAB(Colorizer):
+    """Predicts a fixed warm ab at a quarter of the working size (to exercise upsampling)."""
+
+    name = "constant"
+    working_size = 64
+
+    def predict_ab(self, L, reference=None):
+        n, h, w = L.shape
+        ab = np.zeros((n, 2, h // 4, w // 4), np.float32)
+        ab[:, 0], ab[:, 1] = 20.0, 30.0
+        return ab
+
+
+def test_colorize_keeps_size_and_lightness(photo):
+    out = ConstantAB().colorize(photo)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    dL = np.abs(color.rgb_to_lab(out)[..., 0] - color.rgb_to_lab(photo)[..., 0])
+    assert dL.mean() < 1.0
+    lab = color.rgb_to_lab(out)
+    mid = lab[10:-10, 10:-10]
+    # the colour actually changed to the predicted ab where it fits the gamut
+    assert np.median(mid[..., 1]) > 10 and np.median(mid[..., 2]) > 15
+
+
+def test_grey_input_gives_rgb_of_same_size(photo):
+    grey = color.lab_to_rgb_uint8(color.rgb_to_lab(photo) * np.array([1, 0, 0]))[..., 0]
+    out = ConstantAB().colorize(grey)
+    assert out.shape == grey.shape + (3,)
+    assert np.abs(color.rgb_to_lab(out)[..., 0] - color.gray_to_lightness(grey)).mean() < 1.0
+
+
+def test_batch_of_different_sizes(photo):
+    outs = ConstantAB().colorize_batch([photo, photo[:33, :51]])
+    assert [o.shape for o in outs] == [photo.shape, (33, 51, 3)]
+
+
+class Tiny(TorchColorizer):
+    name = "tiny"
+
+    @dataclass
+    class Config:
+        width: int = 4
+
+    def __init__(self, config=None, device="auto"):
+        import torch
+
+        super().__init__(config, device)
+        self.nets = {"net": torch.nn.Conv2d(1, self.config.width, 3)}
+        self.optims = {"adam": torch.optim.Adam(self.nets["net"].parameters())}
+        self._finish_init()
+
+
+def test_checkpoint_roundtrip_and_errors(tmp_path):
+    import torch
+
+    m = Tiny()
+    p = m.save(tmp_path / "t.pt", {"step": 3})
+    m2 = Tiny.from_checkpoint(p, "cpu")
+    assert torch.equal(m2.nets["net"].weight, m.nets["net"].weight)
+    # half precision for shipping loads back as float32
+    half = m.save(tmp_path / "h.pt", training=False, half=True)
+    assert Tiny.from_checkpoint(half, "cpu").nets["net"].weight.dtype == torch.float32
+
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="corrupt.pt"):
+        Tiny.from_checkpoint(bad, "cpu")
+    with pytest.raises(CheckpointError, match="not found"):
+        Tiny.from_checkpoint(tmp_path / "missing.pt", "cpu")
+
+    class Other(Tiny):
+        name = "other"
+
+    with pytest.raises(CheckpointError, match="for method 'tiny'"):
+        Other.from_checkpoint(p, "cpu")
+    wide = Tiny(Tiny.Config(width=8))
+    wp = wide.save(tmp_path / "wide.pt")
+    m3 = Tiny()
+    with pytest.raises(CheckpointError, match="wide.pt: checkpoint does not match"):
+        m3.load(wp)
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    """weights_only loading: a pickle that would run code is rejected as unreadable."""
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    p = tmp_path / "evil.pt"
+    torch.save({"nets": {}, "method": "tiny", "x": Evil()}, p)
+    with pytest.raises(CheckpointError, match="evil.pt: not a readable checkpoint"):
+        Tiny.from_checkpoint(p, "cpu")
+
+
+def test_registry_unknown_name_lists_known():
+    with pytest.raises(ValueError) as e:
+        backends.load("nope")
+    for name in backends.names():
+        assert name in str(e.value)
+
+
+def test_missing_checkpoint_is_unavailable_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(backends.base, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(Tiny, "default_checkpoint", classmethod(lambda cls: tmp_path / "tiny.pt"))
+    ok, reason, ckpt = Tiny.availability()
+    assert not ok and "experiments.train" in reason and ckpt is None
+    with pytest.raises(BackendUnavailable, match="no trained checkpoint"):
+        Tiny.open(device="cpu")
+
+
+def test_device_resolution():
+    assert backends.resolve_device("cpu") == "cpu"
+    assert backends.resolve_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        backends.resolve_device("tpu")
