@@ -1,0 +1,227 @@
+"""Zhang, Isola & Efros, *Colorful Image Colorization* (ECCV 2016): colour as classification.
+
+The network sees L and predicts, at 1/4 resolution, a distribution over Q quantised ab bins
+(grid of 10, the cells that colours can occupy: ``backends/assets/ab_gamut.npz``, Q = 261 on
+the training photos, against Zhang's 313 on ImageNet). Training targets are soft-encoded (the
+5 nearest bins, Gaussian sigma 5) and the multinomial cross-entropy is class-rebalanced with
+weights from the training set's empirical prior (smoothed with sigma 5, mixed with uniform at
+lambda 0.5; eq. 2-4). Inference decodes with the annealed mean at temperature T = 0.38
+(eq. 5; T = 1 gives the mean, T -> 0 the mode), adjustable per call of ``backends.load``.
+
+Architecture: Zhang's eight blocks, SHRUNK for 2 CPU cores. The paper's block widths are
+64-128-256-512-512-512-512-256 with 2-3 convs each (about 30 GFLOPs at 224 x 224); here they are
+``Config.widths`` (default 32-64-128-128 for blocks 1-4, blocks 5-7 at the width of block 4,
+block 8 at the width of block 3) with ``Config.convs`` convs per block (default 2): 1.9 M
+parameters, 6.6 GFLOPs (3.3 G multiply-adds) per 256 x 256 forward pass, about 0.08 s on 2 CPU
+cores. The structure is the paper's: stride-2 convs down to 1/8, blocks 5-6
+dilated by 2 at 1/8, block 7 plain, a 4 x 4 stride-2 deconvolution back to 1/4, a 1 x 1 conv to
+Q logits; ReLU after every conv and BatchNorm closing each of blocks 1-7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from . import color
+from .base import TorchColorizer
+
+
+@dataclass
+class Config:
+    """The ``[model]`` section of ``experiments/configs/classification.toml``."""
+
+    #: Widths of blocks 1-4 (1, 1/2, 1/4, 1/8 resolution); blocks 5-7 use widths[3], block 8 widths[2].
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    #: 3 x 3 convs per block (the paper: 2 in blocks 1-2, 3 in blocks 3-8).
+    convs: int = 2
+    #: ab bin set and prior (Q comes from here); a checkpoint carries its own copy.
+    gamut: str = str(color.ASSET)
+    #: Soft-encoding: k nearest bins, Gaussian of sigma (ab units).
+    k: int = 5
+    sigma: float = 5.0
+    #: Class rebalancing: mix the smoothed prior with uniform at lambda; prior smoothing sigma.
+    rebalance: bool = True
+    lam: float = 0.5
+    prior_sigma: float = 5.0
+    #: Annealed-mean temperature (inference).
+    temperature: float = 0.38
+    #: Adam (the paper: lr 3e-5, betas 0.9 / 0.99, weight decay 1e-3).
+    lr: float = 3e-5
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 1e-3
+    #: Step decay: the learning rate is multiplied by lr_gamma at each milestone step
+    #: (the paper lowered it to 1e-5 and 3e-6 when the loss plateaued).
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 1 / 3
+
+    def __post_init__(self):
+        if len(self.widths) != 4 or min(self.widths) < 1:
+            raise ValueError(f"widths must be 4 positive ints (blocks 1-4), got {self.widths}")
+        if self.convs < 1:
+            raise ValueError(f"convs must be >= 1, got {self.convs}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.lam <= 1.0:
+            raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+
+
+def lr_at(step: int, base: float, milestones: list[int], gamma: float) -> float:
+    """Step-decayed learning rate at ``step`` (0-based count of steps already taken)."""
+    return base * gamma ** sum(step >= m for m in milestones)
+
+
+def build_network(cfg: Config, q: int):
+    """Zhang's colorization network (shrunk): ``N x 1 x H x W`` normalised L -> ``N x Q x H/4 x W/4`` logits."""
+    import torch
+    from torch import nn
+
+    def block(cin, cout, n, stride=1, dilation=1, norm=True):
+        layers = []
+        for i in range(n):
+            s = stride if i == n - 1 else 1
+            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, s, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+        if norm:
+            layers.append(nn.BatchNorm2d(cout))
+        return nn.Sequential(*layers)
+
+    c1, c2, c3, c4 = cfg.widths
+    n = cfg.convs
+
+    class ColorizationNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                block(1, c1, n, stride=2),  # -> 1/2
+                block(c1, c2, n, stride=2),  # -> 1/4
+                block(c2, c3, n, stride=2),  # -> 1/8
+                block(c3, c4, n),
+                block(c4, c4, n, dilation=2),
+                block(c4, c4, n, dilation=2),
+                block(c4, c4, n),
+                nn.ConvTranspose2d(c4, c3, 4, stride=2, padding=1),  # -> 1/4
+                nn.ReLU(inplace=True),
+                block(c3, c3, n - 1, norm=False) if n > 1 else nn.Identity(),
+            )
+            self.head = nn.Conv2d(c3, q, 1)
+
+        def forward(self, L):
+            h, w = L.shape[-2:]
+            ph, pw = -h % 8, -w % 8
+            x = (L - color.L_CENTER) / color.L_SCALE
+            if ph or pw:
+                x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
+            out = self.head(self.features(x))
+            return out[..., : -(-h // 4), : -(-w // 4)]
+
+    return ColorizationNet()
+
+
+class ClassificationColorizer(TorchColorizer):
+    """Zhang et al. 2016: per-pixel classification over quantised ab, annealed-mean decoding."""
+
+    name: ClassVar[str] = "classification"
+    Config: ClassVar[type] = Config
+
+    def __init__(self, config: Config | None = None, device: str = "auto"):
+        super().__init__(config, device)
+        gamut = color.load_gamut(self.config.gamut)
+        self._set_gamut(gamut.bins, gamut.prior)
+        self.nets = {"net": build_network(self.config, len(self.bins))}
+        self._make_optim()
+        self._finish_init()
+
+    # -- bins, prior and rebalancing weights -----------------------------------------------------
+    def _set_gamut(self, bins: np.ndarray, prior: np.ndarray) -> None:
+        import torch
+
+        bins = np.asarray(bins, np.float32)
+        prior = np.asarray(prior, np.float64)
+        w = color.rebalance_weights(bins, prior, self.config.lam, self.config.prior_sigma)
+        self.prior = prior
+        self.bins = torch.as_tensor(bins, device=self.device)
+        self.weights = torch.as_tensor(w, device=self.device)
+
+    def _make_optim(self) -> None:
+        import torch
+
+        c = self.config
+        self.optims = {"adam": torch.optim.Adam(self.nets["net"].parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)}
+
+    @property
+    def q(self) -> int:
+        return int(self.bins.shape[0])
+
+    def extra_state(self) -> dict:
+        import torch
+
+        return {
+            "bins": self.bins.detach().cpu(),
+            "prior": torch.as_tensor(self.prior),
+            "weights": self.weights.detach().cpu(),
+        }
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore the checkpoint's own bins and prior (a new Q rebuilds the 1 x 1 head)."""
+        from torch import nn
+
+        if "bins" not in state:
+            raise KeyError("bins (the checkpoint carries no ab bin set)")
+        bins = state["bins"].float().numpy()
+        prior = state["prior"].double().numpy() if "prior" in state else np.full(len(bins), 1.0 / len(bins))
+        q_old = self.q
+        self._set_gamut(bins, prior)
+        if self.q != q_old:
+            net = self._bare(self.nets["net"])
+            net.head = nn.Conv2d(net.head.in_channels, self.q, 1).to(self.device)
+            self._make_optim()
+
+    # -- training --------------------------------------------------------------------------------
+    def logits(self, L):
+        return self.nets["net"](L)
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        import torch
+        import torch.nn.functional as F
+
+        c = self.config
+        for g in self.optims["adam"].param_groups:
+            g["lr"] = lr_at(self.step, c.lr, c.lr_milestones, c.lr_gamma)
+        L = batch["L"].to(self.device, torch.float32)
+        ab = batch["ab"].to(self.device, torch.float32)
+        with self.autocast():
+            logits = self.logits(L)
+        # targets at the prediction's 1/4 resolution: area-averaged ab, soft-encoded (float32)
+        ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])
+        with torch.no_grad():
+            z = color.soft_encode(ab_small, self.bins, c.k, c.sigma)
+            v = self.weights[z.argmax(1)] if c.rebalance else torch.ones_like(z[:, 0])
+        logp = F.log_softmax(logits.float(), dim=1)
+        ce = -(z * logp).sum(1)  # N x h x w
+        loss = (v * ce).mean()
+        self.backward(loss, "adam")
+        return {"loss": float(loss.detach()), "loss_cls": float(ce.detach().mean())}
+
+    # -- inference -------------------------------------------------------------------------------
+    def predict_probs(self, L: np.ndarray):
+        """``N x H x W`` L -> ``N x Q x H/4 x W/4`` torch probabilities."""
+        import torch
+
+        self.eval()
+        with torch.no_grad(), self.autocast():
+            logits = self.logits(self.to_tensor(L)[:, None])
+        return torch.softmax(logits.float(), dim=1)
+
+    def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None, temperature: float | None = None) -> np.ndarray:
+        """``N x H x W`` L in [0, 100] -> ``N x 2 x H/4 x W/4`` ab (annealed mean at ``temperature``)."""
+        import torch
+
+        T = self.config.temperature if temperature is None else temperature
+        with torch.no_grad():
+            ab = color.annealed_mean(self.predict_probs(L), self.bins, T)
+        return ab.cpu().numpy().astype(np.float32)
+
+    def info(self) -> dict:
+        return {**super().info(), "Q": self.q, "temperature": self.config.temperature}
