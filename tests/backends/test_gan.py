@@ -1,0 +1,145 @@
+"""pix2pix backend: training lowers L1 and logs both players, 70x70 PatchGAN, resumable, colorizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import backends
+from backends import color
+from backends.gan import GANColorizer, PatchDiscriminator, receptive_field
+from experiments.config import load_config
+from experiments.train import read_log, train
+
+# small widths so ~30 steps take seconds on one thread; n_down = 5 fits the 32 px test crops; at
+# these widths the paper's lr (2e-4) needs a few hundred steps to show, so the smoke tests use 1e-3
+TINY = {"ngf": 8, "ndf": 8, "n_down": 5, "lr": 1e-3}
+
+
+def col(rows: list[dict], key: str) -> np.ndarray:
+    return np.array([float(r[key]) for r in rows])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    """One 30-step training run on the tiny photos, shared by the tests below."""
+    torch.set_num_threads(1)
+    runs = tmp_path_factory.mktemp("gan_runs")
+    raw = {
+        "method": "gan",
+        "data": {"train": str(tiny_data / "train"), "val": str(tiny_data / "val"), "crop": 32, "batch_size": 4, "workers": 0, "val_count": 4},
+        "train": {"steps": 30, "log_every": 1, "checkpoint_every": 30, "seed": 0, "runs_dir": str(runs)},
+        "model": TINY,
+    }
+    return train(load_config(raw=raw), "cpu", progress=False)
+
+
+def test_training_lowers_l1_and_logs_both_losses(trained):
+    rows = read_log(trained / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(1, 31))
+    for key in ("loss", "loss_g", "loss_l1", "loss_d", "d_real", "d_fake"):
+        assert key in rows[0], f"log.csv lacks {key}"
+        assert np.isfinite(col(rows, key)).all()
+    l1 = col(rows, "loss_l1")
+    assert l1[-5:].mean() < 0.7 * l1[:5].mean()
+    # the total is the GAN term plus the (weighted) L1 term; D's loss is a real two-player number
+    assert np.allclose(col(rows, "loss"), col(rows, "loss_g") + l1, atol=1e-4)
+    assert (col(rows, "loss_d") > 0).all() and col(rows, "loss_g").std() > 0
+
+
+def test_patchgan_receptive_field_is_70x70():
+    D = PatchDiscriminator(ndf=8, n_layers=3)
+    assert receptive_field(D) == 70
+    assert receptive_field(GANColorizer(device="cpu").nets["D"]) == 70  # the shipped default
+    # measured: the gradient of one interior output patch w.r.t. a 256 px input covers 70 x 70 pixels
+    D.eval()
+    x = torch.randn(1, 3, 256, 256, requires_grad=True)
+    out = D(x)
+    assert out.shape[-2:] == (30, 30)
+    out[0, 0, 15, 15].backward()
+    support = (x.grad[0].abs().sum(0) > 0).numpy()
+    rows, cols = np.nonzero(support)
+    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+    assert support.sum() == 70 * 70
+
+
+def test_discriminator_is_conditional_on_lightness():
+    """D sees (L, ab): the same ab with a different L gives different patch logits."""
+    m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
+    ab = torch.randn(1, 2, 64, 64) * 0.2
+    L1, L2 = torch.zeros(1, 1, 64, 64), torch.rand(1, 1, 64, 64) - 0.5
+    with torch.no_grad():
+        a, b = m.nets["D"](torch.cat([L1, ab], 1)), m.nets["D"](torch.cat([L2, ab], 1))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("mode", ["vanilla", "lsgan"])
+def test_train_step_updates_both_players(mode):
+    torch.manual_seed(0)
+    m = GANColorizer(GANColorizer.Config(**TINY, gan_mode=mode), "cpu").train()
+    g0 = [p.detach().clone() for p in m.nets["G"].parameters()]
+    d0 = [p.detach().clone() for p in m.nets["D"].parameters()]
+    batch = {"L": torch.rand(2, 1, 32, 32) * 100, "ab": torch.randn(2, 2, 32, 32) * 20, "label": torch.full((2,), -1)}
+    out = m.train_step(batch)
+    assert set(out) >= {"loss", "loss_g", "loss_l1", "loss_d"}
+    assert any(not torch.equal(a, p) for a, p in zip(g0, m.nets["G"].parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(d0, m.nets["D"].parameters()))
+    assert all(p.requires_grad for p in m.nets["D"].parameters())  # unfrozen after G's step
+
+
+def test_sizes_are_checked_and_predict_pads():
+    m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
+    bad = {"L": torch.rand(2, 1, 40, 40) * 100, "ab": torch.zeros(2, 2, 40, 40), "label": torch.full((2,), -1)}
+    with pytest.raises(ValueError, match="divisible by 2 \\*\\* n_down = 32"):
+        m.train_step(bad)
+    ab = m.predict_ab(np.full((1, 45, 70), 50.0, np.float32))
+    assert ab.shape == (1, 2, 45, 70) and np.isfinite(ab).all()
+    with pytest.raises(ValueError, match="gan_mode"):
+        GANColorizer(GANColorizer.Config(gan_mode="wgan"), "cpu")
+
+
+def test_colorize_from_checkpoint_keeps_size_and_lightness(trained, photo, tmp_path):
+    torch.set_num_threads(1)
+    ckpt = trained / "checkpoint.pt"
+    model = backends.load("gan", device="cpu", checkpoint=ckpt)
+    assert isinstance(model, GANColorizer)
+    out = model.colorize(photo)  # 70 x 90, not square
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    lab_in, lab_out = color.rgb_to_lab(photo), color.rgb_to_lab(out)
+    assert np.abs(lab_out[..., 0] - lab_in[..., 0]).mean() < 1.0
+    assert color.chroma(lab_out).mean() > 3.0  # it adds colour, not just grey
+    # deterministic by default (dropout off at test time)...
+    assert np.array_equal(model.colorize(photo), out)
+    # ...and a shipped-style checkpoint (half precision, no optimiser state) gives the same colours
+    shipped = model.save(tmp_path / "gan.pt", {"note": "shipped"}, training=False, half=True)
+    out_half = backends.load("gan", device="cpu", checkpoint=shipped).colorize(photo)
+    assert np.abs(out_half.astype(int) - out.astype(int)).mean() < 2.0
+    # the paper's test-time dropout is an inference option
+    noisy = backends.load("gan", device="cpu", checkpoint=shipped, test_dropout=True)
+    assert noisy.config.test_dropout and noisy.colorize(photo).shape == photo.shape
+
+
+def test_resume_continues_log_with_both_optimisers(tiny_config, tmp_path):
+    torch.set_num_threads(1)
+    cfg = load_config(raw=tiny_config("gan", steps=12, model=TINY, checkpoint_every=12))
+    run = train(cfg, "cpu", progress=False)
+    before = read_log(run / "log.csv")
+    # both optimisers' states are in the checkpoint and come back on load
+    m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
+    m.load(run / "checkpoint.pt", training=True)
+    assert m.step == 12
+    for name in ("G", "D"):
+        states = list(m.optims[name].state.values())
+        assert states and all(int(s["step"]) == 12 for s in states), name
+
+    cfg = load_config(raw=tiny_config("gan", steps=20, model=TINY, checkpoint_every=20))
+    train(cfg, "cpu", progress=False)
+    rows = read_log(run / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(1, 21))
+    assert rows[:12] == before
+    l1 = col(rows, "loss_l1")
+    # the resumed run goes on from where it was, not from a fresh model's loss
+    assert abs(l1[12:15].mean() - l1[9:12].mean()) < 0.5 * (l1[0] - l1[9:12].mean())
+    m.load(run / "checkpoint.pt", training=True)
+    assert m.step == 20 and all(int(s["step"]) == 20 for s in m.optims["D"].state.values())
