@@ -1,0 +1,387 @@
+"""Study storage: SQLAlchemy Core tables, SQLite in WAL mode by default, PostgreSQL by URL.
+
+Where: ``COLORIZE_STUDY_DB`` (an SQLAlchemy URL, e.g. ``postgresql+psycopg://...`` when a study
+runs on several app instances) or ``sqlite:///<results>/studies/studies.sqlite`` (results root
+``COLORIZE_RESULTS_DIR``, default ``results/``). The pre-generated images live in the same
+database, so every app instance serves the same pictures.
+
+Votes: one row per (participant, trial), enforced by a UNIQUE constraint and inserted with
+``INSERT ... ON CONFLICT DO NOTHING`` in its own transaction - a vote is committed atomically
+or not at all, and double-clicks, replays and a second tab cannot count twice (the first answer
+wins). SQLite runs with ``journal_mode=WAL``, ``synchronous=FULL`` (a committed vote survives a
+killed process and a power cut) and ``BEGIN IMMEDIATE`` transactions (writers queue on the busy
+timeout instead of failing with "database is locked").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .protocol import StudyDesign, Trial, condition_for, roles_needed
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHOICES = ("left", "right", "tie")
+STATUSES = ("draft", "open", "closed")
+
+metadata = MetaData()
+
+studies = Table(
+    "studies",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("design", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="draft"),
+    Column("created_at", Float, nullable=False),
+)
+
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", String(32), primary_key=True),  # opaque, random
+    Column("study", String(64), ForeignKey("studies.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source", Text, nullable=False),  # file the photo came from (admin pages only)
+    UniqueConstraint("study", "source", name="uq_photo_source"),
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", String(32), primary_key=True),  # opaque, random
+    Column("study", String(64), ForeignKey("studies.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("photo", String(32), ForeignKey("photos.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(64), nullable=False),  # "real", "vigilance" or a method name
+    Column("png", LargeBinary, nullable=False),
+    UniqueConstraint("study", "photo", "role", name="uq_image_role"),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("id", String(64), primary_key=True),  # opaque, random; the participant's URL key
+    Column("study", String(64), ForeignKey("studies.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),  # join order, drives balanced assignment
+    Column("condition", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    UniqueConstraint("study", "seq", name="uq_participant_seq"),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("study", String(64), ForeignKey("studies.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("participant", String(64), ForeignKey("participants.id", ondelete="CASCADE"), nullable=False),
+    Column("trial", Integer, nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("photo", String(32), nullable=False),
+    Column("left", String(64), nullable=False),
+    Column("right", String(64), nullable=False),
+    Column("choice", String(8), nullable=False),
+    Column("rt_ms", Integer),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("participant", "trial", name="uq_vote_trial"),
+)
+
+
+def default_url() -> str:
+    url = os.environ.get("COLORIZE_STUDY_DB")
+    if url:
+        return url
+    root = Path(os.environ.get("COLORIZE_RESULTS_DIR") or PROJECT_ROOT / "results")
+    return f"sqlite:///{(root / 'studies' / 'studies.sqlite').resolve()}"
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 120, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=8,
+        pool_timeout=600,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # the driver must not BEGIN on its own; see _on_begin
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=120000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # Take the write lock up front: a deferred transaction that reads and then writes can
+        # fail at once with SQLITE_BUSY instead of waiting its turn.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """One engine (connection pool) per URL and process; tables are created on first use."""
+    url = url or default_url()
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _sqlite_engine(url) if url.startswith("sqlite") else create_engine(url, pool_pre_ping=True)
+            metadata.create_all(engine)
+            _engines[url] = engine
+        return engine
+
+
+def _insert(dialect: str):
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return None
+    return insert
+
+
+@dataclass
+class Participant:
+    id: str
+    study: str
+    seq: int
+    condition: str
+    created_at: float
+    finished_at: float | None
+
+
+@dataclass
+class Study:
+    name: str
+    kind: str
+    design: StudyDesign
+    status: str
+    created_at: float
+
+
+class StudyStore:
+    """All reads and writes of the study pages and the analysis go through here."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        self.engine = engine_for(self.url)
+
+    # -- studies -------------------------------------------------------------------------------
+    def create_study(self, design: StudyDesign) -> Study:
+        design.validate()
+        try:
+            with self.engine.begin() as c:
+                c.execute(
+                    studies.insert().values(
+                        name=design.name,
+                        kind=design.kind,
+                        design=json.dumps(design.to_dict()),
+                        status="draft",
+                        created_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            raise ValueError(f"a study named {design.name!r} exists already; choose another name") from None
+        return self.study(design.name)
+
+    def study(self, name: str) -> Study | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(studies).where(studies.c.name == name)).mappings().first()
+        if row is None:
+            return None
+        return Study(row["name"], row["kind"], StudyDesign.from_dict(json.loads(row["design"])), row["status"], row["created_at"])
+
+    def studies(self) -> list[Study]:
+        with self.engine.connect() as c:
+            names = c.execute(select(studies.c.name).order_by(studies.c.created_at)).scalars().all()
+        return [self.study(n) for n in names]
+
+    def set_status(self, name: str, status: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        with self.engine.begin() as c:
+            c.execute(update(studies).where(studies.c.name == name).values(status=status))
+
+    def delete_study(self, name: str) -> None:
+        with self.engine.begin() as c:
+            for t in (votes, participants, images, photos):
+                c.execute(t.delete().where(t.c.study == name))
+            c.execute(studies.delete().where(studies.c.name == name))
+
+    # -- photos and images ---------------------------------------------------------------------
+    def photo_id(self, study: str, source: str) -> str:
+        """The opaque id of ``source`` in ``study`` (created on first use)."""
+        with self.engine.begin() as c:
+            pid = c.execute(select(photos.c.id).where(photos.c.study == study, photos.c.source == source)).scalar()
+            if pid is None:
+                pid = secrets.token_hex(8)
+                c.execute(photos.insert().values(id=pid, study=study, source=source))
+        return pid
+
+    def has_image(self, study: str, photo: str, role: str) -> bool:
+        with self.engine.connect() as c:
+            q = select(images.c.id).where(images.c.study == study, images.c.photo == photo, images.c.role == role)
+            return c.execute(q).first() is not None
+
+    def add_image(self, study: str, photo: str, role: str, png: bytes) -> str:
+        iid = secrets.token_hex(12)
+        with self.engine.begin() as c:
+            c.execute(images.delete().where(images.c.study == study, images.c.photo == photo, images.c.role == role))
+            c.execute(images.insert().values(id=iid, study=study, photo=photo, role=role, png=png))
+        return iid
+
+    def image_png(self, study: str, photo: str, role: str) -> bytes:
+        with self.engine.connect() as c:
+            q = select(images.c.png).where(images.c.study == study, images.c.photo == photo, images.c.role == role)
+            png = c.execute(q).scalar()
+        if png is None:
+            raise KeyError(f"study {study!r}: no image for this trial; prepare the study's images first")
+        return bytes(png)
+
+    def ready_photos(self, study: str) -> list[str]:
+        """Photos that have every image the study needs (only these enter trial plans)."""
+        s = self.study(study)
+        if s is None:
+            return []
+        need = set(roles_needed(s.design))
+        with self.engine.connect() as c:
+            rows = c.execute(select(images.c.photo, images.c.role).where(images.c.study == study)).all()
+        have: dict[str, set] = {}
+        for photo, role in rows:
+            have.setdefault(photo, set()).add(role)
+        return sorted(p for p, r in have.items() if need <= r)
+
+    def photo_sources(self, study: str) -> dict[str, str]:
+        with self.engine.connect() as c:
+            return dict(c.execute(select(photos.c.id, photos.c.source).where(photos.c.study == study)).all())
+
+    # -- participants --------------------------------------------------------------------------
+    def join(self, study: str) -> Participant:
+        """A new participant with a balanced, randomised condition (permuted blocks by join order)."""
+        s = self.study(study)
+        if s is None:
+            raise KeyError(f"no study named {study!r}")
+        for _ in range(50):  # PostgreSQL: two instances may race for the same seq
+            try:
+                with self.engine.begin() as c:
+                    seq = c.execute(
+                        select(func.coalesce(func.max(participants.c.seq) + 1, 0)).where(participants.c.study == study)
+                    ).scalar()
+                    pid = secrets.token_urlsafe(16)
+                    row = dict(
+                        id=pid, study=study, seq=int(seq), condition=condition_for(s.design, int(seq)), created_at=time.time()
+                    )
+                    c.execute(participants.insert().values(**row))
+                return Participant(**row, finished_at=None)
+            except IntegrityError:
+                time.sleep(0.01)
+        raise RuntimeError("could not register the participant; try again")
+
+    def participant(self, pid: str, study: str | None = None) -> Participant | None:
+        q = select(participants).where(participants.c.id == pid)
+        if study is not None:
+            q = q.where(participants.c.study == study)
+        with self.engine.connect() as c:
+            row = c.execute(q).mappings().first()
+        return Participant(**row) if row else None
+
+    def finish(self, pid: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                update(participants)
+                .where(participants.c.id == pid, participants.c.finished_at.is_(None))
+                .values(finished_at=time.time())
+            )
+
+    # -- votes ---------------------------------------------------------------------------------
+    def record_vote(self, participant: Participant, trial: Trial, choice: str, rt_ms: int | None = None) -> bool:
+        """Commit one answer atomically. True if stored now, False if this trial was answered
+        before (replay, double-click, second tab): the first answer stands."""
+        if choice not in CHOICES:
+            raise ValueError(f"choice must be one of {CHOICES}")
+        row = dict(
+            study=participant.study,
+            participant=participant.id,
+            trial=int(trial.index),
+            phase=trial.phase,
+            photo=trial.photo,
+            left=trial.left,
+            right=trial.right,
+            choice=choice,
+            rt_ms=None if rt_ms is None else int(rt_ms),
+            created_at=time.time(),
+        )
+        insert = _insert(self.engine.dialect.name)
+        if insert is not None:
+            stmt = insert(votes).values(**row).on_conflict_do_nothing(index_elements=["participant", "trial"])
+            with self.engine.begin() as c:
+                return c.execute(stmt).rowcount == 1
+        try:  # other databases: rely on the unique constraint
+            with self.engine.begin() as c:
+                c.execute(votes.insert().values(**row))
+            return True
+        except IntegrityError:
+            return False
+
+    def answers(self, pid: str) -> dict[int, str]:
+        """trial index -> choice of one participant."""
+        with self.engine.connect() as c:
+            return dict(c.execute(select(votes.c.trial, votes.c.choice).where(votes.c.participant == pid)).all())
+
+    # -- analysis ------------------------------------------------------------------------------
+    def votes_frame(self, study: str) -> pd.DataFrame:
+        """Every vote with its participant's condition (one row per participant and trial)."""
+        q = (
+            select(votes, participants.c.condition, participants.c.seq)
+            .join(participants, participants.c.id == votes.c.participant)
+            .where(votes.c.study == study)
+            .order_by(votes.c.id)
+        )
+        with self.engine.connect() as c:
+            df = pd.DataFrame(c.execute(q).mappings().all())
+        cols = [c.name for c in votes.columns] + ["condition", "seq"]
+        return df if len(df) else pd.DataFrame(columns=cols)
+
+    def participants_frame(self, study: str) -> pd.DataFrame:
+        with self.engine.connect() as c:
+            df = pd.DataFrame(
+                c.execute(select(participants).where(participants.c.study == study).order_by(participants.c.seq)).mappings().all()
+            )
+        return df if len(df) else pd.DataFrame(columns=[c.name for c in participants.columns])
