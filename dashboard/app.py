@@ -1,0 +1,68 @@
+"""Streamlit entrypoint: ``streamlit run dashboard/app.py``.
+
+Routes the pages with ``st.navigation``. Participant-only mode (for user studies): open the app
+with ``?study=<id>`` or set ``COLORIZE_STUDY=<id>``; then only participant pages are reachable
+and the navigation is hidden.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import common  # noqa: E402
+
+st.set_page_config(page_title="Colorization workbench", page_icon=":art:", layout="wide")
+
+workbench = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/metrics.py", title="Metrics", icon=":material/bar_chart:"),
+    st.Page("pages/training.py", title="Training", icon=":material/show_chart:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
+]
+
+participant = common.participant_mode()
+
+# --- study pages (owned by the study helper) ---
+# (file, title, icon, admin?, url path). Participant mode shows only the page of the study's kind
+# (Turing test or arena); admin pages appear only once the study admin token is entered (or, when
+# no token is configured, so that they can say how to set one - they show nothing else).
+from experiments.study import ui as study_ui  # noqa: E402
+
+STUDY_PAGES = [
+    ("pages/study_designer.py", "Study designer", ":material/design_services:", True, "study-designer"),
+    ("pages/study_participant.py", "Turing test", ":material/visibility:", False, "study"),
+    ("pages/arena.py", "Arena", ":material/sports_mma:", False, "arena"),
+    ("pages/study_analysis.py", "Study analysis", ":material/analytics:", True, "study-analysis"),
+]
+if participant:
+    _keep = "arena" if study_ui.study_kind(participant) == "arena" else "study"
+    _show = lambda admin, url: url == _keep  # noqa: E731
+else:
+    _admin = study_ui.configured_token() is None or study_ui.is_admin()
+    if not _admin:
+        with st.sidebar.expander("Study admin"):
+            _admin = study_ui.admin_login(st, key="study_admin_sidebar")
+    _show = lambda admin, url: _admin or not admin  # noqa: E731
+study_pages = [
+    st.Page(f, title=t, icon=i, url_path=u) for f, t, i, admin, u in STUDY_PAGES if (HERE / f).exists() and _show(admin, u)
+]
+# --- end study pages ---
+
+if participant and study_pages:
+    nav = st.navigation(study_pages, position="hidden")
+else:
+    sections = {"Workbench": workbench}
+    if study_pages:
+        sections["User studies"] = study_pages
+    nav = st.navigation(sections)
+
+common.page_setup()
+nav.run()

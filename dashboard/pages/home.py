@@ -1,0 +1,65 @@
+"""Home: what the product is, the five methods with their status, links to the pages."""
+
+import streamlit as st
+
+from dashboard import common
+
+st.title("Colorization workbench")
+st.markdown(
+    "Compare the classic automatic image colorization methods **fairly**: on the same photos, with the "
+    "same metrics, and in front of human judges. Five methods, each faithful to its paper, run behind one "
+    "interface - the same one the command line (`python -m experiments.colorize`) uses."
+)
+
+cols = st.columns(4)
+links = [
+    ("pages/compare.py", "Compare", ":material/compare:", "Run the methods side by side on one photo."),
+    ("pages/metrics.py", "Metrics", ":material/bar_chart:", "Evaluation tables, charts, best/worst photos."),
+    ("pages/training.py", "Training", ":material/show_chart:", "Loss curves and sample grids of the runs."),
+    ("pages/history.py", "History", ":material/history:", "Earlier comparisons (previous predictions)."),
+]
+for col, (page, label, icon, text) in zip(cols, links):
+    with col:
+        st.page_link(page, label=label, icon=icon)
+        st.caption(text)
+
+st.subheader("Methods")
+
+
+def methods_table():
+    statuses = common.statuses_in_background()
+    if statuses is None:
+        st.caption("Checking which methods can run here...")
+        for name in common.backends.names():
+            st.markdown(f"- **{name}** - {common.METHOD_BLURB.get(name, '')}")
+        return
+    if st.session_state.get("home_waiting"):
+        st.session_state["home_waiting"] = False
+        st.rerun()  # drop the polling fragment once the answer is there
+    rows = common.status_rows(statuses)
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="home_status",
+        column_config={
+            "method": st.column_config.TextColumn("method", width="small"),
+            "status": st.column_config.TextColumn("status", width="small"),
+            "details": st.column_config.TextColumn("details / why unavailable", width="large"),
+            "what": st.column_config.TextColumn("paper", width="large"),
+        },
+    )
+    ready = sum(r["status"] != "unavailable" for r in rows)
+    if ready < len(rows):
+        st.info(
+            f"{ready} of {len(rows)} methods can run here; the others say why above (a missing checkpoint is fixed by "
+            "`python -m experiments.train --config experiments/configs/<method>.toml --ship`)."
+        )
+
+
+waiting = common.statuses_in_background() is None
+st.session_state["home_waiting"] = waiting
+st.fragment(run_every=0.5 if waiting else None)(methods_table)()
+st.caption(
+    "Models load on first use (on the GPU when there is one) and stay cached for every session. "
+    f"Results folder: `{common.results_dir()}`."
+)
