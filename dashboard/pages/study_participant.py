@@ -72,7 +72,7 @@ under the one you think is **fake**.
 
 - {design.practice} practice pairs first, with feedback; then {design.trials + design.n_vigilance} pairs without feedback.
 - {"Each pair is shown for " + f"{design.display_ms / 1000:g} s, then hidden; answer after it disappears." if design.display_ms else "Take as long as you like, but go with your first impression."}
-- It takes about {max(1, round(design.total_trials * 4 / 60))} minutes. Some pairs are easy checks of attention.
+- It takes about {max(1, round(design.total_trials * 4 / 60))} min. Some pairs are easy checks of attention.
 
 **Consent.** Taking part is voluntary. We record only your answers and response times, under a
 random code; no name, e-mail or IP address. You may stop at any time by closing the page.
