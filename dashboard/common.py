@@ -254,9 +254,22 @@ def statuses_in_background(max_age: float = 30.0) -> list[MethodStatus] | None:
     return [MethodStatus(s.name, s.available, s.reason, s.checkpoint, s.name in loaded, loaded.get(s.name)) for s in found]
 
 
+def torch_before_tensorflow() -> None:
+    """Import PyTorch (with torch._dynamo) before TensorFlow can be: the other order aborts the
+    process (both bundle LLVM: "Option 'bitcode-mdindex-threshold' registered more than once")."""
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        import torch  # noqa: F401
+        import torch._dynamo  # noqa: F401
+    except ImportError:
+        pass
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def get_model(name: str, options: tuple = (), device: str = "auto", checkpoint: str | None = None, _stamp: float = 0.0):
     """``backends.load`` once per (method, options, device, checkpoint file version), shared by all sessions."""
+    torch_before_tensorflow()
     model = backends.load(name, device=device, checkpoint=checkpoint, **dict(options))
     _loaded()[name] = getattr(model, "device", device)
     return model
@@ -334,42 +347,20 @@ def method_options(name: str, temperature: float | None) -> dict:
 # --- metrics ----------------------------------------------------------------------------------
 
 
-#: Per-image metrics of experiments.metrics shown on Compare: (column, module, function, needs truth).
-IMAGE_METRICS = [
-    ("psnr", "psnr", "psnr", True),
-    ("ssim", "ssim", "ssim", True),
-    ("ciede2000", "ciede2000", "ciede2000", True),
-    ("auc", "auc", "auc", True),
-    ("colorfulness", "colorfulness", "colorfulness", False),
-]
-
-
 def image_metrics(pred: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
-    """The evaluation's metrics (experiments.metrics, the same functions as experiments.evaluate) on one image.
-
-    Metrics that need ground truth are left out when there is none; a metric module that is not
-    there (yet) is skipped."""
-    import importlib
-
+    """The evaluation's per-image metrics (``experiments.metrics.pixel_metrics``, as in
+    ``experiments.evaluate``) of one prediction; only colourfulness when there is no ground truth."""
     import torch
 
+    from experiments import metrics as M
+
     def tensor(a):
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64).permute(2, 0, 1)[None]
 
     x = tensor(pred)
-    y = tensor(truth) if truth is not None else None
-    out: dict[str, float] = {}
-    for col, module, fn, needs_truth in IMAGE_METRICS:
-        if needs_truth and y is None:
-            continue
-        try:
-            f = getattr(importlib.import_module(f"experiments.metrics.{module}"), fn)
-        except (ImportError, AttributeError):
-            continue
-        with torch.no_grad():
-            v = f(x, y, data_range=1.0) if needs_truth else f(x, data_range=1.0)
-        out[col] = float(torch.as_tensor(v).reshape(-1)[0])
-    return out
+    if truth is None:
+        return {"colorfulness": float(M.colorfulness(x, data_range=255.0)[0])}
+    return {k: float(v[0]) for k, v in M.pixel_metrics(x, tensor(truth), data_range=255.0).items()}
 
 
 # --- comparisons on disk ----------------------------------------------------------------------
@@ -593,12 +584,7 @@ def run_is_live(run: str, seconds: float = 120.0) -> bool:
     return p.exists() and (time.time() - p.stat().st_mtime) < seconds
 
 
-# --- evaluation tables ------------------------------------------------------------------------
-
-#: Columns of a per-image metrics CSV that are not metrics.
-EVAL_INDEX = ("method", "image", "path", "file", "label", "dataset", "split", "seconds", "index", "idx", "width", "height")
-#: Suffixes of confidence-interval columns in a ``.summary.csv`` (lower, upper).
-CI_SUFFIXES = (("_ci_low", "_ci_high"), ("_ci_lo", "_ci_hi"), ("_lo", "_hi"), ("_low", "_high"), ("_lower", "_upper"))
+# --- evaluation tables (experiments.evaluate) ------------------------------------------------------
 
 
 def list_evaluations() -> list[str]:
@@ -608,56 +594,109 @@ def list_evaluations() -> list[str]:
     return sorted(p.stem for p in root.glob("*.csv") if not p.name.endswith(".summary.csv"))
 
 
-def read_evaluation(name: str):
-    """(per-image DataFrame, summary DataFrame or None) of ``metrics/<name>.csv``."""
-    import pandas as pd
+def read_evaluation(name: str) -> dict:
+    """``experiments.evaluate.load_results``: per_image, summary (or None), meta, markdown."""
+    from experiments import evaluate
 
-    per_image = pd.read_csv(metrics_dir() / f"{name}.csv")
-    sp = metrics_dir() / f"{name}.summary.csv"
-    summary = pd.read_csv(sp) if sp.exists() else None
-    return per_image, summary
+    return evaluate.load_results(metrics_dir() / f"{name}.csv")
 
 
 def metric_columns(df) -> list[str]:
+    """Metric columns of an evaluation table (its CI columns ``<m>_lo`` / ``<m>_hi`` excluded)."""
     import pandas as pd
 
-    skip = set(EVAL_INDEX)
-    out = []
-    for c in df.columns:
-        if c in skip or not pd.api.types.is_numeric_dtype(df[c]):
-            continue
-        if any(c.endswith(lo) or c.endswith(hi) for lo, hi in CI_SUFFIXES) or c.endswith("_ci") or c.endswith("_std") or c in ("n", "count"):
-            continue
-        out.append(c)
-    return out
+    cols = [c for c in df.columns if c not in ("method", "image", "label", "status", "n") and pd.api.types.is_numeric_dtype(df[c])]
+    return [c for c in cols if not ((c.endswith("_lo") or c.endswith("_hi")) and c[:-3] in cols)]
 
 
 def ci_columns(summary, metric: str) -> tuple[str, str] | None:
-    for lo, hi in CI_SUFFIXES:
-        if f"{metric}{lo}" in summary and f"{metric}{hi}" in summary:
-            return f"{metric}{lo}", f"{metric}{hi}"
+    lo, hi = f"{metric}_lo", f"{metric}_hi"
+    return (lo, hi) if lo in summary and hi in summary else None
+
+
+def metric_direction(metric: str) -> int:
+    """+1 higher is better, -1 lower is better, 0 neither (``experiments.metrics.METRIC_INFO``)."""
+    from experiments import metrics as M
+
+    return M.METRIC_INFO.get(metric, (metric, 0))[1]
+
+
+def metric_label(metric: str) -> str:
+    from experiments import metrics as M
+
+    return M.METRIC_INFO.get(metric, (metric, 0))[0]
+
+
+def eval_photo(meta: dict, image: str) -> Path | None:
+    """The photo of a per-image row (``image`` is relative to the evaluation's ``data`` folder)."""
+    root = Path(meta.get("data", ""))
+    p = (root / image).resolve()
+    if meta.get("data") and p.is_relative_to(root.resolve()) and p.is_file():
+        return p
     return None
 
 
-def higher_is_better(metric: str) -> bool:
-    m = metric.lower()
-    return not any(k in m for k in ("ciede", "delta", "lpips", "fid", "rmse", "mse", "error", "l1", "l2", "seconds", "time"))
+def gallery_image(meta: dict, image: str, method: str) -> np.ndarray | None:
+    """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size,
+    grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
+    from experiments import evaluate
+
+    p = eval_photo(meta, image)
+    if p is None:
+        return None
+    truth = evaluate.load_truth(p, int(meta.get("size", 256)))
+    if method == "truth":
+        return truth
+    grey = evaluate.gray_of(truth)
+    if method == "gray":
+        return grey
+    res = colorize_one(method, grey)
+    return res.image
 
 
-def image_column(df) -> str | None:
-    for c in ("path", "image", "file"):
-        if c in df.columns:
-            return c
-    return None
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
-def resolve_image(value: str) -> Path | None:
-    """A per-image row's photo path (absolute, or relative to the project or results folder)."""
-    p = Path(str(value)).expanduser()
-    for cand in (p, PROJECT_ROOT / p, results_dir() / p, metrics_dir() / p):
-        if cand.is_file():
-            return cand
-    return None
+def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int | None = None, size: int = 256,
+                   model_metrics: bool = False, progress=None, use_cache: bool = True) -> dict[str, Path]:  # fmt: skip
+    """Run ``experiments.evaluate.evaluate`` on the dashboard's (cached) models and write
+    ``metrics/<name>.*`` like the CLI. ``progress(fraction, text)`` is called as photos are done:
+    with the evaluation's per-photo cache, each method runs in slices of its photo sample (the
+    cached rows make the final full call cheap); without it, one call per method."""
+    from experiments import evaluate
+
+    if not _NAME_RE.match(name or ""):
+        raise ValueError(f"evaluation name {name!r}: use letters, digits, '-', '_' or '.' (at most 40)")
+    data = Path(data).expanduser()
+    if not data.is_dir():
+        raise ValueError(f"{data}: not a folder of photos")
+    photos = evaluate.scan_photos(data, limit or None)
+    progress = progress or (lambda f, text: None)
+    models: dict[str, object] = {}
+    for m in methods:
+        try:
+            models[m] = load_method(m)
+        except ColorizationError as exc:
+            progress(0.0, f"skipping {m}: {exc}")
+    if not models:
+        raise ColorizationError("none of the chosen methods can run here (see the home page for why)")
+    progress(0.0, "loading the metrics")
+    mm = evaluate.ModelMetrics.load(backends.resolve_device("auto"), size, None, enabled=model_metrics)
+    n = len(photos)
+    step = max(1, n // 5) if use_cache else n
+    done, total = 0, n * len(models)
+    for m, model in models.items():
+        prev = 0
+        for k in [*range(step, n, step), n]:
+            progress(done / total, f"{m}: photos {prev + 1}-{k} of {n}")
+            evaluate.evaluate(data, {m: model}, size=size, limit=limit or None, method_limits={m: k}, model_metrics=mm,
+                              use_cache=use_cache, progress=False)  # fmt: skip
+            done, prev = done + k - prev, k
+    progress(0.99, "summary and confidence intervals")
+    res = evaluate.evaluate(data, models, size=size, limit=limit or None, model_metrics=mm, use_cache=use_cache, progress=False)
+    paths = evaluate.write_outputs(res, metrics_dir() / f"{name}.csv")
+    progress(1.0, "done")
+    return paths
 
 
 def bar_chart_png(summary, metric: str, title: str = "") -> bytes:
@@ -684,36 +723,3 @@ def bar_chart_png(summary, metric: str, title: str = "") -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
-
-
-def gallery_image(row, img_col: str, method: str) -> np.ndarray | None:
-    """What ``method`` made of the row's photo: the evaluation's saved output when there is one,
-    else the photo colorized now (same model, cached)."""
-    for key in ("output", "output_path", "prediction"):
-        if key in row and isinstance(row[key], str):
-            p = resolve_image(row[key])
-            if p is not None:
-                return load_image(p, mode="rgb")
-    src = resolve_image(row[img_col])
-    if src is None:
-        return None
-    grey, _ = prepare_input(load_image(src))
-    res = colorize_one(method, grey)
-    return res.image if res.image is not None else grey
-
-
-def evaluation_launcher():
-    """A callable ``(name, folder, methods, limit, progress(fraction, text)) -> output path`` that runs
-    experiments.evaluate, or None when the evaluation runner is not there."""
-    try:
-        from experiments import evaluate
-    except ImportError:
-        return None
-    run = getattr(evaluate, "evaluate", None)
-    if run is None:
-        return None
-
-    def launch(name, folder, methods, limit, progress):
-        return run(name=name, folder=folder, methods=methods, limit=limit, progress=progress, out_dir=metrics_dir())
-
-    return launch

@@ -43,13 +43,16 @@ for s in store.studies():
             "photos ready": f"{len(store.ready_photos(s.name))} / {len(s.design.photos)}",
             "participants": len(parts),
             "finished": int(parts["finished_at"].notna().sum()) if len(parts) else 0,
-            "link": f"{'arena' if s.kind == 'arena' else 'study'}?study={s.name}",
+            "link": f"/?study={s.name}",
         }
     )
 if rows:
     st.subheader("Studies")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="designer_table")
-    st.caption("Participants open the link relative to this app's address, e.g. `http://host:8501/study?study=<name>`.")
+    st.caption(
+        "Invite link: this app's address plus `/?study=<name>` (e.g. `http://host:8501/?study=pilot`). "
+        "It opens only the participant page of that study (Turing test or arena); nothing else is reachable."
+    )
     name = st.selectbox("Study", [r["study"] for r in rows], key="designer_pick")
     s = store.study(name)
     c1, c2, c3 = st.columns(3)

@@ -15,11 +15,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dashboard.common import torch_before_tensorflow
 from tests.conftest import synthetic_photo
+
+# PyTorch (with torch._dynamo) must be imported before TensorFlow in one process: the other order
+# aborts (both bundle LLVM). The dashboard does the same before loading any model.
+torch_before_tensorflow()
 
 PROJECT = Path(__file__).resolve().parents[2]
 APP = str(PROJECT / "dashboard" / "app.py")
 FEED_FORWARD = ("regression", "classification", "fusion", "gan")
+#: Model overrides that fit the 32 px training crops of the tiny data.
+SMALL = {"gan": {"ngf": 8, "ndf": 8, "n_down": 5}}
 
 
 def train_checkpoint(method: str, data: Path, runs: Path, steps: int = 2) -> Path | None:
@@ -31,7 +38,7 @@ def train_checkpoint(method: str, data: Path, runs: Path, steps: int = 2) -> Pat
         "method": method,
         "data": {"train": str(data / "train"), "val": str(data / "val"), "crop": 32, "batch_size": 4, "workers": 0, "val_count": 4},
         "train": {"steps": steps, "log_every": 1, "checkpoint_every": steps, "seed": 0, "runs_dir": str(runs)},
-        "model": {},
+        "model": dict(SMALL.get(method, {})),
     }
     return train(load_config(raw=raw), "cpu", progress=False)
 
