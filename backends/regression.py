@@ -35,6 +35,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,13 @@ class RegressionColorizer(Colorizer):
         tf, keras = tensorflow()
         self._tf = tf
         self._scope = tf_device(self.device)
+        if self._scope.startswith("/GPU") and not tf.config.list_physical_devices("GPU"):
+            warnings.warn(
+                "regression: this TensorFlow build sees no GPU (tensorflow-cpu), so the Keras model runs on the CPU; "
+                "for the GPU: pip install 'tensorflow[and-cuda]'",
+                stacklevel=2,
+            )
+            self._scope, self.device = "/CPU:0", "cpu"
         with tf.device(self._scope):
             self.model = build_network(self.config)
             self.optimizer = keras.optimizers.Adam(self.config.lr, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
@@ -394,4 +402,9 @@ class RegressionColorizer(Colorizer):
         return super().availability()
 
     def info(self) -> dict:
-        return {**super().info(), "framework": "TensorFlow/Keras", "parameters": int(self.model.count_params())}
+        return {
+            **super().info(),
+            "framework": "TensorFlow/Keras",
+            "tf_device": self._scope,
+            "parameters": int(self.model.count_params()),
+        }
