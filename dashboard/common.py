@@ -137,11 +137,11 @@ def is_colour(image: np.ndarray, threshold: float = 2.0) -> bool:
 
 
 def to_grey(image: np.ndarray) -> np.ndarray:
-    """The grey (L only) RGB version of a photo: what every method sees."""
-    rgb = np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3]
-    lab = color.rgb_to_lab(rgb)
-    lab[..., 1:] = 0.0
-    return color.lab_to_rgb_uint8(lab)
+    """The grey (L only, a = b = 0) RGB version of a photo: what every method sees - the
+    evaluation's own ``gray_of``, so Compare and Metrics feed the methods the same input."""
+    from experiments.evaluate import gray_of
+
+    return gray_of(np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3])
 
 
 def prepare_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
