@@ -120,14 +120,14 @@ class Trial:
         return None
 
 
-def _key(*parts) -> int:
+def stable_key(*parts) -> int:
     """A stable 64-bit integer from strings/ints (Python's hash() is salted per process)."""
     h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(h[:8], "little")
 
 
 def rng_for(seed: int, *parts) -> np.random.Generator:
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, _key(*parts)])
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, stable_key(*parts)])
 
 
 def condition_for(design: StudyDesign, seq: int) -> str:

@@ -39,12 +39,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .protocol import StudyDesign, Trial, condition_for, roles_needed
+from .protocol import StudyDesign, Trial, condition_for, roles_needed, stable_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHOICES = ("left", "right", "tie")
@@ -301,6 +302,8 @@ class StudyStore:
         for _ in range(50):  # PostgreSQL: two instances may race for the same seq
             try:
                 with self.engine.begin() as c:
+                    if self.engine.dialect.name == "postgresql":  # serialise joins of one study across instances
+                        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": stable_key(study) & 0x7FFFFFFFFFFFFFFF})
                     seq = c.execute(
                         select(func.coalesce(func.max(participants.c.seq) + 1, 0)).where(participants.c.study == study)
                     ).scalar()
@@ -311,7 +314,7 @@ class StudyStore:
                     c.execute(participants.insert().values(**row))
                 return Participant(**row, finished_at=None)
             except IntegrityError:
-                time.sleep(0.01)
+                time.sleep(0.005 + 0.02 * (secrets.randbelow(1000) / 1000))
         raise RuntimeError("could not register the participant; try again")
 
     def participant(self, pid: str, study: str | None = None) -> Participant | None:
@@ -350,9 +353,11 @@ class StudyStore:
         )
         insert = _insert(self.engine.dialect.name)
         if insert is not None:
-            stmt = insert(votes).values(**row).on_conflict_do_nothing(index_elements=["participant", "trial"])
-            with self.engine.begin() as c:
-                return c.execute(stmt).rowcount == 1
+            stmt = (
+                insert(votes).values(**row).on_conflict_do_nothing(index_elements=["participant", "trial"]).returning(votes.c.id)
+            )
+            with self.engine.begin() as c:  # RETURNING: rowcount is not reliable across drivers
+                return c.execute(stmt).first() is not None
         try:  # other databases: rely on the unique constraint
             with self.engine.begin() as c:
                 c.execute(votes.insert().values(**row))
