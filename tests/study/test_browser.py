@@ -112,13 +112,24 @@ async def caption(page) -> str:
     return (await page.locator('[data-testid="stCaptionContainer"]').first.inner_text()).strip()
 
 
+async def settled(page) -> None:
+    """Wait until the script run is over: no stale elements left from the previous run (a click
+    on a stale button answers the previous trial again, which is ignored)."""
+    for _ in range(300):
+        stale = await page.locator('[data-testid="stElementContainer"][data-stale="true"]').count()
+        running = await page.locator('[data-testid="stStatusWidgetRunningIcon"]').count()
+        if not stale and not running:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def wait_caption_change(page, old: str) -> None:
-    for _ in range(200):
+    for _ in range(300):
         if await page.get_by_text("All done").count():
             return
         try:
             if await caption(page) != old:
-                return
+                return await settled(page)
         except Exception:  # noqa: BLE001 - page re-rendering
             pass
         await asyncio.sleep(0.1)
@@ -133,6 +144,7 @@ async def participant(browser, base: str, who: str, shots: Path, secrets: list[s
     await page.get_by_role("button", name="Start").click()
     await page.wait_for_url("**pid=*", timeout=30_000)
     await page.locator("iframe").first.wait_for(timeout=30_000)
+    await settled(page)
     pid = page.url.split("pid=")[1].split("&")[0]
     frame = page.frame_locator("iframe").first
     await frame.locator("img").first.wait_for()
@@ -149,16 +161,19 @@ async def participant(browser, base: str, who: str, shots: Path, secrets: list[s
     while not await page.get_by_text("All done").count():
         old = await caption(page)
         button = page.get_by_role("button", name="The left one is fake" if step % 2 else "The right one is fake")
+        t0 = time.perf_counter()
         if step == 0 and who == "p1":
             await button.dblclick()  # a double-click must count once
         else:
             await button.click()
         await wait_caption_change(page, old)
+        notes.setdefault("turnaround_s", []).append(time.perf_counter() - t0)
         step += 1
         if step == 2:
             before = await caption(page)
             await page.reload()  # resumes the same participant at the same trial
             await page.locator("iframe").first.wait_for(timeout=30_000)
+            await settled(page)
             notes[f"{who}-reload"] = (before, await caption(page), pid in page.url)
     await page.locator("iframe").first.wait_for(state="detached", timeout=15_000)  # no images left once done
     await page.screenshot(path=str(shots / f"{who}-done.png"))
@@ -205,3 +220,5 @@ def test_two_participants_at_once_in_chromium(server, tmp_path, study_photos):
         before, after, same_pid = notes[f"{who}-reload"]
         assert before == after and same_pid
     assert all(store.participant(p).finished_at for p in pids)
+    turn = sorted(notes["turnaround_s"])
+    print(f"\nclick -> next trial on screen: median {turn[len(turn) // 2]:.2f} s, max {turn[-1]:.2f} s (two browsers at once)")
