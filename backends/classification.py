@@ -21,12 +21,13 @@ Q logits; ReLU after every conv and BatchNorm closing each of blocks 1-7.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from . import color
-from .base import TorchColorizer
+from .base import PROJECT_ROOT, TorchColorizer
 
 
 @dataclass
@@ -37,8 +38,9 @@ class Config:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     #: 3 x 3 convs per block (the paper: 2 in blocks 1-2, 3 in blocks 3-8).
     convs: int = 2
-    #: ab bin set and prior (Q comes from here); a checkpoint carries its own copy.
-    gamut: str = str(color.ASSET)
+    #: ab bin set and prior, an ``.npz`` like ``experiments.prior`` writes (Q comes from it);
+    #: empty: the shipped backends/assets/ab_gamut.npz. A checkpoint carries its own copy.
+    gamut: str = ""
     #: Soft-encoding: k nearest bins, Gaussian of sigma (ab units).
     k: int = 5
     sigma: float = 5.0
@@ -127,7 +129,8 @@ class ClassificationColorizer(TorchColorizer):
 
     def __init__(self, config: Config | None = None, device: str = "auto"):
         super().__init__(config, device)
-        gamut = color.load_gamut(self.config.gamut)
+        path = Path(self.config.gamut) if self.config.gamut else color.ASSET
+        gamut = color.load_gamut(path if path.is_absolute() else PROJECT_ROOT / path)
         self._set_gamut(gamut.bins, gamut.prior)
         self.nets = {"net": build_network(self.config, len(self.bins))}
         self._make_optim()
@@ -148,7 +151,15 @@ class ClassificationColorizer(TorchColorizer):
         import torch
 
         c = self.config
-        self.optims = {"adam": torch.optim.Adam(self.nets["net"].parameters(), lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)}
+        params = self.nets["net"].parameters()
+        self.optims = {"adam": torch.optim.Adam(params, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)}
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "auto", **overrides):
+        # the checkpoint carries its own bins and prior (restored by load_extra_state), so it
+        # never depends on the gamut file it was trained with
+        overrides.setdefault("gamut", "")
+        return super().from_checkpoint(path, device, **overrides)
 
     @property
     def q(self) -> int:

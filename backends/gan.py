@@ -228,7 +228,10 @@ class GANColorizer(TorchColorizer):
         init_weights(D, c.init_gain)
         self.nets = {"G": G, "D": D}
         betas = (c.beta1, c.beta2)
-        self.optims = {"G": torch.optim.Adam(G.parameters(), lr=c.lr, betas=betas), "D": torch.optim.Adam(D.parameters(), lr=c.lr, betas=betas)}
+        self.optims = {
+            "G": torch.optim.Adam(G.parameters(), lr=c.lr, betas=betas),
+            "D": torch.optim.Adam(D.parameters(), lr=c.lr, betas=betas),
+        }
         self._finish_init()
 
     # -- losses ------------------------------------------------------------------------------------
@@ -242,7 +245,9 @@ class GANColorizer(TorchColorizer):
     def _check_size(self, h: int, w: int) -> None:
         m = 2**self.config.n_down
         if h % m or w % m:
-            raise ValueError(f"gan: crop {h}x{w} is not divisible by 2 ** n_down = {m}; use data.crop divisible by {m} or a smaller model.n_down")
+            raise ValueError(
+                f"gan: crop {h}x{w} is not divisible by 2 ** n_down = {m}; use data.crop divisible by {m} or a smaller model.n_down"
+            )
 
     def train_step(self, batch: dict) -> dict[str, float]:
         c = self.config

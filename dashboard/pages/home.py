@@ -42,8 +42,8 @@ def methods_table():
         hide_index=True,
         key="home_status",
         column_config={
-            "method": st.column_config.TextColumn("method", width="small"),
-            "status": st.column_config.TextColumn("status", width="small"),
+            "method": st.column_config.TextColumn("method", width="medium"),
+            "status": st.column_config.TextColumn("status", width="medium"),
             "details": st.column_config.TextColumn("details / why unavailable", width="large"),
             "what": st.column_config.TextColumn("paper", width="large"),
         },

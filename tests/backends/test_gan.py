@@ -28,7 +28,14 @@ def trained(tiny_data, tmp_path_factory):
     runs = tmp_path_factory.mktemp("gan_runs")
     raw = {
         "method": "gan",
-        "data": {"train": str(tiny_data / "train"), "val": str(tiny_data / "val"), "crop": 32, "batch_size": 4, "workers": 0, "val_count": 4},
+        "data": {
+            "train": str(tiny_data / "train"),
+            "val": str(tiny_data / "val"),
+            "crop": 32,
+            "batch_size": 4,
+            "workers": 0,
+            "val_count": 4,
+        },
         "train": {"steps": 30, "log_every": 1, "checkpoint_every": 30, "seed": 0, "runs_dir": str(runs)},
         "model": TINY,
     }

@@ -1,0 +1,574 @@
+"""Neural style transfer used for colour (Gatys, Ecker & Bethge, CVPR 2016), in PyTorch.
+
+The grey input is the *content*, a colour photo is the *style*. An image initialised from the
+grey content is optimised with L-BFGS so that its VGG19 features match the content's at one
+layer (content loss) and its Gram matrices match the reference's at several layers (style
+loss, which carries the reference's colour statistics). Only the result's ab is kept: the
+shared flow re-joins it with the input's own full-resolution L, so the content's lightness is
+exact. There is nothing to train.
+
+Faithful to the paper: Gram matrices ``G = F F^T`` normalised as ``E_l = 1 / (4 N_l^2 M_l^2)
+sum (G - A)^2``, equal layer weights ``w_l = 1 / |layers|``, style at relu1_1 ... relu5_1,
+content at relu4_2, average pooling instead of max pooling (the paper's choice for better
+gradient flow), L-BFGS on the pixels. Differences, for speed and robustness: the optimisation
+starts from the content image, not white noise (it only needs to colour it); the content loss is
+the *mean* (not the sum) of squared feature differences, so the content/style balance does not
+depend on the working size.
+
+Weights (one resolver, :func:`backends.weights.resolve`, in order): the ``weights`` option, then
+``$COLORIZE_VGG19``, then torchvision's ``vgg19-dcbb9e9d.pth`` in the torch hub cache, then the
+normalised VGG19 of ``../shared/weights`` which stops at relu3_1. Two file formats are read:
+
+* torchvision ``vgg19`` state dicts (``features.N.weight``): inputs normalised with the ImageNet
+  mean/std; the full depth (style relu1_1 ... relu5_1, content relu4_2).
+* the "normalised" VGG19 of Gatys / AdaIN (an ``nn.Sequential`` state dict, keys ``0``, ``2``,
+  ``5`` ...; layer 0 maps RGB in [0, 1] to Caffe input). The shipped file holds conv1_1 ...
+  conv3_1 only, so the backend uses the depth the file gives: style relu1_1, relu2_1, relu3_1
+  and content at the deepest available layer, relu3_1 - and says so in :meth:`info`.
+
+Reference photo: the one the caller gives, else one picked automatically from a gallery (see
+``experiments/configs/neural_style.toml`` and ``backends/assets/neural_style_gallery.toml``) by
+greyscale similarity - the cosine similarity of a descriptor of the *grey* image (L histogram
+plus VGG channel statistics at relu1_1 ... relu3_1) - never the target's own colour photo: a
+gallery photo whose grey version is (near-)identical to the input's L is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import tomllib
+from PIL import Image
+
+from . import color
+from .base import PROJECT_ROOT, Colorizer, config_from_dict, resize_plane, resolve_device
+from .errors import BackendUnavailable, ImageError, ReferenceRequired, WeightsUnavailable
+from .imageio import is_image_file, load_image
+from .weights import resolve
+
+GALLERY_FILE = "backends/assets/neural_style_gallery.toml"
+#: scikit-image's bundled colour photos: the gallery of last resort when ../shared is absent.
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+# --- VGG19 -------------------------------------------------------------------------------------
+
+#: VGG19's feature layers in order: conv name with (in, out) channels, or "pool".
+VGG19_LAYOUT: tuple = (
+    ("conv1_1", 3, 64), ("conv1_2", 64, 64), "pool",
+    ("conv2_1", 64, 128), ("conv2_2", 128, 128), "pool",
+    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256), "pool",
+    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), ("conv4_4", 512, 512), "pool",
+    ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
+)  # fmt: skip
+CONV_NAMES = [x[0] for x in VGG19_LAYOUT if x != "pool"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _layout_keys(fmt: str) -> dict[str, str]:
+    """conv name -> state-dict key prefix in the given file format."""
+    keys, i = {}, 0
+    if fmt == "torchvision":  # features: conv, relu (, pool)
+        for item in VGG19_LAYOUT:
+            if item == "pool":
+                i += 1
+            else:
+                keys[item[0]] = f"features.{i}"
+                i += 2
+    else:  # AdaIN's nn.Sequential: 0 = 1x1 input conv, then pad, conv, relu (, pool)
+        i = 1
+        for item in VGG19_LAYOUT:
+            if item == "pool":
+                i += 1
+            else:
+                keys[item[0]] = str(i + 1)
+                i += 3
+    return keys
+
+
+def _relu_to_conv(layer: str) -> str:
+    if not layer.startswith("relu") or layer.replace("relu", "conv") not in CONV_NAMES:
+        raise ValueError(f"unknown VGG19 layer {layer!r}; use relu1_1 ... relu5_4")
+    return layer.replace("relu", "conv")
+
+
+def _build_vgg(fmt: str, depth: int, pool: str):
+    """The first ``depth`` convs of VGG19 as an ``nn.Module`` returning named relu outputs."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class VGGFeatures(nn.Module):
+        """RGB in [0, 1] (``N x 3 x H x W``) -> ``{"reluX_Y": features}`` for the asked layers."""
+
+        def __init__(self):
+            super().__init__()
+            self.fmt = fmt
+            self.convs = nn.ModuleDict()
+            for item in VGG19_LAYOUT:
+                if item != "pool" and len(self.convs) < depth:
+                    name, cin, cout = item
+                    self.convs[name] = nn.Conv2d(cin, cout, 3, padding=0 if fmt == "normalised" else 1)
+            if fmt == "normalised":
+                self.pre = nn.Conv2d(3, 3, 1)
+            else:
+                self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+                self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+        def forward(self, x, layers):
+            wanted = set(layers)
+            out = {}
+            x = self.pre(x) if self.fmt == "normalised" else (x - self.mean) / self.std
+            for item in VGG19_LAYOUT:
+                if not wanted - set(out):
+                    break
+                if item == "pool":
+                    x = F.avg_pool2d(x, 2, ceil_mode=True) if pool == "avg" else F.max_pool2d(x, 2, ceil_mode=True)
+                    continue
+                name = item[0]
+                if self.fmt == "normalised":  # AdaIN / Caffe-style reflection padding
+                    x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                x = F.relu(self.convs[name](x))
+                if name.replace("conv", "relu") in wanted:
+                    out[name.replace("conv", "relu")] = x
+            return out
+
+    return VGGFeatures()
+
+
+def inspect_vgg19(path: str | Path) -> tuple[str, int]:
+    """(format, number of conv layers) of a VGG19 weights file, reading only its keys."""
+    import torch
+
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - old (non-zip) files cannot be memory-mapped
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise WeightsUnavailable(f"{path}: not a readable VGG19 weights file ({type(exc).__name__}); fix: point it at torchvision's vgg19-dcbb9e9d.pth") from None
+    if not isinstance(sd, dict):
+        raise WeightsUnavailable(f"{path}: not a VGG19 state dict")
+    fmt = "torchvision" if "features.0.weight" in sd else "normalised" if "2.weight" in sd and "0.weight" in sd else None
+    if fmt is None:
+        raise WeightsUnavailable(f"{path}: neither a torchvision vgg19 nor a normalised (AdaIN-layout) VGG19 state dict")
+    keys = _layout_keys(fmt)
+    depth = 0
+    for name in CONV_NAMES:
+        if f"{keys[name]}.weight" not in sd:
+            break
+        depth += 1
+    if depth == 0:
+        raise WeightsUnavailable(f"{path}: holds no VGG19 conv1_1 weights")
+    return fmt, depth
+
+
+def load_vgg19(path: str | Path, pool: str = "avg"):
+    """(module, format, depth) with frozen weights from a torchvision or normalised VGG19 file."""
+    import torch
+
+    fmt, depth = inspect_vgg19(path)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    net = _build_vgg(fmt, depth, pool)
+    keys = _layout_keys(fmt)
+    own = {}
+    for name in net.convs:
+        own[f"convs.{name}.weight"] = sd[f"{keys[name]}.weight"]
+        own[f"convs.{name}.bias"] = sd[f"{keys[name]}.bias"]
+    if fmt == "normalised":
+        own["pre.weight"], own["pre.bias"] = sd["0.weight"], sd["0.bias"]
+    else:
+        own["mean"], own["std"] = net.mean, net.std
+    net.load_state_dict({k: v.float().clone() for k, v in own.items()})
+    net.eval().requires_grad_(False)
+    return net, fmt, depth
+
+
+_INSPECT_CACHE: dict[tuple[str, float], tuple[str, int]] = {}
+
+
+def _inspect_cached(path: Path) -> tuple[str, int]:
+    key = (str(path), path.stat().st_mtime)
+    if key not in _INSPECT_CACHE:
+        _INSPECT_CACHE[key] = inspect_vgg19(path)
+    return _INSPECT_CACHE[key]
+
+
+def effective_layers(style_layers, content_layer: str, depth: int) -> tuple[list[str], str]:
+    """The configured layers the weights reach; content falls back to the deepest available relu."""
+    have = set(CONV_NAMES[:depth])
+    style = [s for s in style_layers if _relu_to_conv(s) in have]
+    if not style:
+        raise BackendUnavailable(f"neural_style: the VGG19 weights stop at {CONV_NAMES[depth - 1]}, before every style layer {list(style_layers)}")
+    content = content_layer if _relu_to_conv(content_layer) in have else CONV_NAMES[depth - 1].replace("conv", "relu")
+    return style, content
+
+
+# --- losses (Gatys et al. 2016) ----------------------------------------------------------------
+
+
+def gram(f):
+    """``N x C x H x W`` features -> ``N x C x C`` Gram matrices divided by ``C * H * W``
+    (so ``1/(4 N^2 M^2) sum (G - A)^2 == sum (gram - gram_ref)^2 / 4``)."""
+    n, c, h, w = f.shape
+    f = f.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def style_loss(feats: dict, targets: dict, layers) -> Any:
+    """Gatys' style loss, equal weights ``1/|layers|``."""
+    return sum(0.25 * ((gram(feats[k]) - targets[k]) ** 2).sum() for k in layers) / len(layers)
+
+
+# --- gallery -----------------------------------------------------------------------------------
+
+
+@dataclass
+class GalleryPhoto:
+    name: str
+    path: str | None
+    rgb: np.ndarray  # uint8, longest side <= the working size
+    thumb: np.ndarray  # 64 x 64 L, for the "is this the target itself" test
+    descriptor: np.ndarray  # unit vector, for greyscale similarity
+
+
+def gallery_paths(entries, limit: int = 200) -> list[Path]:
+    """Photos named by ``entries``: list files (``.toml``), folders (recursively) or images.
+
+    Relative paths are relative to the project root. A folder with more than ``limit`` images
+    contributes ``limit`` of them, evenly spaced in name order (so every class subfolder shows).
+    """
+    out: list[Path] = []
+    for entry in entries:
+        p = Path(entry).expanduser()
+        p = p if p.is_absolute() else (PROJECT_ROOT / p).resolve()
+        if p.suffix == ".toml" and p.is_file():
+            spec = tomllib.loads(p.read_text()).get("gallery", {})
+            root = Path(spec.get("root", "."))
+            root = root if root.is_absolute() else (PROJECT_ROOT / root).resolve()
+            out += [root / f for f in spec.get("photos", []) if (root / f).is_file()]
+        elif p.is_dir():
+            files = sorted(f for f in p.rglob("*") if is_image_file(f))
+            if len(files) > limit:
+                files = [files[i] for i in np.linspace(0, len(files) - 1, limit).round().astype(int)]
+            out += files
+        elif is_image_file(p):
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of an RGB uint8 image."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def curate_gallery(root: str | Path, per_label: int = 3, scan: int = 200, band=(0.80, 0.94)) -> list[str]:
+    """The shipped gallery's rule: for each label folder of ``root``, score the first ``scan``
+    photos (name order) by colourfulness and take ``per_label`` of them at evenly spaced ranks
+    between the ``band`` percentiles - clearly colourful, but not the garish extremes."""
+    root = Path(root)
+    chosen = []
+    for label in sorted(d for d in root.iterdir() if d.is_dir()):
+        files = sorted(f for f in label.iterdir() if is_image_file(f))[:scan]
+        scores = [colourfulness(load_image(f, mode="rgb")) for f in files]
+        order = np.argsort(scores)
+        ranks = np.linspace(band[0], band[1], per_label) * (len(files) - 1)
+        chosen += [files[order[int(round(r))]].relative_to(root).as_posix() for r in ranks]
+    return chosen
+
+
+def _resize_rgb(rgb: np.ndarray, longest: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = longest / max(h, w)
+    if abs(s - 1) < 1e-6:
+        return rgb
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC if s > 1 else Image.LANCZOS))
+
+
+_GALLERY_CACHE: dict[tuple, list[GalleryPhoto]] = {}
+
+
+# --- the backend -------------------------------------------------------------------------------
+
+
+class NeuralStyleColorizer(Colorizer):
+    """Colour from a reference photo by Gatys style transfer; no training, no checkpoint."""
+
+    name: ClassVar[str] = "neural_style"
+    uses_reference: ClassVar[bool] = True
+
+    @dataclass
+    class Config:
+        #: L-BFGS iterations (one VGG forward + backward each).
+        iterations: int = 30
+        #: beta: weight of the style (Gram) loss.
+        style_weight: float = 1e5
+        #: alpha: weight of the content loss (mean squared feature difference).
+        content_weight: float = 1.0
+        #: Gatys' style layers; those past the weights' depth are dropped (and reported).
+        style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+        #: Gatys' content layer; the deepest available layer when the weights stop earlier.
+        content_layer: str = "relu4_2"
+        #: "avg" (Gatys' choice) or "max" pooling.
+        pool: str = "avg"
+        #: L-BFGS step size.
+        lr: float = 1.0
+        #: Square working size of the optimised image; the reference is resized to it.
+        working_size: int = 256
+        #: VGG19 weights file; empty: the resolver's order (env, hub cache, ../shared/weights).
+        weights: str = ""
+        #: Reference gallery: list files (.toml), folders or images, relative to the project root.
+        gallery: list[str] = field(default_factory=lambda: [GALLERY_FILE])
+        #: Most photos taken from one gallery folder (evenly spaced in name order).
+        gallery_limit: int = 200
+        #: Use scikit-image's bundled colour photos when the gallery holds none.
+        gallery_fallback: bool = True
+        #: A gallery photo whose 64-px grey version differs from the input's L by less than this
+        #: mean |dL| is the target itself and is never picked.
+        self_match_threshold: float = 1.5
+        #: Seed of the (tiny) noise added to the initial image so chroma gradients break symmetry.
+        seed: int = 0
+        init_noise: float = 0.01
+        #: tqdm progress bar on stderr when it is a terminal and no progress callback is set.
+        progress_bar: bool = True
+
+    def __init__(self, config: Config | None = None, device: str = "auto"):
+        self.config = config if config is not None else self.Config()
+        cfg = self.config
+        if cfg.pool not in ("avg", "max"):
+            raise ValueError(f"neural_style: pool must be 'avg' or 'max', not {cfg.pool!r}")
+        if cfg.iterations < 0:
+            raise ValueError("neural_style: iterations must be >= 0")
+        self.device = resolve_device(device)
+        self.working_size = int(cfg.working_size)
+        try:
+            self.weights = resolve("vgg19", explicit=cfg.weights or None)
+            self.vgg, self.weights_format, self.depth = load_vgg19(self.weights.path, cfg.pool)
+        except WeightsUnavailable as exc:
+            raise BackendUnavailable(f"neural_style: {exc}") from None
+        self.vgg = self.vgg.to(self.device)
+        self.style_layers, self.content_layer = effective_layers(cfg.style_layers, cfg.content_layer, self.depth)
+        #: ``callable(i, n)`` called after each L-BFGS iteration (the dashboard's progress bar).
+        self.progress: Callable[[int, int], None] | None = None
+        #: The reference used by the last :meth:`predict_ab` (name, path, score, rgb).
+        self.last_reference: dict | None = None
+        self.last_references: list[dict] = []
+        #: Loss per iteration of the last image: dicts with total, style, content.
+        self.last_losses: list[dict[str, float]] = []
+
+    # -- loading ------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, checkpoint: str | Path | None = None, device: str = "auto", **options) -> NeuralStyleColorizer:
+        """Ready to run: nothing to load but VGG19. ``checkpoint``, when given, is taken as the
+        VGG19 weights file (the ``weights`` option)."""
+        if checkpoint:
+            options.setdefault("weights", str(checkpoint))
+        return cls(config_from_dict(cls.Config, options), device)
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "auto", **overrides):
+        return cls.open(path, device, **overrides)
+
+    @classmethod
+    def availability(cls) -> tuple[bool, str, str | None]:
+        cfg = cls.Config()
+        try:
+            r = resolve("vgg19", explicit=cfg.weights or None)
+            fmt, depth = _inspect_cached(r.path)
+            style, content = effective_layers(cfg.style_layers, cfg.content_layer, depth)
+        except (WeightsUnavailable, BackendUnavailable) as exc:
+            return False, f"neural_style: no usable VGG19 weights: {exc}", None
+        return True, f"{describe_weights(r.path, r.source, fmt, depth, style, content)}; no training needed", None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "device": self.device,
+            "checkpoint": None,
+            "weights": str(self.weights.path),
+            "weights_source": self.weights.source,
+            "weights_format": self.weights_format,
+            "depth": CONV_NAMES[self.depth - 1].replace("conv", "relu"),
+            "style_layers": self.style_layers,
+            "content_layer": self.content_layer,
+            "summary": describe_weights(self.weights.path, self.weights.source, self.weights_format, self.depth, self.style_layers, self.content_layer),
+            "config": asdict(self.config),
+        }
+
+    # -- the method ---------------------------------------------------------------------------------
+    def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+        L = np.asarray(L, dtype=np.float32)
+        if L.ndim == 2:
+            L = L[None]
+        self.last_references = []
+        out = []
+        for i in range(L.shape[0]):
+            if reference is not None:
+                ref = {"name": "given reference", "path": None, "score": None, "rgb": np.asarray(reference)}
+            else:
+                ref = self.pick_reference(L[i])
+            self.last_references.append(ref)
+            self.last_reference = ref
+            out.append(self.transfer(L[i], ref["rgb"]))
+        return np.stack(out).astype(np.float32)
+
+    def transfer(self, L: np.ndarray, reference_rgb: np.ndarray) -> np.ndarray:
+        """One ``H x W`` L plane + a colour reference -> ``2 x H x W`` ab (the optimised image's)."""
+        import torch
+
+        cfg = self.config
+        h, w = L.shape
+        grey = color.lab_to_rgb(np.stack([L, np.zeros_like(L), np.zeros_like(L)], axis=-1))
+        ref = _resize_rgb(np.asarray(reference_rgb, dtype=np.uint8), max(h, w))
+        content = torch.as_tensor(grey, device=self.device).permute(2, 0, 1)[None].contiguous()
+        style = torch.as_tensor(ref.astype(np.float32) / 255.0, device=self.device).permute(2, 0, 1)[None].contiguous()
+        with torch.no_grad():
+            p = self.vgg(content, [self.content_layer])[self.content_layer]
+            a = {k: gram(v) for k, v in self.vgg(style, self.style_layers).items()}
+        layers = list(dict.fromkeys(self.style_layers + [self.content_layer]))
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        noise = torch.randn(content.shape, generator=gen).to(self.device) * cfg.init_noise
+        x = (content + noise).clamp(0, 1).requires_grad_(True)
+        opt = torch.optim.LBFGS([x], lr=cfg.lr, max_iter=1, history_size=50)
+        self.last_losses = []
+        last: dict[str, float] = {}
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            f = self.vgg(x, layers)
+            ls = style_loss(f, a, self.style_layers)
+            lc = ((f[self.content_layer] - p) ** 2).mean() * 0.5
+            loss = cfg.style_weight * ls + cfg.content_weight * lc
+            loss.backward()
+            last.update(total=float(loss), style=float(ls), content=float(lc))
+            return loss
+
+        bar = self._bar(cfg.iterations)
+        with torch.enable_grad():
+            for i in range(cfg.iterations):
+                opt.step(closure)
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+                self.last_losses.append(dict(last))
+                if self.progress is not None:
+                    self.progress(i + 1, cfg.iterations)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(style=f"{last['style']:.3g}", content=f"{last['content']:.3g}")
+        if bar is not None:
+            bar.close()
+        with torch.no_grad():
+            ab = color.rgb_to_lab_torch(x.detach().clamp(0, 1))[0, 1:]
+        return ab.cpu().numpy()
+
+    def _bar(self, n: int):
+        if self.progress is not None or not self.config.progress_bar or not sys.stderr.isatty() or n == 0:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=n, desc="neural_style L-BFGS", unit="it", file=sys.stderr, leave=False)
+
+    # -- automatic reference ------------------------------------------------------------------------
+    def _descriptor(self, L: np.ndarray) -> np.ndarray:
+        """Greyscale descriptor: L histogram + VGG channel means/stds (relu1_1..relu3_1) of the
+        grey image at 128 px, each part unit-normalised."""
+        import torch
+
+        L128 = resize_plane(L, (128, 128))
+        hist = np.histogram(L128, bins=16, range=(0, 100))[0].astype(np.float64)
+        parts = [hist / (np.linalg.norm(hist) + 1e-8)]
+        grey = color.lab_to_rgb(np.stack([L128, np.zeros_like(L128), np.zeros_like(L128)], axis=-1))
+        layers = [s for s in ("relu1_1", "relu2_1", "relu3_1") if _relu_to_conv(s) in CONV_NAMES[: self.depth]]
+        with torch.no_grad():
+            f = self.vgg(torch.as_tensor(grey, device=self.device).permute(2, 0, 1)[None].contiguous(), layers)
+        for k in layers:
+            v = torch.cat([f[k].mean((2, 3)), f[k].std((2, 3))], 1)[0].double().cpu().numpy()
+            parts.append(v / (np.linalg.norm(v) + 1e-8))
+        d = np.concatenate(parts)
+        return d / (np.linalg.norm(d) + 1e-12)
+
+    def gallery(self) -> list[GalleryPhoto]:
+        """The reference gallery with its descriptors, computed once per process."""
+        cfg = self.config
+        key = (str(self.weights.path), self.weights_format, self.depth, cfg.pool, tuple(cfg.gallery), cfg.gallery_limit, cfg.gallery_fallback, cfg.working_size)
+        if key in _GALLERY_CACHE:
+            return _GALLERY_CACHE[key]
+        items: list[tuple[str, str | None, np.ndarray]] = []
+        for p in gallery_paths(cfg.gallery, cfg.gallery_limit):
+            try:
+                items.append((p.parent.name + "/" + p.name, str(p), load_image(p, mode="rgb")))
+            except ImageError:
+                continue
+        if not items and cfg.gallery_fallback:
+            from skimage import data
+
+            items = [(f"skimage.data.{n}", None, getattr(data, n)()) for n in SKIMAGE_PHOTOS]
+        photos = []
+        for name, path, rgb in items:
+            Lp = color.rgb_to_lab(rgb)[..., 0]
+            photos.append(GalleryPhoto(name, path, _resize_rgb(rgb, min(cfg.working_size, max(rgb.shape[:2]))), resize_plane(Lp, (64, 64)), self._descriptor(Lp)))
+        _GALLERY_CACHE[key] = photos
+        return photos
+
+    def pick_reference(self, L: np.ndarray) -> dict:
+        """The gallery photo most similar in greyscale to ``L``, never ``L``'s own colour photo."""
+        photos = self.gallery()
+        if not photos:
+            raise ReferenceRequired(
+                f"neural_style needs a colour reference photo and its gallery ({', '.join(self.config.gallery)}) holds none; "
+                "fix: pass --reference photo.jpg, or set the gallery option to a folder of colour photos"
+            )
+        d = self._descriptor(L)
+        thumb = resize_plane(L, (64, 64))
+        best, best_score, skipped = None, -math.inf, []
+        for ph in photos:
+            if float(np.abs(ph.thumb - thumb).mean()) < self.config.self_match_threshold:
+                skipped.append(ph.name)
+                continue
+            score = float(ph.descriptor @ d)
+            if score > best_score:
+                best, best_score = ph, score
+        if best is None:
+            raise ReferenceRequired(
+                f"neural_style: the only gallery photo(s) ({', '.join(skipped)}) are the input itself; "
+                "fix: pass --reference photo.jpg or add other colour photos to the gallery"
+            )
+        return {"name": best.name, "path": best.path, "score": best_score, "rgb": best.rgb, "skipped_as_self": skipped}
+
+
+def describe_weights(path, source: str, fmt: str, depth: int, style, content) -> str:
+    kind = "torchvision VGG19 (ImageNet mean/std input)" if fmt == "torchvision" else "normalised VGG19 (Gatys/AdaIN, Caffe input)"
+    deepest = CONV_NAMES[depth - 1].replace("conv", "relu")
+    full = "full depth" if depth == len(CONV_NAMES) else f"only up to {deepest}"
+    return f"{kind} from {Path(path).name} ({source}), {full}: style {', '.join(style)}, content {content}"
+
+
+def _main(argv=None) -> int:
+    """``python -m backends.neural_style curate [ROOT]``: print the gallery list the rule picks."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "curate":
+        print(_main.__doc__)
+        return 2
+    root = Path(argv[1]) if len(argv) > 1 else PROJECT_ROOT.parent / "shared" / "data" / "train"
+    t = time.time()
+    photos = curate_gallery(root)
+    print(f"# {len(photos)} photos from {root} in {time.time() - t:.0f} s")
+    print("photos = [\n" + "".join(f'    "{p}",\n' for p in photos) + "]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

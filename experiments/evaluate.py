@@ -1,0 +1,590 @@
+"""Evaluate colorization methods on a photo folder: ``python -m experiments.evaluate``.
+
+    python -m experiments.evaluate --data ../shared/data/val --methods all --out results/metrics/val.csv
+    python -m experiments.evaluate --data DIR --methods classification,gan --out results/metrics/x.csv --size 256 --limit 200
+    python -m experiments.evaluate ... --limit-method neural_style=20     # ~20 s a photo on CPU
+
+Protocol. Every photo is read as RGB and resized (squashed, bicubic; the aspect ratio is not kept,
+as in ``experiments.data``'s evaluation mode) to ``size x size``: that is the ground truth. Each
+method colorizes its grey version (the truth's L with a = b = 0, rendered as a grey sRGB image),
+so no method can see colour; metrics compare the result with the truth at ``size x size``. Two
+reference rows are always computed: ``gray`` (the grey input itself, ab = 0) and ``truth`` (the
+colour original; the ceiling of every metric).
+
+``--limit N`` evaluates a fixed random sample of N photos (seed 0, the same for every method);
+``--limit-method NAME=K`` evaluates method NAME on the first K photos of that sample only (for
+``neural_style``, which optimises each photo); its summary row shows its own n.
+
+Outputs: ``NAME.csv`` (one row per method and photo: ``method, image, label`` and one column per
+per-image metric), ``NAME.summary.csv`` (mean and 95% percentile-bootstrap interval per metric, 1000
+resamples over photos, seed 0), ``NAME.md`` and ``NAME.tex`` (the same table for READMEs and
+papers) and ``NAME.json`` (settings, metric sources, skipped methods). Model-based metrics whose
+weights are missing appear as unavailable, with the fix. Per-photo results are cached in
+``results/metrics/.cache`` keyed by method, checkpoint (path, size, mtime), photo (path, size, mtime),
+evaluation size and metric set, so reruns and the dashboard do not recompute.
+
+Exit status: 0 on success, 2 for a bad ``--data`` folder, an unknown method or a bad option (one
+line on stderr). A method that cannot run here is reported and skipped; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import backends
+from backends import color
+from backends.base import PROJECT_ROOT
+from backends.errors import ColorizationError, WeightsUnavailable
+from backends.imageio import load_image
+
+from . import metrics as M
+
+REFERENCE_ROWS = ("gray", "truth")
+CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
+METRICS_VERSION = 1
+DEFAULT_CLASS_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "train"
+
+
+# --- photos -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Photo:
+    path: Path
+    name: str  # relative to the data folder (the CSV's ``image`` column)
+    label: str  # first folder level ("" for photos in the root)
+
+    @property
+    def key(self) -> str:
+        st = self.path.stat()
+        return f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def load_truth(path: str | Path, size: int) -> np.ndarray:
+    """The photo as RGB uint8, squashed to ``size x size`` (bicubic)."""
+    rgb = load_image(path, mode="rgb")
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """The grey rendering of a photo: its L with a = b = 0 (sRGB uint8, R = G = B)."""
+    lab = color.rgb_to_lab(rgb)
+    lab[..., 1:] = 0
+    return color.lab_to_rgb_uint8(lab)
+
+
+def scan_photos(data: str | Path, limit: int | None = None, seed: int = 0) -> list[Photo]:
+    from experiments.data import scan_folder
+
+    root = Path(data)
+    samples, classes = scan_folder(root)  # FileNotFoundError for a missing or empty folder
+    photos = [Photo(s.path, s.path.relative_to(root).as_posix(), classes[s.label] if s.label >= 0 else "") for s in samples]
+    if limit and limit < len(photos):
+        photos = random.Random(seed).sample(photos, limit)
+    return photos
+
+
+# --- model-based metrics ------------------------------------------------------------------------
+
+
+@dataclass
+class ModelMetrics:
+    """The perceptual / set / semantic metrics that could be loaded, and why others could not."""
+
+    perceptual: object | None = None
+    fid: object | None = None
+    classifiers: list = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # column -> reason and fix
+    sources: dict[str, str] = field(default_factory=dict)  # column -> weights used
+
+    @classmethod
+    def load(cls, device: str, size: int, class_train: Path | None, per_class: int = 50, progress: bool = False,
+             enabled: bool = True) -> ModelMetrics:  # fmt: skip
+        mm = cls()
+        if not enabled:
+            mm.unavailable = {c: "not computed (--no-models)" for c in ("lpips", "fid", "top1_resnet50", "ncm_squeeze")}
+            return mm
+        from .metrics.classify import NearestClassMean, ResNet50Top1
+        from .metrics.fid import FIDFeatures
+        from .metrics.perceptual import load_perceptual
+
+        def attempt(column, make):
+            try:
+                obj = make()
+            except (WeightsUnavailable, ImportError, ValueError, FileNotFoundError) as exc:
+                mm.unavailable[column] = str(exc)
+                return None
+            mm.sources[getattr(obj, "column", column)] = obj.source
+            return obj
+
+        mm.perceptual = attempt("lpips", lambda: load_perceptual(device))
+        mm.fid = attempt("fid", lambda: FIDFeatures(device))
+        for column, make in (
+            ("top1_resnet50", lambda: ResNet50Top1(device)),
+            (
+                "ncm_squeeze",
+                lambda: NearestClassMean.fit(class_train or DEFAULT_CLASS_TRAIN, size, per_class, device, CACHE_DIR, progress),
+            ),
+        ):
+            obj = attempt(column, make)
+            if obj is not None:
+                mm.classifiers.append(obj)
+        return mm
+
+    def columns(self) -> list[str]:
+        cols = [self.perceptual.column] if self.perceptual else []
+        return cols + [c.column for c in self.classifiers]
+
+    def signature(self) -> str:
+        return json.dumps(sorted(self.sources.items()))
+
+
+# --- caching ---------------------------------------------------------------------------------------
+
+
+def _file_id(path: Path | str | None) -> str | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not p.exists():
+        return None
+    st = p.stat()
+    return f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+class Cache:
+    """Per-photo metric rows of one (method, checkpoint, size, metric set), as one JSON file."""
+
+    def __init__(self, method: str, identity: str | None, size: int, signature: str, enabled: bool = True):
+        self.enabled = enabled and identity is not None
+        key = hashlib.sha1(f"{METRICS_VERSION}|{method}|{identity}|{size}|{signature}".encode()).hexdigest()[:16]
+        self.path = CACHE_DIR / f"{method}-{key}.json"
+        self.rows: dict[str, dict] = {}
+        self.sets: dict[str, float] = {}
+        if self.enabled and self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+                self.rows, self.sets = data.get("rows", {}), data.get("sets", {})
+            except (OSError, ValueError):
+                pass
+
+    def save(self) -> None:
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"rows": self.rows, "sets": self.sets}))
+        os.replace(tmp, self.path)
+
+
+def method_identity(name: str, model) -> str | None:
+    """What the cached numbers of a method depend on besides the photos; None: do not cache."""
+    if name in REFERENCE_ROWS:
+        return "reference"
+    ckpt = _file_id(getattr(model, "checkpoint", None))
+    if ckpt is None:
+        return None
+    opts = getattr(model, "config", None)
+    return f"{ckpt}|{opts!r}"
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalResult:
+    per_image: object  # pandas DataFrame: method, image, label, metric columns
+    summary: object  # pandas DataFrame: method, status, n, <metric>, <metric>_lo, <metric>_hi, fid
+    columns: list[str]  # per-image metric columns, in table order
+    unavailable: dict[str, str]
+    skipped: dict[str, str]
+    meta: dict
+
+
+def _to_tensor(images: list[np.ndarray], device: str):
+    import torch
+
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(device=device, dtype=torch.float64)
+
+
+def _score_batch(preds, truths, labels, mm: ModelMetrics, device: str):
+    import torch
+
+    x, y = _to_tensor(preds, device), _to_tensor(truths, device)
+    cols = {k: v.numpy() for k, v in M.pixel_metrics(x, y, 255.0).items()}
+    with torch.no_grad():
+        if mm.perceptual is not None:
+            cols[mm.perceptual.column] = mm.perceptual(x, y, 255.0).numpy()
+        for clf in mm.classifiers:
+            cols[clf.column] = clf(x, labels, 255.0)
+    feats = mm.fid(x, 255.0) if mm.fid is not None else None
+    return cols, feats
+
+
+def evaluate(
+    data: str | Path,
+    methods: list[str] | dict[str, object],
+    size: int = 256,
+    limit: int | None = None,
+    method_limits: dict[str, int] | None = None,
+    device: str = "auto",
+    batch_size: int = 16,
+    reference: np.ndarray | None = None,
+    class_train: str | Path | None = None,
+    model_metrics: ModelMetrics | bool = True,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> EvalResult:
+    """Score ``methods`` (names for ``backends.load``, or name -> colorizer object) on ``data``.
+
+    Returns per-photo rows and the summary; writes nothing but the cache (see :func:`write_outputs`).
+    """
+    import pandas as pd
+    from tqdm import tqdm
+
+    if size < 32:
+        raise ValueError(f"--size must be at least 32 pixels, got {size}")
+    device = backends.resolve_device(device)
+    photos = scan_photos(data, limit)
+    method_limits = dict(method_limits or {})
+    mm = model_metrics if isinstance(model_metrics, ModelMetrics) else ModelMetrics.load(
+        device, size, Path(class_train) if class_train else None, progress=progress, enabled=bool(model_metrics))  # fmt: skip
+    columns = list(M.PIXEL_COLUMNS) + mm.columns()
+
+    if isinstance(methods, dict):
+        todo = dict(methods)
+    else:
+        todo = {}
+        for name in methods:
+            if name not in REFERENCE_ROWS:
+                todo[name] = None
+    rows: list[dict] = []
+    skipped: dict[str, str] = {}
+    fid_values: dict[str, float] = {}
+    truth_feats: dict[str, np.ndarray] = {}
+    truth_cache: dict[str, np.ndarray] = {}
+
+    def truths_of(batch):
+        out = []
+        for p in batch:
+            if p.name not in truth_cache:
+                truth_cache[p.name] = load_truth(p.path, size)
+            out.append(truth_cache[p.name])
+        return out
+
+    order = ["truth", "gray", *todo]
+    for name in order:
+        model = todo.get(name)
+        if name not in REFERENCE_ROWS and model is None:
+            try:
+                model = backends.load(name, device=device)
+            except (ColorizationError, ValueError, ImportError) as exc:
+                skipped[name] = str(exc)
+                print(f"skipped {name}: {exc}", file=sys.stderr)
+                continue
+        subset = photos[: method_limits[name]] if name in method_limits else photos
+        cache = Cache(name, method_identity(name, model), size, mm.signature(), enabled=use_cache)
+        set_key = hashlib.sha1("\n".join(sorted(p.key for p in subset)).encode()).hexdigest()[:16]
+        need_fid = mm.fid is not None and (name == "truth" or set_key not in cache.sets)
+        feats: dict[str, np.ndarray] = {}
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(subset), desc=f"evaluate {name}", unit="img", file=sys.stderr, disable=not progress)
+        try:
+            for i in range(0, len(subset), batch_size):
+                batch = subset[i : i + batch_size]
+                keys = [p.key for p in batch]
+                if not need_fid and all(k in cache.rows for k in keys):
+                    rows += [{"method": name, "image": p.name, "label": p.label, **cache.rows[k]} for p, k in zip(batch, keys)]
+                    bar.update(len(batch))
+                    continue
+                truths = truths_of(batch)
+                greys = [gray_of(t) for t in truths]
+                if name == "truth":
+                    preds = truths
+                elif name == "gray":
+                    preds = greys
+                else:
+                    preds = (
+                        model.colorize_batch(greys, reference=reference) if reference is not None else model.colorize_batch(greys)
+                    )
+                    for p, pred, t in zip(batch, preds, truths):
+                        if np.asarray(pred).shape != t.shape or np.asarray(pred).dtype != np.uint8:
+                            raise ColorizationError(
+                                f"{name}: returned {np.asarray(pred).shape} {np.asarray(pred).dtype} for {p.name}, expected {t.shape} uint8"
+                            )
+                cols, f = _score_batch(preds, truths, [p.label for p in batch], mm, device)
+                for j, (p, k) in enumerate(zip(batch, keys)):
+                    row = {c: float(cols[c][j]) for c in cols}
+                    cache.rows[k] = row
+                    rows.append({"method": name, "image": p.name, "label": p.label, **row})
+                    if f is not None:
+                        feats[p.name] = f[j]
+                cache.save()
+                bar.update(len(batch))
+        except ColorizationError as exc:
+            bar.close()
+            skipped[name] = str(exc)
+            rows = [r for r in rows if r["method"] != name]
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        bar.close()
+        if name == "truth":
+            truth_feats = feats
+        if mm.fid is not None:
+            if set_key in cache.sets and not feats:
+                fid_values[name] = cache.sets[set_key]
+            elif len(subset) >= 2:
+                names = [p.name for p in subset]
+                fid_values[name] = M.frechet_distance(
+                    np.stack([feats[n] for n in names]), np.stack([truth_feats[n] for n in names])
+                )
+                cache.sets[set_key] = fid_values[name]
+                cache.save()
+        if progress:
+            dt = time.perf_counter() - t0
+            print(f"{name}: {len(subset)} photos in {dt:.1f} s ({len(subset) / max(dt, 1e-9):.1f} photos/s)", file=sys.stderr)
+
+    row_order = ["gray", *[m for m in todo if m not in skipped], "truth"]
+    per_image = pd.DataFrame(rows, columns=["method", "image", "label", *columns])
+    per_image["method"] = pd.Categorical(per_image["method"], categories=row_order, ordered=True)
+    per_image = per_image.sort_values(["method", "image"], kind="stable").reset_index(drop=True)
+    per_image["method"] = per_image["method"].astype(str)
+    unavailable = dict(mm.unavailable)
+    if mm.fid is None and "fid" not in unavailable:
+        unavailable["fid"] = "not loaded"
+    summary = summarise(per_image, columns, row_order, fid_values if mm.fid is not None else None, skipped)
+    meta = {
+        "data": str(Path(data).resolve()),
+        "photos": len(photos),
+        "size": size,
+        "resize": "squash to size x size, bicubic",
+        "limit": limit,
+        "method_limits": method_limits,
+        "device": device,
+        "columns": columns,
+        "metric_sources": mm.sources,
+        "unavailable": unavailable,
+        "skipped": skipped,
+        "bootstrap": {"resamples": M.bootstrap.N_RESAMPLES, "confidence": M.bootstrap.CONFIDENCE, "seed": M.bootstrap.SEED},
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return EvalResult(per_image, summary, columns, unavailable, skipped, meta)
+
+
+def summarise(per_image, columns: list[str], row_order: list[str], fid_values: dict[str, float] | None, skipped: dict[str, str]):
+    """Mean and percentile-bootstrap 95% interval of every column, one row per method."""
+    import pandas as pd
+
+    out = []
+    for name in row_order:
+        sub = per_image[per_image["method"] == name]
+        row: dict = {"method": name, "status": "reference" if name in REFERENCE_ROWS else "ok", "n": len(sub)}
+        for c in columns:
+            mean, lo, hi, _ = M.bootstrap_ci(sub[c].to_numpy(dtype=float))
+            row[c], row[f"{c}_lo"], row[f"{c}_hi"] = mean, lo, hi
+        if fid_values is not None:
+            row["fid"] = fid_values.get(name, float("nan"))
+        out.append(row)
+    for name, why in skipped.items():
+        out.append({"method": name, "status": f"unavailable: {why}", "n": 0})
+    return pd.DataFrame(out)
+
+
+# --- output files ---------------------------------------------------------------------------------------
+
+
+def _label(col: str) -> str:
+    return M.METRIC_INFO.get(col, (col, 0))[0]
+
+
+def _best(summary, col: str) -> str | None:
+    direction = M.METRIC_INFO.get(col, ("", 0))[1]
+    cand = summary[(summary["status"] == "ok") & summary[col].notna()] if col in summary else None
+    if not direction or cand is None or cand.empty:
+        return None
+    return str(cand.loc[cand[col].idxmax() if direction > 0 else cand[col].idxmin(), "method"])
+
+
+def _fmt(v: float, col: str) -> str:
+    if v is None or not np.isfinite(v):
+        return "inf" if v is not None and np.isinf(v) else "-"
+    digits = 2 if col in ("psnr", "ciede2000", "colorfulness", "colorfulness_diff", "fid") else 3
+    return f"{v:.{digits}f}"
+
+
+def _cell(row, col: str) -> tuple[str, str]:
+    v = row.get(col)
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-", ""
+    lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
+    ci = f"[{_fmt(lo, col)}, {_fmt(hi, col)}]" if lo is not None and np.isfinite(lo) and np.isfinite(hi) else ""
+    return _fmt(v, col), ci
+
+
+def to_markdown(res: EvalResult, title: str) -> str:
+    s = res.summary
+    cols = list(res.columns) + (["fid"] if "fid" in s else [])
+    lines = [f"# {title}", "", f"{res.meta['photos']} photos of `{res.meta['data']}` at {res.meta['size']} x {res.meta['size']} "
+             f"(squashed); mean and 95% bootstrap interval over photos (1000 resamples, seed 0). "
+             f"Reference rows: `gray` (ab = 0) and `truth` (the colour original).", ""]  # fmt: skip
+    lines.append("| method | n | " + " | ".join(_label(c) for c in cols) + " |")
+    lines.append("|---|---:|" + "---:|" * len(cols))
+    best = {c: _best(s, c) for c in cols}
+    for _, row in s.iterrows():
+        if row["status"].startswith("unavailable"):
+            continue
+        cells = []
+        for c in cols:
+            v, ci = _cell(row, c)
+            v = f"**{v}**" if best.get(c) == row["method"] else v
+            cells.append(f"{v} {ci}".strip())
+        lines.append(f"| {row['method']} | {row['n']} | " + " | ".join(cells) + " |")
+    lines += ["", "Higher is better for PSNR, SSIM, AuC and accuracies; lower for CIEDE2000, distances and FID; "
+              "colourfulness is best near the truth row. Bold: best method (reference rows excluded)."]  # fmt: skip
+    if res.unavailable:
+        lines += ["", "Unavailable metrics:"] + [f"- `{c}`: {why}" for c, why in res.unavailable.items()]
+    if res.skipped:
+        lines += ["", "Methods not evaluated:"] + [f"- `{m}`: {why}" for m, why in res.skipped.items()]
+    if res.meta.get("metric_sources"):
+        lines += ["", "Weights used:"] + [f"- `{c}`: {src}" for c, src in res.meta["metric_sources"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(s: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("$", r"\$")):
+        s = s.replace(a, b)
+    return s
+
+
+def to_latex(res: EvalResult, title: str) -> str:
+    s = res.summary
+    cols = list(res.columns) + (["fid"] if "fid" in s else [])
+    arrows = {+1: r"$\uparrow$", -1: r"$\downarrow$", 0: ""}
+    head = " & ".join(f"{_tex_escape(_label(c))} {arrows[M.METRIC_INFO.get(c, ('', 0))[1]]}".strip() for c in cols)
+    out = [f"% {_tex_escape(title)}: generated by python -m experiments.evaluate; needs \\usepackage{{booktabs}}",
+           r"\begin{tabular}{l r " + "c " * len(cols) + "}", r"\toprule", f"Method & $n$ & {head} \\\\", r"\midrule"]  # fmt: skip
+    best = {c: _best(s, c) for c in cols}
+    for _, row in s.iterrows():
+        if row["status"].startswith("unavailable"):
+            continue
+        if row["method"] == "truth":
+            out.append(r"\midrule")
+        cells = []
+        for c in cols:
+            v, ci = _cell(row, c)
+            v = f"\\textbf{{{v}}}" if best.get(c) == row["method"] else v
+            cells.append(f"{v} {{\\scriptsize {ci}}}" if ci else v)
+        out.append(f"{_tex_escape(row['method'])} & {row['n']} & " + " & ".join(cells) + r" \\")
+        if row["method"] == "gray":
+            out.append(r"\midrule")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    for c, why in res.unavailable.items():
+        out.append(f"% unavailable {c}: {why}")
+    return "\n".join(out) + "\n"
+
+
+def output_paths(out: str | Path) -> dict[str, Path]:
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix == ".csv" else out
+    return {"csv": stem.with_suffix(".csv"), "summary": Path(f"{stem}.summary.csv"), "md": stem.with_suffix(".md"),
+            "tex": stem.with_suffix(".tex"), "json": stem.with_suffix(".json")}  # fmt: skip
+
+
+def write_outputs(res: EvalResult, out: str | Path) -> dict[str, Path]:
+    paths = output_paths(out)
+    paths["csv"].parent.mkdir(parents=True, exist_ok=True)
+    title = f"Colorization metrics: {paths['csv'].stem}"
+    res.per_image.to_csv(paths["csv"], index=False, float_format="%.6g")
+    res.summary.to_csv(paths["summary"], index=False, float_format="%.6g")
+    paths["md"].write_text(to_markdown(res, title))
+    paths["tex"].write_text(to_latex(res, title))
+    paths["json"].write_text(json.dumps(res.meta, indent=2, default=str) + "\n")
+    return paths
+
+
+def load_results(out: str | Path) -> dict:
+    """What the dashboard shows without recomputing: per-image and summary frames, settings."""
+    import pandas as pd
+
+    paths = output_paths(out)
+    if not paths["csv"].exists():
+        raise FileNotFoundError(f"{paths['csv']}: no evaluation results; run python -m experiments.evaluate --out {paths['csv']}")
+    meta = json.loads(paths["json"].read_text()) if paths["json"].exists() else {}
+    summary = pd.read_csv(paths["summary"]) if paths["summary"].exists() else None
+    return {"per_image": pd.read_csv(paths["csv"]), "summary": summary, "meta": meta,
+            "markdown": paths["md"].read_text() if paths["md"].exists() else ""}  # fmt: skip
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+
+def parse_methods(spec: str) -> list[str]:
+    if spec.strip() == "all":
+        return backends.names()
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in names if m not in backends.METHODS and m not in REFERENCE_ROWS]
+    if unknown or not names:
+        raise ValueError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; known: all, {', '.join(backends.names())}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.evaluate", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
+    p.add_argument("--data", required=True, type=Path, help="photo folder (class sub-folders optional)")
+    p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")
+    p.add_argument("--out", required=True, type=Path, help="per-image CSV path, e.g. results/metrics/val.csv")
+    p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size)")
+    p.add_argument("--limit", type=int, help="evaluate a fixed random sample of N photos")
+    p.add_argument(
+        "--limit-method", action="append", default=[], metavar="NAME=K", help="evaluate NAME on the first K photos only"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--reference", type=Path, help="colour reference photo for reference-based methods (default: their own pick)")
+    p.add_argument("--class-train", type=Path, help=f"training photos for the NCM classifier (default {DEFAULT_CLASS_TRAIN})")
+    p.add_argument("--no-models", action="store_true", help="pixel metrics only (skip LPIPS, FID and classifiers)")
+    p.add_argument("--no-cache", action="store_true", help="recompute everything")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    try:
+        if not args.data.is_dir():
+            raise ValueError(f"--data {args.data}: not a folder")
+        methods = parse_methods(args.methods)
+        limits = {}
+        for item in args.limit_method:
+            name, _, k = item.partition("=")
+            if name not in backends.METHODS or not k.isdigit() or int(k) < 1:
+                raise ValueError(f"--limit-method {item!r}: expected NAME=K with a known method and K >= 1")
+            limits[name] = int(k)
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {args.limit}")
+        reference = load_image(args.reference, mode="rgb") if args.reference else None
+        scan_photos(args.data)
+        res = evaluate(args.data, methods, size=args.size, limit=args.limit, method_limits=limits, device=args.device,
+                       batch_size=args.batch_size, reference=reference, class_train=args.class_train,
+                       model_metrics=not args.no_models, use_cache=not args.no_cache, progress=not args.quiet)  # fmt: skip
+    except (ColorizationError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = write_outputs(res, args.out)
+    print(to_markdown(res, f"Colorization metrics: {paths['csv'].stem}"))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
