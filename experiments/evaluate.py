@@ -45,14 +45,14 @@ from PIL import Image
 import backends
 from backends import color
 from backends.base import PROJECT_ROOT
-from backends.errors import ColorizationError, WeightsUnavailable
+from backends.errors import ColorizationError, ImageError, WeightsUnavailable
 from backends.imageio import load_image
 
 from . import metrics as M
 
 REFERENCE_ROWS = ("gray", "truth")
 CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
-METRICS_VERSION = 1
+METRICS_VERSION = 2  # 2: gray_of gives exactly R = G = B (older cached rows are not reused)
 DEFAULT_CLASS_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "train"
 
 
@@ -83,7 +83,10 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
     """The grey rendering of a photo: its L with a = b = 0 (sRGB uint8, R = G = B)."""
     lab = color.rgb_to_lab(rgb)
     lab[..., 1:] = 0
-    return color.lab_to_rgb_uint8(lab)
+    # a = b = 0 is neutral, but float error can round R, G and B of one pixel to different levels:
+    # round their mean once, so the input really is grey (and an ab = 0 colorizer returns it unchanged)
+    g = np.round(color.lab_to_rgb(lab).mean(-1) * 255.0).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=-1)
 
 
 def scan_photos(data: str | Path, limit: int | None = None, seed: int = 0) -> list[Photo]:
@@ -281,7 +284,10 @@ def evaluate(
         out = []
         for p in batch:
             if p.name not in truth_cache:
-                truth_cache[p.name] = load_truth(p.path, size)
+                try:
+                    truth_cache[p.name] = load_truth(p.path, size)
+                except ImageError as exc:  # a bad photo is a --data problem, not the method's: stop
+                    raise ValueError(f"--data {data}: {exc}; remove or replace that file") from None
             out.append(truth_cache[p.name])
         return out
 
@@ -334,6 +340,9 @@ def evaluate(
                         feats[p.name] = f[j]
                 cache.save()
                 bar.update(len(batch))
+        except ValueError:
+            bar.close()
+            raise
         except ColorizationError as exc:
             bar.close()
             skipped[name] = str(exc)

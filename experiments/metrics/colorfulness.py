@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import check_reduction, check_single, reduce
+from ._common import check_pair, check_reduction, check_single, reduce
 
 
 def colorfulness(x: torch.Tensor, data_range: float = 1.0, reduction: str = "none") -> torch.Tensor:
@@ -28,4 +28,5 @@ def colorfulness(x: torch.Tensor, data_range: float = 1.0, reduction: str = "non
 def colorfulness_difference(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none") -> torch.Tensor:
     """``M3(x) - M3(y)``: negative when the colorization is duller than the ground truth ``y``."""
     check_reduction(reduction)
+    check_pair(x, y, data_range, name="colorfulness_difference")  # a colorization keeps the truth's shape
     return reduce(colorfulness(x, data_range) - colorfulness(y, data_range), reduction)
