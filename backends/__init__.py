@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import CHECKPOINT_DIR, Colorizer, resolve_device
+from .base import Colorizer, resolve_device
 from .errors import (
     BackendUnavailable,
     CheckpointError,
@@ -72,9 +72,7 @@ def method_class(name: str) -> type[Colorizer]:
 
 
 def default_checkpoint(name: str) -> Path:
-    _check_name(name)
-    cls = method_class(name)
-    return CHECKPOINT_DIR / f"{name}{cls.checkpoint_ext}"
+    return method_class(name).default_checkpoint()
 
 
 def load(name: str, device: str = "auto", checkpoint: str | Path | None = None, **options) -> Colorizer:

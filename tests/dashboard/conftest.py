@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import backends.base
 from dashboard.common import torch_before_tensorflow
 from tests.conftest import synthetic_photo
 
@@ -77,6 +78,8 @@ def results_root(trained_results, tmp_path, monkeypatch) -> Path:
     for p in (trained_results / "checkpoints").iterdir():
         (root / "checkpoints" / p.name).symlink_to(p)
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(root))
+    # hermetic: the project's shipped checkpoints (results/checkpoints) are not seen either
+    monkeypatch.setattr(backends.base, "CHECKPOINT_DIR", root / "checkpoints")
     return root
 
 

@@ -4,6 +4,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
+import backends.base
 from tests.dashboard.conftest import APP, no_exceptions
 
 
@@ -34,6 +35,7 @@ def test_home_lists_methods_with_status(results_root, trained_methods):
 
 def test_home_says_why_a_method_is_unavailable(tmp_path, monkeypatch):
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr(backends.base, "CHECKPOINT_DIR", tmp_path / "empty" / "checkpoints")  # nor the shipped ones
     at = run_until_status(AppTest.from_file(APP, default_timeout=120))
     no_exceptions(at)
     table = at.dataframe[0].value

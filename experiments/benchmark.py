@@ -1,0 +1,923 @@
+"""Speed and memory of every method: ``python -m experiments.benchmark``.
+
+    python -m experiments.benchmark                                  # all methods, 256/512/1024 px, auto device
+    python -m experiments.benchmark --device all                     # CPU, and CUDA when present
+    python -m experiments.benchmark --methods classification,gan --sizes 512 --repeats 3
+    python -m experiments.benchmark --skip-slow                      # neural_style at 256 px only
+
+What is measured, for each method and device, each (method, device) in a fresh Python process
+(``--no-isolate``: all in this one), CPU runs pinned to ``--cpu-threads`` cores (2, the targets'
+setting; 0 leaves the process as it is):
+
+* load: seconds to load the model (``backends.load``: the shipped checkpoint of
+  ``--checkpoints``, default ``results/checkpoints``).
+* latency: ``colorize`` of one grey photo squashed to ``size x size`` (``--photo``, default the
+  first photo of ../shared/data/test, else scikit-image's astronaut), ``--warmup`` untimed calls
+  (at most 1 for neural_style) then ``--repeats`` timed ones: median and p90 seconds.
+* throughput: ``colorize_batch`` of ``--batch`` different 256-px photos in one call (the shared
+  flow batches every method's forward pass; neural_style optimises photo by photo): images/s.
+* evaluation: what ``experiments.evaluate`` does per method and batch at 256 px - grey rendering,
+  ``colorize_batch`` and the pixel metrics (``_score_batch`` without the model-based metrics) - over
+  ``--eval-photos`` photos of ``--data``, decoded and resized beforehand as evaluate does once for
+  all methods: photos/s. Feed-forward methods only.
+* peak memory per row: on CUDA ``torch.cuda.max_memory_allocated`` during that row (weights
+  included); on CPU the growth of the process's peak resident set (``ru_maxrss``) over its size
+  before the model was loaded, a high-water mark up to and including that row (rows run in table
+  order), which includes the weights, allocator caches and thread pools.
+
+Targets (from the project's issues; PASS/FAIL columns): each feed-forward method colorizes a
+512-px photo in at most 0.25 s on 2 CPU cores; neural_style at its 256-px working size in at most
+20 s on CPU and 2 s on a GPU; evaluation at 10 photos/s or more per feed-forward method on CPU at
+256 px; comparing the four feed-forward methods on one 512-px photo (the dashboard's Compare page,
+the sum of their median latencies) takes at most 2 s on 2 CPU cores.
+
+Outputs in ``--out`` (default ``results/benchmarks``), named after the hardware:
+``<hardware>.json`` (settings, versions, every row), ``<hardware>.csv`` (one row per method,
+device, kind and size) and ``<hardware>.md`` (the tables, the hardware, versions, threads, date and
+commit). A method that cannot run here (no checkpoint, no weights) is listed with the reason and
+skipped. Exit status: 0 on success, 2 for a bad option (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import importlib.metadata
+import inspect
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import backends
+from backends.base import CHECKPOINT_DIR, PROJECT_ROOT
+from backends.errors import ColorizationError
+
+FEED_FORWARD = ("regression", "classification", "fusion", "gan")
+#: Methods that optimise each photo (seconds, not milliseconds): one warm-up at most, no
+#: throughput or evaluation rows, and only 256 px with --skip-slow.
+SLOW = ("neural_style",)
+DEFAULT_SIZES = (256, 512, 1024)
+DEFAULT_OUT = PROJECT_ROOT / "results" / "benchmarks"
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "test"
+DEFAULT_PHOTO = "skimage:astronaut"
+EVAL_SIZE = 256
+BATCH_SIZE = 256
+#: Options the benchmark loads methods with (no inner progress bars).
+LOAD_OPTIONS = {"neural_style": {"progress_bar": False}}
+COMPARE = "+".join(FEED_FORWARD)
+COLUMNS = ["kind", "method", "device", "ran_on", "size", "working_size", "batch", "n", "median_s", "p90_s", "min_s", "mean_s",
+           "total_s", "per_s", "peak_mem_mb", "memory", "target", "result", "status"]  # fmt: skip
+MARK = "@@benchmark "
+
+
+# --- targets ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # latency | evaluation | compare
+    methods: tuple[str, ...]
+    device: str
+    size: int
+    limit: float
+    unit: str  # "s": at most; "photos/s": at least
+    what: str
+
+    def text(self) -> str:
+        return f"<= {self.limit:g} s" if self.unit == "s" else f">= {self.limit:g} {self.unit}"
+
+    def check(self, row: dict) -> str:
+        value = row["per_s"] if self.unit != "s" else (row["total_s"] if row["kind"] == "compare" else row["median_s"])
+        if value is None:
+            return "-"
+        return "PASS" if (value <= self.limit if self.unit == "s" else value >= self.limit) else "FAIL"
+
+
+TARGETS = (
+    Target("latency", FEED_FORWARD, "cpu", 512, 0.25, "s", "feed-forward method, one 512-px photo, 2 CPU cores"),
+    Target("latency", SLOW, "cpu", 256, 20.0, "s", "neural_style at a 256-px working size on CPU"),
+    Target("latency", SLOW, "cuda", 256, 2.0, "s", "neural_style at a 256-px working size on a GPU"),
+    Target("evaluation", FEED_FORWARD, "cpu", EVAL_SIZE, 10.0, "photos/s", "evaluation per feed-forward method on CPU at 256 px"),
+    Target(
+        "compare", (COMPARE,), "cpu", 512, 2.0, "s", "dashboard: the four feed-forward methods on one 512-px photo, 2 CPU cores"
+    ),
+)
+
+
+def target_for(row: dict) -> Target | None:
+    for t in TARGETS:
+        if (t.kind == row["kind"] and row["method"] in t.methods and t.device == row["device"] and t.size == row["size"]
+                and row.get("ran_on", row["device"]) == t.device
+                and (row["method"] not in SLOW or row.get("working_size") == 256)):  # fmt: skip
+            return t
+    return None
+
+
+def judge(row: dict) -> dict:
+    t = target_for(row) if row.get("status") == "ok" else None
+    row["target"], row["result"] = (t.text(), t.check(row)) if t else ("", "")
+    return row
+
+
+# --- hardware and environment -------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_name(devices: list[str]) -> str:
+    """What the numbers were measured on: the GPU (when CUDA was measured) and the CPU."""
+    cpu = f"{cpu_model()}, {platform.machine()} {os.cpu_count()} cores"
+    if any(d.startswith("cuda") for d in devices):
+        import torch
+
+        return f"{torch.cuda.get_device_name(0)} (CUDA) x{torch.cuda.device_count()}, {cpu}"
+    return f"CPU {cpu}"
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"\(r\)|\(tm\)|\bcpu\b|\bwith\b", " ", text.lower())
+    s = re.sub(r"[^a-z0-9]+", "-", s).strip("-")
+    return re.sub(r"-+", "-", s)[:80].strip("-") or "unknown"
+
+
+def package_version(*names: str) -> str | None:
+    for n in names:
+        try:
+            return importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def software() -> dict:
+    import torch
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "torch_cuda": torch.version.cuda,
+           "tensorflow": package_version("tensorflow", "tensorflow-cpu"), "keras": package_version("keras"),
+           "numpy": np.__version__, "platform": platform.platform()}  # fmt: skip
+    if torch.cuda.is_available():
+        out["cudnn"] = torch.backends.cudnn.version()
+        out["gpu"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def git_commit() -> str:
+    from experiments.train import git_commit as commit
+
+    return commit()
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+
+def rss_mb() -> float | None:
+    """Current resident set size (Linux /proc), None elsewhere."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class MemoryProbe:
+    """Peak memory of one row: CUDA allocations on a GPU, else the growth of the peak RSS."""
+
+    def __init__(self, isolated: bool):
+        self.isolated = isolated
+        self.base = rss_mb()
+        self.high_before = peak_rss_mb()
+        if self.base is None:
+            self.base = self.high_before
+        self.cuda = False
+        self.keras = False
+
+    def watch(self, model) -> None:
+        self.cuda = str(getattr(model, "device", "cpu")).startswith("cuda")
+        self.keras = type(model).checkpoint_ext == ".keras"
+
+    def start(self) -> None:
+        if self.cuda and not self.keras:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+
+    def read(self) -> tuple[float | None, str]:
+        if self.cuda:
+            if self.keras:
+                return None, "n/a (TensorFlow GPU memory is not tracked)"
+            import torch
+
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() / 2**20, "cuda max_memory_allocated"
+        high = peak_rss_mb()
+        if self.isolated or high > self.high_before:
+            return max(high - self.base, 0.0), "peak RSS growth since before loading (high-water mark)"
+        return None, "n/a (the process's peak RSS was set by an earlier method; run isolated)"
+
+
+# --- photos -------------------------------------------------------------------------------------
+
+
+def default_photo() -> str:
+    """The first photo of ../shared/data/test when present, else scikit-image's astronaut."""
+    if DEFAULT_DATA.is_dir():
+        from experiments.evaluate import scan_photos
+
+        try:
+            return str(sorted(scan_photos(DEFAULT_DATA), key=lambda p: p.name)[0].path)
+        except (FileNotFoundError, IndexError):
+            pass
+    return DEFAULT_PHOTO
+
+
+def load_photo(spec: str) -> np.ndarray:
+    if spec.startswith("skimage:"):
+        import skimage.data
+
+        return np.ascontiguousarray(getattr(skimage.data, spec.partition(":")[2])()[..., :3])
+    from backends.imageio import load_image
+
+    return load_image(spec, mode="rgb")
+
+
+def squash(rgb: np.ndarray, size: int) -> np.ndarray:
+    """``size x size`` RGB (bicubic, aspect ratio not kept: evaluate's protocol)."""
+    if rgb.shape[:2] == (size, size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+
+
+def eval_truths(spec: dict, n: int) -> list[np.ndarray]:
+    """``n`` 256-px colour photos: those of the data folder, else the 8 flips/rotations of the photo."""
+    from experiments.evaluate import load_truth
+
+    if spec["eval_paths"]:
+        base = [load_truth(p, EVAL_SIZE) for p in spec["eval_paths"]]
+    else:
+        p = squash(load_photo(spec["photo"]), EVAL_SIZE)
+        base = [np.ascontiguousarray(np.rot90(q, k)) for q in (p, p[:, ::-1]) for k in range(4)]
+    return [base[i % len(base)] for i in range(n)]
+
+
+# --- one method on one device -------------------------------------------------------------------
+
+
+def open_method(name: str, device: str, checkpoints: Path):
+    """``backends.load`` with the checkpoint of ``checkpoints``; BackendUnavailable saying why not."""
+    options = LOAD_OPTIONS.get(name, {})
+    if checkpoints.resolve() == CHECKPOINT_DIR.resolve():
+        st = backends.status(name)
+        if not st.available:
+            raise backends.BackendUnavailable(st.reason)
+        return backends.load(name, device=device, **options)
+    cls = backends.method_class(name)
+    if cls.open.__func__ is not backends.Colorizer.open.__func__:  # its own loading (neural_style: no checkpoint)
+        return backends.load(name, device=device, **options)
+    path = checkpoints / f"{name}{cls.checkpoint_ext}"
+    if not path.exists():
+        raise backends.BackendUnavailable(
+            f"{name}: no trained checkpoint at {path}; fix: python -m experiments.train --config experiments/configs/{name}.toml"
+        )
+    return backends.load(name, device=device, checkpoint=path, **options)
+
+
+def plan_units(spec: dict) -> int:
+    """Progress units of one (method, device): load, every call, every evaluated photo."""
+    slow = spec["method"] in SLOW
+    warm = min(spec["warmup"], 1) if slow else spec["warmup"]
+    n = 1 + len(spec["sizes"]) * (warm + spec["repeats"])
+    if not slow:
+        if spec["batch"]:
+            n += min(warm, 1) + spec["repeats"]
+        n += spec["eval_photos"]
+    return n
+
+
+def _row(kind: str, spec: dict, **values) -> dict:
+    row = dict.fromkeys(COLUMNS)
+    row.update(kind=kind, method=spec["method"], device=spec["device"], ran_on=spec["device"], status="ok")
+    row.update(values)
+    return row
+
+
+def _stats(times: list[float]) -> dict:
+    t = np.asarray(times, dtype=float)
+    return {"n": len(t), "median_s": float(np.median(t)), "p90_s": float(np.percentile(t, 90)), "min_s": float(t.min()),
+            "mean_s": float(t.mean())}  # fmt: skip
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, ColorizationError):
+        return f"failed: {exc}"
+    return f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}".rstrip(": ")
+
+
+def measure(spec: dict, tick: Callable[[int, str], None], save: Callable[[dict], None], isolated: bool) -> dict:
+    """Every measurement of one method on one device; ``save`` receives the partial result after each row."""
+    name, device = spec["method"], spec["device"]
+    slow = name in SLOW
+    warm = min(spec["warmup"], 1) if slow else spec["warmup"]
+    result: dict = {"method": name, "device": device, "rows": [], "unavailable": None, "info": {}, "env": worker_env()}
+    result["env"]["pinned"] = isolated and device == "cpu" and spec["cpu_threads"] > 0
+    probe = MemoryProbe(isolated)
+    t0 = time.perf_counter()
+    try:
+        model = open_method(name, device, Path(spec["checkpoints"]))
+    except (ColorizationError, ValueError, ImportError) as exc:
+        result["unavailable"] = str(exc)
+        tick(plan_units(spec), f"{name} {device}: unavailable")
+        save(result)
+        return result
+    load_s = time.perf_counter() - t0
+    probe.watch(model)
+    ran_on = str(getattr(model, "device", device))
+    try:
+        result["info"] = json.loads(json.dumps(model.info(), default=str))
+    except Exception:  # noqa: BLE001 - info is decoration
+        result["info"] = {}
+    mem, how = probe.read()
+    rows = result["rows"]
+    rows.append(_row("load", spec, ran_on=ran_on, total_s=load_s, peak_mem_mb=mem, memory=how))
+    tick(1, f"{name} {device}: loaded")
+    save(result)
+    sync = _cuda_sync if ran_on.startswith("cuda") else (lambda: None)
+
+    def timed(fn, calls: int, warmups: int, label: str) -> list[float]:
+        for _ in range(warmups):
+            fn()
+            sync()
+            tick(1, label)
+        times = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t)
+            tick(1, label)
+        return times
+
+    photo = load_photo(spec["photo"])
+    from experiments.evaluate import gray_of
+
+    for size in spec["sizes"]:
+        label = f"{name} {device} {size}px"
+        grey = gray_of(squash(photo, size))
+        ws = model.working_shape(size, size)
+        working = ws[0] if ws[0] == ws[1] else f"{ws[0]}x{ws[1]}"
+        probe.start()
+        try:
+            times = timed(lambda g=grey: model.colorize(g), spec["repeats"], warm, label)
+        except Exception as exc:  # noqa: BLE001 - out of memory at 1024 px must not lose the other rows
+            rows.append(_row("latency", spec, ran_on=ran_on, size=size, working_size=working, status=_failure(exc)))
+            _release(ran_on)
+            save(result)
+            continue
+        mem, how = probe.read()
+        rows.append(_row("latency", spec, ran_on=ran_on, size=size, working_size=working,
+                         peak_mem_mb=mem, memory=how, **_stats(times)))  # fmt: skip
+        save(result)
+
+    if slow:
+        return result
+    truths = eval_truths(spec, max(spec["eval_photos"], spec["batch"]))
+    if spec["batch"]:
+        label = f"{name} {device} batch {spec['batch']}"
+        greys = [gray_of(t) for t in truths[: spec["batch"]]]
+        probe.start()
+        try:
+            times = timed(lambda: model.colorize_batch(greys), spec["repeats"], min(warm, 1), label)
+            st = _stats(times)
+            mem, how = probe.read()
+            rows.append(_row("throughput", spec, ran_on=ran_on, size=BATCH_SIZE, batch=spec["batch"], peak_mem_mb=mem, memory=how,
+                             per_s=spec["batch"] / st["median_s"], **st))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001
+            rows.append(_row("throughput", spec, ran_on=ran_on, size=BATCH_SIZE, batch=spec["batch"], status=_failure(exc)))
+            _release(ran_on)
+        save(result)
+    if spec["eval_photos"]:
+        label = f"{name} {device} evaluation"
+        probe.start()
+        try:
+            total = evaluation_pass(model, truths[: spec["eval_photos"]], ran_on, lambda k: tick(k, label))
+            mem, how = probe.read()
+            n = spec["eval_photos"]
+            rows.append(_row("evaluation", spec, ran_on=ran_on, size=EVAL_SIZE, batch=eval_batch_size(), n=n, total_s=total,
+                             per_s=n / total, peak_mem_mb=mem, memory=how))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001
+            rows.append(_row("evaluation", spec, ran_on=ran_on, size=EVAL_SIZE, status=_failure(exc)))
+            _release(ran_on)
+        save(result)
+    return result
+
+
+def eval_batch_size() -> int:
+    from experiments.evaluate import evaluate
+
+    return int(inspect.signature(evaluate).parameters["batch_size"].default)
+
+
+def evaluation_pass(model, truths: list[np.ndarray], device: str, tick: Callable[[int], None]) -> float:
+    """Seconds for what experiments.evaluate does per method: grey rendering, colorize_batch and
+    the pixel metrics, batch by batch (photos already decoded, as evaluate caches them)."""
+    from experiments.evaluate import ModelMetrics, _score_batch, gray_of
+
+    mm = ModelMetrics()  # pixel metrics only, as with --no-models
+    bs = eval_batch_size()
+    _score_batch(truths[:1], truths[:1], [""], mm, device)  # first-call costs of the metrics
+    t0 = time.perf_counter()
+    for i in range(0, len(truths), bs):
+        batch = truths[i : i + bs]
+        preds = model.colorize_batch([gray_of(t) for t in batch])
+        _score_batch(preds, batch, [""] * len(batch), mm, device)
+        tick(len(batch))
+    return time.perf_counter() - t0
+
+
+def _release(device: str) -> None:
+    """After a failure (out of memory): give cached CUDA blocks back before the next row."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    torch.cuda.synchronize()
+
+
+def worker_env() -> dict:
+    import torch
+
+    env = {"torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    if hasattr(os, "sched_getaffinity"):
+        env["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    return env
+
+
+def torch_first() -> None:
+    """PyTorch (with torch._dynamo) before TensorFlow: the other order aborts (both bundle LLVM)."""
+    if "tensorflow" in sys.modules:
+        return
+    import torch  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+
+def pin_cpu(threads: int) -> None:
+    """This process on ``threads`` cores (the first of its affinity) and that many torch threads."""
+    if threads <= 0:
+        return
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))[:threads]
+        os.sched_setaffinity(0, cores)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+    return {n: str(threads) for n in names} if threads > 0 else {}
+
+
+def worker_main(spec_path: str) -> int:
+    """``--worker SPEC``: run :func:`measure` and write the result JSON next to the spec."""
+    spec = json.loads(Path(spec_path).read_text())
+    if spec["device"] == "cpu":
+        pin_cpu(spec["cpu_threads"])
+    torch_first()
+    out = Path(spec["result"])
+
+    def save(result: dict) -> None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, default=str))
+        os.replace(tmp, out)
+
+    def tick(k: int, label: str) -> None:
+        print(MARK + json.dumps({"advance": k, "label": label}), flush=True)
+
+    measure(spec, tick, save, isolated=True)
+    return 0
+
+
+def run_isolated(spec: dict, bar) -> dict:
+    """:func:`measure` in a fresh Python process; its progress drives ``bar``."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
+        spec = {**spec, "result": str(Path(tmp) / "result.json")}
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+        if spec["device"] == "cpu":
+            env.update(thread_env(spec["cpu_threads"]))
+        env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+        cmd = [sys.executable, "-m", "experiments.benchmark", "--worker", str(spec_path)]
+        done = 0
+        with subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True) as proc:
+            for line in proc.stdout:
+                if line.startswith(MARK):
+                    msg = json.loads(line[len(MARK) :])
+                    done += msg["advance"]
+                    bar.update(msg["advance"])
+                    bar.set_postfix_str(msg["label"])
+                else:
+                    sys.stderr.write(line)
+            rc = proc.wait()
+        bar.update(max(plan_units(spec) - done, 0))
+        path = Path(spec["result"])
+        result = json.loads(path.read_text()) if path.exists() else {"rows": [], "unavailable": None, "info": {}, "env": {}}
+        if rc != 0:
+            why = "killed (out of memory?)" if rc in (-9, 137) else f"exit status {rc}"
+            result["crashed"] = f"failed: the benchmark process of {spec['method']} on {spec['device']} stopped: {why}"
+        return result
+
+
+def run_in_process(spec: dict, bar) -> dict:
+    torch_first()
+    import torch
+
+    before = torch.get_num_threads()
+    if spec["device"] == "cpu" and spec["cpu_threads"] > 0:
+        torch.set_num_threads(spec["cpu_threads"])
+    done = 0
+
+    def tick(k: int, label: str) -> None:
+        nonlocal done
+        done += k
+        bar.update(k)
+        bar.set_postfix_str(label)
+
+    partial: dict = {"rows": [], "unavailable": None, "info": {}, "env": {}}
+    try:
+        result = measure(spec, tick, partial.update, isolated=False)
+    except Exception as exc:  # noqa: BLE001 - one broken method must not stop the others
+        result = {**partial, "crashed": _failure(exc)}
+    finally:
+        torch.set_num_threads(before)
+    bar.update(max(plan_units(spec) - done, 0))
+    return result
+
+
+# --- the whole benchmark ------------------------------------------------------------------------
+
+
+def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int = 5, warmup: int = 2, batch: int = 16,
+        eval_photos: int = 32, photo: str | None = None, data: Path | None = None, checkpoints: Path | None = None,
+        cpu_threads: int = 2, skip_slow: bool = False, isolate: bool = True, progress: bool = True,
+        command: str | None = None) -> dict:  # fmt: skip
+    """Benchmark ``methods`` on ``devices``; the report (what :func:`write_outputs` writes)."""
+    from tqdm import tqdm
+
+    photo = photo or default_photo()
+    data = data if data is not None else (DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
+    eval_paths: list[str] = []
+    if data is not None and eval_photos:
+        from experiments.evaluate import scan_photos
+
+        eval_paths = [str(p.path) for p in scan_photos(data, limit=eval_photos)]
+    checkpoints = Path(checkpoints) if checkpoints else CHECKPOINT_DIR
+    specs = []
+    for device in devices:
+        for m in methods:
+            msizes = [s for s in sizes if not (skip_slow and m in SLOW and s != 256)] or ([256] if m in SLOW else sizes)
+            specs.append({"method": m, "device": device, "sizes": msizes, "repeats": repeats, "warmup": warmup,
+                          "batch": batch, "eval_photos": eval_photos, "photo": photo, "eval_paths": eval_paths,
+                          "checkpoints": str(checkpoints), "cpu_threads": cpu_threads})  # fmt: skip
+    rows: list[dict] = []
+    info: dict[str, dict] = {}
+    envs: dict[str, dict] = {}
+    bar = tqdm(total=sum(plan_units(s) for s in specs), desc="benchmark", unit="run", file=sys.stderr, disable=not progress)
+    for spec in specs:
+        bar.set_postfix_str(f"{spec['method']} {spec['device']}")
+        res = run_isolated(spec, bar) if isolate else run_in_process(spec, bar)
+        rows += res["rows"]
+        if res.get("unavailable"):
+            rows.append(_row("unavailable", spec, ran_on=None, status=f"unavailable: {res['unavailable']}"))
+        elif res.get("crashed"):
+            rows.append(_row("failed", spec, ran_on=None, status=res["crashed"]))
+        if res.get("info"):
+            info[f"{spec['method']} ({spec['device']})"] = res["info"]
+        if res.get("env") and spec["device"] not in envs:
+            envs[spec["device"]] = res["env"]
+    bar.close()
+    rows += compare_rows(rows, devices)
+    rows = [judge(r) for r in rows]
+    return {
+        "hardware": hardware_name(devices),
+        "created": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "commit": git_commit(),
+        "command": command,
+        "software": software(),
+        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "threads": cpu_threads or None, "workers": envs},
+        "settings": {
+            "methods": methods,
+            "devices": devices,
+            "sizes": sizes,
+            "repeats": repeats,
+            "warmup": warmup,
+            "warmup_slow": min(warmup, 1),
+            "batch": batch,
+            "batch_size_px": BATCH_SIZE,
+            "eval_photos": eval_photos,
+            "eval_size": EVAL_SIZE,
+            "eval_batch": eval_batch_size(),
+            "skip_slow": skip_slow,
+            "isolated": isolate,
+            "photo": photo,
+            "data": str(data) if data and eval_paths else None,
+            "checkpoints": str(checkpoints),
+        },  # fmt: skip
+        "targets": [{**asdict(t), "target": t.text()} for t in TARGETS],
+        "methods": info,
+        "unavailable": {
+            f"{r['method']} ({r['device']})": r["status"].partition(": ")[2] for r in rows if r["kind"] == "unavailable"
+        },
+        "rows": rows,
+    }
+
+
+def compare_rows(rows: list[dict], devices: list[str]) -> list[dict]:
+    """The dashboard's Compare page: the four feed-forward methods one after another on one 512-px
+    photo, as the sum of their median latencies."""
+    out = []
+    for device in devices:
+        lat = {r["method"]: r for r in rows if r["kind"] == "latency" and r["device"] == device and r["size"] == 512}
+        if not any(m in lat for m in FEED_FORWARD):
+            continue
+        missing = [m for m in FEED_FORWARD if lat.get(m, {}).get("status") != "ok"]
+        row = _row("compare", {"method": COMPARE, "device": device}, size=512, n=len(FEED_FORWARD) - len(missing))
+        if missing:
+            row["status"] = f"n/a: no 512-px latency of {', '.join(missing)}"
+        else:
+            row["total_s"] = float(sum(lat[m]["median_s"] for m in FEED_FORWARD))
+            row["ran_on"] = device if all(lat[m]["ran_on"] == device for m in FEED_FORWARD) else "mixed"
+        out.append(row)
+    return out
+
+
+# --- output files -------------------------------------------------------------------------------
+
+
+def _f(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if v >= 100 else f"{v:.{digits}f}"
+    return str(v)
+
+
+def _mb(v) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def _device(r: dict) -> str:
+    return r["device"] if r.get("ran_on") in (None, r["device"]) else f"{r['device']} (ran on {r['ran_on']})"
+
+
+def to_markdown(report: dict) -> str:
+    rows, s, sw, cpu = report["rows"], report["settings"], report["software"], report["cpu"]
+    env = cpu.get("workers", {}).get("cpu", {})
+    if not env:
+        thread_text = "no CPU run"
+    elif env.get("pinned"):
+        thread_text = f"{env.get('torch_threads')} torch thread(s), pinned to core(s) {env.get('cpu_affinity')}"
+    else:
+        thread_text = f"{env.get('torch_threads')} torch thread(s), not pinned (CPU affinity {env.get('cpu_affinity')})"
+    tf = f"TensorFlow {sw['tensorflow']}, Keras {sw['keras']}" if sw.get("tensorflow") else "TensorFlow not installed"
+    cuda = f" (CUDA {sw['torch_cuda']})" if sw.get("torch_cuda") else ""
+    order = "each method in a fresh process" if s["isolated"] else "all methods in one process, in the order below"
+    lines = [
+        f"# Benchmark: {report['hardware']}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| hardware | {report['hardware']} |",
+        f"| software | Python {sw['python']}, PyTorch {sw['torch']}{cuda}, {tf}, {sw['platform']} |",
+        f"| CPU threads | {thread_text}; {cpu['cores']} cores in the machine |",
+        f"| date | {report['created']} |",
+        f"| commit | {report['commit']} |",
+        f"| command | `{report.get('command') or 'experiments.benchmark.run()'}` |",
+        f"| photo | `{s['photo']}`, squashed to size x size; its grey version is the input |",
+        f"| runs | {s['repeats']} timed after {s['warmup']} warm-up(s) ({s['warmup_slow']} for {', '.join(SLOW)}); {order} |",
+        "",
+    ]
+    if env and env.get("torch_threads") != 2:
+        lines += [f"CPU targets are stated for 2 CPU cores; this run used {env.get('torch_threads')} thread(s).", ""]
+
+    def section(kind: str, title: str, intro: str, head: list[str], cells: Callable[[dict], list[str]], k: int) -> None:
+        """A table of the rows of ``kind``; a row that failed shows its status from column ``k`` on."""
+        sel = [r for r in rows if r["kind"] == kind]
+        if not sel:
+            return
+        body = [cells(r) if r["status"] == "ok" else cells(r)[:k] + [r["status"]] + ["-"] * (len(head) - k - 1) for r in sel]
+        numeric = [all(re.fullmatch(r"[-+\d.e]+|-", row[i]) for row in body) for i in range(len(head))]
+        lines.extend([f"## {title}", "", intro, ""] if intro else [f"## {title}", ""])
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+        lines.extend("| " + " | ".join(b) + " |" for b in body)
+        lines.append("")
+
+    def verdict(r: dict) -> list[str]:
+        return [r["target"] or "-", r["result"] or "-"]
+
+    section("latency", "Latency: one photo", "`colorize` of one grey photo; median and 90th percentile of the timed runs.",
+            ["method", "device", "photo (px)", "working (px)", "median (s)", "p90 (s)", "peak memory (MB)", "target", "result"],
+            lambda r: [r["method"], _device(r), str(r["size"]), _f(r["working_size"]), _f(r["median_s"]), _f(r["p90_s"]),
+                       _mb(r["peak_mem_mb"]), *verdict(r)], 4)  # fmt: skip
+    section("compare", "Dashboard comparison",
+            "The four feed-forward methods one after another on one 512-px photo: the sum of their median latencies.",
+            ["methods", "device", "photo (px)", "total (s)", "target", "result"],
+            lambda r: [r["method"], _device(r), str(r["size"]), _f(r["total_s"]), *verdict(r)], 3)  # fmt: skip
+    section("throughput", "Batched throughput", f"`colorize_batch` of {s['batch']} different {BATCH_SIZE}-px photos in one call.",
+            ["method", "device", "batch", "median (s)", "images/s", "peak memory (MB)"],
+            lambda r: [r["method"], _device(r), _f(r["batch"]), _f(r["median_s"]), _f(r["per_s"], 1), _mb(r["peak_mem_mb"])], 3)  # fmt: skip
+    photos = f"`{s['data']}`" if s["data"] else "flips and rotations of the photo"
+    section("evaluation", "Evaluation throughput",
+            f"What `experiments.evaluate` does per method at {EVAL_SIZE} px, in batches of {s['eval_batch']}: grey rendering, "
+            f"`colorize_batch` and the pixel metrics (no model-based metrics); photos ({photos}) decoded beforehand.",
+            ["method", "device", "photos", "total (s)", "photos/s", "peak memory (MB)", "target", "result"],
+            lambda r: [r["method"], _device(r), _f(r["n"]), _f(r["total_s"]), _f(r["per_s"], 1), _mb(r["peak_mem_mb"]),
+                       *verdict(r)], 3)  # fmt: skip
+    section("load", "Loading", "", ["method", "device", "load (s)", "memory (MB)", "checkpoint / weights"],
+            lambda r: [r["method"], _device(r), _f(r["total_s"]), _mb(r["peak_mem_mb"]), _checkpoint(report, r)], 2)  # fmt: skip
+    missing = [r for r in rows if r["kind"] in ("unavailable", "failed")]
+    if missing:
+        lines += ["## Not measured", ""] + [f"- `{r['method']}` ({r['device']}): {r['status']}" for r in missing] + [""]
+    lines += ["## Targets", ""]
+    for t in TARGETS:
+        checked = [r for r in rows if r.get("result") in ("PASS", "FAIL") and target_for(r) == t]
+        outcome = ", ".join(f"{r['method']} {r['result']}" for r in checked) if checked else "not measured in this run"
+        lines.append(f"- {t.what}: {t.text()} - {outcome}")
+    lines += ["", "## What the memory column means", "",
+              "- CUDA: `torch.cuda.max_memory_allocated` during that row, weights included; not the caching allocator's reserve "
+              "nor the CUDA context (TensorFlow's GPU memory is not tracked).",
+              "- CPU: how far the process's peak resident set (`ru_maxrss`) rose above its size just before the model was loaded "
+              "(PyTorch already imported; the regression load imports TensorFlow, which counts), as a high-water mark up to "
+              "and including that row (load, then sizes in ascending order, batch, evaluation): weights, allocator caches, "
+              "thread pools and the photos. "
+              + ("Each method ran in a fresh process." if s["isolated"] else
+                 "All methods shared one process, so a method that stayed below an earlier one's peak shows `-`."),
+              ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _checkpoint(report: dict, r: dict) -> str:
+    info = report["methods"].get(f"{r['method']} ({r['device']})", {})
+    src = info.get("checkpoint") or info.get("weights")
+    return f"`{Path(src).name}`" if src else "-"
+
+
+def output_paths(out: str | Path, hardware: str) -> dict[str, Path]:
+    stem = Path(out) / slug(hardware)
+    return {"json": stem.with_suffix(".json"), "csv": stem.with_suffix(".csv"), "md": stem.with_suffix(".md")}
+
+
+def write_outputs(report: dict, out: str | Path) -> dict[str, Path]:
+    paths = output_paths(out, report["hardware"])
+    paths["json"].parent.mkdir(parents=True, exist_ok=True)
+    paths["json"].write_text(json.dumps(report, indent=2, default=str) + "\n")
+    with paths["csv"].open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["hardware", *COLUMNS])
+        w.writeheader()
+        for r in report["rows"]:
+            w.writerow({"hardware": report["hardware"], **{k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()}})
+    paths["md"].write_text(to_markdown(report))
+    return paths
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def parse_methods(spec: str) -> list[str]:
+    if spec.strip() == "all":
+        return backends.names()
+    names = list(dict.fromkeys(m.strip() for m in spec.split(",") if m.strip()))
+    unknown = [m for m in names if m not in backends.METHODS]
+    if unknown or not names:
+        raise ValueError(
+            f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; known: all, {', '.join(backends.names())}"
+        )
+    return names
+
+
+def parse_sizes(spec: str) -> list[int]:
+    try:
+        sizes = sorted({int(s) for s in spec.split(",") if s.strip()})
+    except ValueError:
+        raise ValueError(f"--sizes {spec!r}: expected comma-separated pixel sizes, e.g. 256,512,1024") from None
+    if not sizes or sizes[0] < 32 or sizes[-1] > 8192:
+        raise ValueError(f"--sizes {spec!r}: sizes must be between 32 and 8192 pixels")
+    return sizes
+
+
+def parse_devices(spec: str) -> list[str]:
+    spec = spec.strip().lower()
+    if spec == "all":
+        import torch
+
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if spec not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device {spec!r}: use auto, cpu, cuda or all")
+    return [backends.resolve_device(spec)]  # ValueError when cuda is asked for and absent
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2 (not argparse's usage block)
+        raise ValueError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--worker"] and len(argv) == 2:
+        return worker_main(argv[1])
+    p = _Parser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
+    p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")
+    p.add_argument(
+        "--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="photo sizes in pixels (square), default 256,512,1024"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | all (CPU, and CUDA when present)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median and p90 are reported)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (at most 1 for neural_style)")
+    p.add_argument("--batch", type=int, default=16, help=f"photos in the batched-throughput call ({BATCH_SIZE} px); 0 skips it")
+    p.add_argument("--eval-photos", type=int, default=32, help="photos for the evaluation throughput; 0 skips it")
+    p.add_argument(
+        "--photo", type=Path, help="the photo to time (default: first of ../shared/data/test, else skimage's astronaut)"
+    )
+    p.add_argument(
+        "--data", type=Path, help="photo folder for the evaluation throughput (default ../shared/data/test when present)"
+    )
+    p.add_argument("--checkpoints", type=Path, help="folder of <method>.pt / .keras checkpoints (default results/checkpoints)")
+    p.add_argument(
+        "--cpu-threads", type=int, default=2, help="pin CPU runs to this many cores and threads (0: as the process is)"
+    )
+    p.add_argument("--skip-slow", action="store_true", help="neural_style at 256 px only")
+    p.add_argument("--no-isolate", action="store_true", help="run every method in this process (CPU memory then less meaningful)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default results/benchmarks)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no table on stdout")
+    try:
+        args = p.parse_args(argv)
+        methods = parse_methods(args.methods)
+        sizes = parse_sizes(args.sizes)
+        for opt, v, lo in (("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0), ("--batch", args.batch, 0),
+                           ("--eval-photos", args.eval_photos, 0), ("--cpu-threads", args.cpu_threads, 0)):  # fmt: skip
+            if v < lo:
+                raise ValueError(f"{opt} must be >= {lo}, got {v}")
+        if args.photo is not None:
+            load_photo(str(args.photo))
+        if args.data is not None and not args.data.is_dir():
+            raise ValueError(f"--data {args.data}: not a folder")
+        if args.data is not None and args.eval_photos:
+            from experiments.evaluate import scan_photos
+
+            scan_photos(args.data)
+        if args.checkpoints is not None and not args.checkpoints.is_dir():
+            raise ValueError(f"--checkpoints {args.checkpoints}: not a folder")
+        devices = parse_devices(args.device)
+    except (ColorizationError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    checkpoints = args.checkpoints
+    if checkpoints is None and os.environ.get("COLORIZE_RESULTS_DIR"):  # the dashboard's results folder
+        checkpoints = Path(os.environ["COLORIZE_RESULTS_DIR"]).expanduser() / "checkpoints"
+    report = run(methods, devices, sizes, repeats=args.repeats, warmup=args.warmup, batch=args.batch, eval_photos=args.eval_photos,
+                 photo=str(args.photo) if args.photo else None, data=args.data, checkpoints=checkpoints,
+                 cpu_threads=args.cpu_threads, skip_slow=args.skip_slow, isolate=not args.no_isolate,
+                 progress=not args.quiet, command=" ".join(["python -m experiments.benchmark", *argv]))  # fmt: skip
+    paths = write_outputs(report, args.out)
+    if not args.quiet:
+        print(to_markdown(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
