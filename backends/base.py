@@ -151,11 +151,12 @@ class Colorizer:
 
 
 def join_lab(L_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """Upsample ``2 x h x w`` ab to L's size and join to the original L -> RGB uint8."""
+    """Upsample ``2 x h x w`` ab to L's size and join to the original L -> RGB uint8; colours
+    outside sRGB lose chroma (not lightness) to fit, so the output keeps the input's L."""
     h, w = L_full.shape
     a = resize_plane(ab[0], (h, w))
     b = resize_plane(ab[1], (h, w))
-    return color.lab_to_rgb_uint8(np.stack([L_full, a, b], axis=-1))
+    return color.lab_to_rgb_uint8(color.map_into_gamut(np.stack([L_full, a, b], axis=-1)))
 
 
 # --- PyTorch methods --------------------------------------------------------------------------

@@ -80,6 +80,41 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
+def _lab_to_linear(lab: np.ndarray) -> np.ndarray:
+    """Lab -> linear RGB, unclipped (out-of-gamut colours fall outside [0, 1])."""
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    f3 = f * f * f
+    xyz = np.where(f3 > _EPS, f3, (f - 16.0 / 116.0) / _KAPPA) * WHITE_D65
+    return xyz @ RGB_FROM_XYZ.T
+
+
+def map_into_gamut(lab: np.ndarray, iters: int = 8, tol: float = 1e-3) -> np.ndarray:
+    """Bring out-of-gamut colours into sRGB by lowering their chroma, keeping L and hue.
+
+    Clipping R, G and B one by one (what :func:`lab_to_rgb` does) changes a saturated colour's
+    lightness - a predicted vivid sky would come out darker or lighter than the input. Here each
+    out-of-gamut pixel's ab is scaled by the largest factor in [0, 1] (bisection, ``iters`` steps:
+    within 2 ** -iters of the gamut boundary) whose colour lies in the gamut; ab = 0 always does.
+    """
+    lab = np.array(lab, dtype=np.float32)
+    lin = _lab_to_linear(lab)
+    out = ((lin < -tol) | (lin > 1 + tol)).any(-1) & (lab[..., 0] > 0) & (lab[..., 0] < 100)
+    if not out.any():
+        return lab
+    sub = lab[out]
+    lo, hi = np.zeros(len(sub), np.float32), np.ones(len(sub), np.float32)
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        trial = np.concatenate([sub[:, :1], sub[:, 1:] * mid[:, None]], axis=1)
+        t = _lab_to_linear(trial)
+        ok = ((t >= -tol) & (t <= 1 + tol)).all(-1)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    sub[:, 1:] *= lo[:, None]
+    lab[out] = sub
+    return lab
+
+
 def lab_to_rgb_uint8(lab: np.ndarray) -> np.ndarray:
     return np.round(lab_to_rgb(lab) * 255.0).astype(np.uint8)
 

@@ -384,7 +384,7 @@ class FusionColorizer(TorchColorizer):
                 loss_cls = torch.zeros((), device=self.device)
             loss = loss_mse + self.config.alpha * loss_cls
         self.backward(loss, "net")
-        return {"loss": float(loss), "loss_mse": float(loss_mse), "loss_cls": float(loss_cls)}
+        return {"loss": float(loss.detach()), "loss_mse": float(loss_mse.detach()), "loss_cls": float(loss_cls.detach())}
 
     def info(self) -> dict:
         d = super().info()

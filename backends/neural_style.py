@@ -13,7 +13,10 @@ content at relu4_2, average pooling instead of max pooling (the paper's choice f
 gradient flow), L-BFGS on the pixels. Differences, for speed and robustness: the optimisation
 starts from the content image, not white noise (it only needs to colour it); the content loss is
 the *mean* (not the sum) of squared feature differences, so the content/style balance does not
-depend on the working size.
+depend on the working size; L-BFGS uses a strong-Wolfe line search and the loss is taken on the
+image clipped to [0, 1] (the image that is shown), so every iteration lowers it - fixed-step
+L-BFGS overshoots on this quartic loss starting from a grey image (the loss jumped 50 to 1000x in
+its first steps, and could end above where it started).
 
 Weights (one resolver, :func:`backends.weights.resolve`, in order): the ``weights`` option, then
 ``$COLORIZE_VGG19``, then torchvision's ``vgg19-dcbb9e9d.pth`` in the torch hub cache, then the
@@ -238,7 +241,7 @@ class GalleryPhoto:
     name: str
     path: str | None
     rgb: np.ndarray  # uint8, longest side <= the working size
-    thumb: np.ndarray  # 64 x 64 L, for the "is this the target itself" test
+    thumb: np.ndarray  # 64 x 64 L via the working size (see _self_thumb), for the "is this the target itself" test
     descriptor: np.ndarray  # unit vector, for greyscale similarity
 
 
@@ -301,6 +304,13 @@ def _resize_rgb(rgb: np.ndarray, longest: int) -> np.ndarray:
 _GALLERY_CACHE: dict[tuple, list[GalleryPhoto]] = {}
 
 
+def _self_thumb(L: np.ndarray, working_size: int) -> np.ndarray:
+    """64 x 64 thumbnail of L taken through the working size, as the input's L is (the shared
+    flow resizes it to working_size x working_size first): a gallery photo and the grey input made
+    from it then give the same thumbnail even when the working size is below 64 px."""
+    return resize_plane(resize_plane(L, (working_size, working_size)), (64, 64))
+
+
 # --- the backend -------------------------------------------------------------------------------
 
 
@@ -312,7 +322,8 @@ class NeuralStyleColorizer(Colorizer):
 
     @dataclass
     class Config:
-        #: L-BFGS iterations (one VGG forward + backward each).
+        #: L-BFGS iterations, each a strong-Wolfe line search of one or more VGG forward + backward
+        #: passes; the run also ends once about 1.25 x iterations passes are spent (the time budget).
         iterations: int = 30
         #: beta: weight of the style (Gram) loss.
         style_weight: float = 1e5
@@ -366,7 +377,8 @@ class NeuralStyleColorizer(Colorizer):
         #: The reference used by the last :meth:`predict_ab` (name, path, score, rgb).
         self.last_reference: dict | None = None
         self.last_references: list[dict] = []
-        #: Loss per iteration of the last image: dicts with total, style, content.
+        #: Loss of the last image, at the start and after each L-BFGS iteration: dicts with
+        #: total, style, content (non-increasing: the line search accepts only lower losses).
         self.last_losses: list[dict[str, float]] = []
 
     # -- loading ------------------------------------------------------------------------------------
@@ -441,37 +453,55 @@ class NeuralStyleColorizer(Colorizer):
         layers = list(dict.fromkeys(self.style_layers + [self.content_layer]))
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         noise = torch.randn(content.shape, generator=gen).to(self.device) * cfg.init_noise
-        x = (content + noise).clamp(0, 1).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=cfg.lr, max_iter=1, history_size=50)
+        x0 = (content + noise).clamp(0, 1)
+        # One L-BFGS run with a strong-Wolfe line search on u, the image being x0 + scale * u
+        # clipped to [0, 1] - the image whose ab is returned. The scale only sets L-BFGS's first
+        # step (|step|_1 = lr in u) to a mean pixel change of ~0.01 at any working size.
+        scale = 0.01 * x0.numel()
+        u = torch.zeros_like(x0, requires_grad=True)
+
+        def image():
+            return (x0 + scale * u).clamp(0, 1)
+
+        max_eval = cfg.iterations * 5 // 4
+        opt = torch.optim.LBFGS([u], lr=cfg.lr, max_iter=cfg.iterations, max_eval=max_eval, history_size=50, line_search_fn="strong_wolfe")
         self.last_losses = []
-        last: dict[str, float] = {}
+        best: dict[int, dict[str, float]] = {}  # iteration -> lowest loss evaluated in it
+        bar = self._bar(max_eval)
+        evals = 0
 
         def closure():
+            nonlocal evals
             opt.zero_grad(set_to_none=True)
-            f = self.vgg(x, layers)
+            f = self.vgg(image(), layers)
             ls = style_loss(f, a, self.style_layers)
             lc = ((f[self.content_layer] - p) ** 2).mean() * 0.5
             loss = cfg.style_weight * ls + cfg.content_weight * lc
             loss.backward()
-            last.update(total=float(loss), style=float(ls), content=float(lc))
+            k = int(opt.state[u].get("n_iter", 0))  # 0: the start; k: a trial point of iteration k
+            now = {"total": float(loss.detach()), "style": float(ls.detach()), "content": float(lc.detach())}
+            if k not in best or now["total"] < best[k]["total"]:
+                best[k] = now
+            evals += 1
+            if self.progress is not None:
+                self.progress(min(evals, max_eval), max_eval)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(style=f"{now['style']:.3g}", content=f"{now['content']:.3g}")
             return loss
 
-        bar = self._bar(cfg.iterations)
-        with torch.enable_grad():
-            for i in range(cfg.iterations):
+        if cfg.iterations > 0:
+            with torch.enable_grad():
                 opt.step(closure)
-                with torch.no_grad():
-                    x.clamp_(0, 1)
-                self.last_losses.append(dict(last))
-                if self.progress is not None:
-                    self.progress(i + 1, cfg.iterations)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(style=f"{last['style']:.3g}", content=f"{last['content']:.3g}")
+            for k in sorted(best):  # the accepted point of an iteration is its lowest trial, or where it was
+                prev = self.last_losses[-1] if self.last_losses else None
+                self.last_losses.append(prev if prev is not None and prev["total"] <= best[k]["total"] else best[k])
+            if self.progress is not None and evals < max_eval:
+                self.progress(max_eval, max_eval)  # stopped early (converged or evaluations spent)
         if bar is not None:
             bar.close()
         with torch.no_grad():
-            ab = color.rgb_to_lab_torch(x.detach().clamp(0, 1))[0, 1:]
+            ab = color.rgb_to_lab_torch(image())[0, 1:]
         return ab.cpu().numpy()
 
     def _bar(self, n: int):
@@ -519,7 +549,7 @@ class NeuralStyleColorizer(Colorizer):
         photos = []
         for name, path, rgb in items:
             Lp = color.rgb_to_lab(rgb)[..., 0]
-            photos.append(GalleryPhoto(name, path, _resize_rgb(rgb, min(cfg.working_size, max(rgb.shape[:2]))), resize_plane(Lp, (64, 64)), self._descriptor(Lp)))
+            photos.append(GalleryPhoto(name, path, _resize_rgb(rgb, min(cfg.working_size, max(rgb.shape[:2]))), _self_thumb(Lp, cfg.working_size), self._descriptor(Lp)))
         _GALLERY_CACHE[key] = photos
         return photos
 
@@ -532,7 +562,7 @@ class NeuralStyleColorizer(Colorizer):
                 "fix: pass --reference photo.jpg, or set the gallery option to a folder of colour photos"
             )
         d = self._descriptor(L)
-        thumb = resize_plane(L, (64, 64))
+        thumb = _self_thumb(L, self.config.working_size)
         best, best_score, skipped = None, -math.inf, []
         for ph in photos:
             if float(np.abs(ph.thumb - thumb).mean()) < self.config.self_match_threshold:

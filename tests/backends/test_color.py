@@ -169,3 +169,24 @@ def test_rebalance_weights(gamut):
     assert abs(p.sum() - 1) < 1e-9 and (p > 0).sum() >= (gamut.prior > 0).sum()
     # grey is by far the most common colour of photos
     assert np.abs(gamut.bins[gamut.prior.argmax()]).max() <= 10
+
+
+def test_gamut_mapping_keeps_lightness_and_hue():
+    """A vivid prediction outside sRGB loses chroma, not lightness: per-channel clipping would
+    shift L by whole units; the mapped colour keeps L and hue and lies in the gamut."""
+    rng = np.random.default_rng(0)
+    lab = np.stack([rng.uniform(5, 95, 4000), rng.normal(0, 60, 4000), rng.normal(0, 60, 4000)], -1).astype(np.float32)
+    mapped = color.map_into_gamut(lab)
+    back = color.rgb_to_lab(color.lab_to_rgb(mapped))
+    clipped = color.rgb_to_lab(color.lab_to_rgb(lab))
+    assert np.abs(back[:, 0] - lab[:, 0]).mean() < 0.1
+    assert np.abs(clipped[:, 0] - lab[:, 0]).mean() > 1.0  # what the mapping avoids
+    moved = np.hypot(mapped[:, 1] - lab[:, 1], mapped[:, 2] - lab[:, 2]) > 1e-3
+    assert moved.mean() > 0.3  # most of these random colours were out of gamut
+    hue = np.arctan2(lab[moved, 2], lab[moved, 1])
+    hue_mapped = np.arctan2(mapped[moved, 2], mapped[moved, 1])
+    keep = np.hypot(*mapped[moved, 1:].T) > 1  # hue is defined only with some chroma
+    assert np.abs(np.angle(np.exp(1j * (hue - hue_mapped))))[keep].max() < 1e-3
+    assert (np.hypot(*mapped[:, 1:].T) <= np.hypot(*lab[:, 1:].T) + 1e-4).all()
+    inside = color.rgb_to_lab(rng.integers(0, 256, (500, 3)).astype(np.uint8))
+    np.testing.assert_allclose(color.map_into_gamut(inside), inside, atol=1e-4)  # in-gamut colours untouched

@@ -1,0 +1,249 @@
+"""Gatys et al. neural-style backend: L-BFGS lowers the loss, colour comes from the reference, the
+automatic reference is never the target itself, the VGG19 weights resolver, and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import backends
+from backends import color
+from backends.errors import BackendUnavailable, ReferenceRequired
+from backends.neural_style import NeuralStyleColorizer
+from experiments import colorize as colorize_cli
+from tests.conftest import SHARED, synthetic_photo
+
+VGG = SHARED / "weights" / "vgg19_normalised_to_relu3_1.pth"
+needs_vgg = pytest.mark.skipif(not VGG.is_file(), reason=f"genuine VGG19 weights (to relu3_1) not found at {VGG}")
+#: Tiny working size and few iterations: each colorization is well under a second on one core.
+FAST = {"iterations": 10, "working_size": 32, "progress_bar": False}
+
+
+def grey_of(rgb: np.ndarray) -> np.ndarray:
+    return color.lab_to_rgb_uint8(color.rgb_to_lab(rgb) * np.array([1, 0, 0]))
+
+
+def mean_ab(rgb: np.ndarray) -> np.ndarray:
+    return color.rgb_to_lab(rgb)[..., 1:].reshape(-1, 2).mean(0)
+
+
+def small(rgb: np.ndarray, side: int = 96) -> np.ndarray:
+    im = Image.fromarray(rgb)
+    im.thumbnail((side, side))
+    return np.asarray(im)
+
+
+@pytest.fixture(scope="module")
+def orange() -> np.ndarray:
+    """A sunset photo: orange sky over brown ground (a > 0, b >> 0)."""
+    return synthetic_photo(np.random.default_rng(2), 48, 1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    if not VGG.is_file():
+        pytest.skip(f"genuine VGG19 weights (to relu3_1) not found at {VGG}")
+    return NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG)), "cpu")
+
+
+@pytest.fixture
+def weights_env(monkeypatch, tmp_path):
+    """An isolated weights resolver: no env vars, an empty hub cache, one empty weights folder."""
+    for var in ("COLORIZE_VGG19", "COLORIZE_WEIGHTS_DIR", "COLORIZE_DOWNLOAD"):
+        monkeypatch.delenv(var, raising=False)
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints"
+    folder = tmp_path / "weights_folder"
+    hub.mkdir(parents=True)
+    folder.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr("backends.weights.weights_dirs", lambda: [folder])
+    return hub, folder
+
+
+def fake_vgg(path: Path, fmt: str) -> Path:
+    """A VGG19 state dict holding conv1_1 only (random), in torchvision or normalised layout."""
+    g = torch.Generator().manual_seed(0)
+    if fmt == "torchvision":
+        sd = {"features.0.weight": torch.randn(64, 3, 3, 3, generator=g) * 0.1, "features.0.bias": torch.zeros(64)}
+    else:
+        sd = {"0.weight": torch.eye(3).view(3, 3, 1, 1) * 255, "0.bias": torch.zeros(3), "2.weight": torch.randn(64, 3, 3, 3, generator=g) * 0.01, "2.bias": torch.zeros(64)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(sd, path)
+    return path
+
+
+# --- the optimisation ------------------------------------------------------------------------------
+
+
+def test_lbfgs_lowers_the_loss_and_keeps_size_and_lightness(model, photo, orange):
+    grey = grey_of(photo)  # 70 x 90, not square
+    calls = []
+    model.progress = lambda i, n: calls.append((i, n))  # what the dashboard's progress bar gets
+    try:
+        out = model.colorize(grey, reference=orange)
+    finally:
+        model.progress = None
+    assert calls and calls[-1][0] == calls[-1][1] and [i for i, _ in calls] == sorted(i for i, _ in calls)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(color.rgb_to_lab(out)[..., 0] - color.rgb_to_lab(grey)[..., 0]).mean() < 1.0
+    losses = model.last_losses
+    assert len(losses) >= 6 and set(losses[0]) == {"total", "style", "content"}
+    total = np.array([d["total"] for d in losses])
+    assert np.isfinite(total).all() and (np.diff(total) <= 0).all(), total  # no iteration makes it worse
+    assert total[-1] < 0.5 * total[0], total
+    assert losses[-1]["style"] < 0.5 * losses[0]["style"]
+    assert model.last_reference["name"] == "given reference"
+
+
+def test_colour_comes_from_the_reference(model, photo, orange):
+    grey = grey_of(photo)
+    blue = orange[..., ::-1].copy()  # the same sunset, blue instead of orange
+    ab = {}
+    for name, ref in (("orange", orange), ("blue", blue)):
+        ab[name] = mean_ab(model.colorize(grey, reference=ref))
+        # the output's mean colour moves from grey (0, 0) most of the way to the reference's
+        target = mean_ab(ref)
+        assert np.linalg.norm(ab[name] - target) < 0.5 * np.linalg.norm(target), (name, ab[name], target)
+    assert ab["orange"][1] > 15 and ab["blue"][1] < -15, ab  # b: yellow-orange vs blue
+    # the result depends on the reference, not only on the grey input
+    assert not np.array_equal(model.colorize(grey, reference=orange), model.colorize(grey, reference=blue))
+
+
+# --- automatic reference -----------------------------------------------------------------------------
+
+
+@needs_vgg
+def test_automatic_reference_is_similar_but_never_the_target_itself(tmp_path, orange):
+    from skimage import data
+
+    photos = {n: small(getattr(data, n)()) for n in ("chelsea", "coffee", "astronaut")}
+    photos["sunset"] = orange
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for name, rgb in photos.items():
+        Image.fromarray(rgb).save(gallery / f"{name}.png")
+    Image.fromarray(photos["chelsea"][:, ::-1].copy()).save(gallery / "chelsea_mirrored.png")
+    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**{**FAST, "iterations": 2}, weights=str(VGG), gallery=[str(gallery)], gallery_fallback=False), "cpu")
+    assert len(m.gallery()) == 5
+    for name in ("chelsea", "coffee", "astronaut"):
+        out = m.colorize(grey_of(photos[name]))  # no reference given: one is picked from the gallery
+        ref = m.last_reference
+        assert out.shape == photos[name].shape
+        assert Path(ref["path"]).name != f"{name}.png", f"{name} was coloured from its own colour photo"
+        assert [Path(p).name for p in ref["skipped_as_self"]] == [f"{name}.png"]
+        assert ref["path"] is not None and Path(ref["path"]).parent == gallery
+    # by greyscale similarity: the mirrored copy of the cat is nearest to the grey cat
+    m.colorize(grey_of(photos["chelsea"]))
+    assert Path(m.last_reference["path"]).name == "chelsea_mirrored.png" and m.last_reference["score"] > 0.9
+
+
+@needs_vgg
+def test_a_gallery_holding_only_the_target_asks_for_a_reference(tmp_path, photo):
+    gallery = tmp_path / "only_me"
+    gallery.mkdir()
+    Image.fromarray(photo).save(gallery / "me.png")
+    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), gallery=[str(gallery)], gallery_fallback=False), "cpu")
+    with pytest.raises(ReferenceRequired, match="me.png.*--reference"):
+        m.colorize(grey_of(photo))
+    empty = tmp_path / "empty_gallery"
+    empty.mkdir()
+    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), gallery=[str(empty)], gallery_fallback=False), "cpu")
+    with pytest.raises(ReferenceRequired, match="--reference"):
+        m.colorize(grey_of(photo))
+
+
+# --- weights -------------------------------------------------------------------------------------------
+
+
+def test_weights_resolver_order_and_reported_depth(weights_env, tmp_path, monkeypatch):
+    hub, folder = weights_env
+    explicit = fake_vgg(tmp_path / "mine" / "vgg_explicit.pth", "normalised")
+    env = fake_vgg(tmp_path / "env" / "vgg_env.pth", "torchvision")
+    fake_vgg(hub / "vgg19-dcbb9e9d.pth", "torchvision")
+    fake_vgg(folder / "vgg19_normalised_to_relu3_1.pth", "normalised")
+    monkeypatch.setenv("COLORIZE_VGG19", str(env))
+
+    def used(**cfg) -> dict:
+        return NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, **cfg), "cpu").info()
+
+    info = used(weights=str(explicit))
+    assert (info["weights"], info["weights_source"], info["weights_format"]) == (str(explicit), "explicit", "normalised")
+    # a file with conv1_1 only: the backend uses the depth the file gives and says so
+    assert info["depth"] == "relu1_1" and info["style_layers"] == ["relu1_1"] and info["content_layer"] == "relu1_1"
+    assert "only up to relu1_1" in info["summary"]
+    info = used()
+    assert (info["weights"], info["weights_source"], info["weights_format"]) == (str(env), "env", "torchvision")
+    monkeypatch.setenv("COLORIZE_VGG19", str(tmp_path / "gone.pth"))  # a stale env var is passed over
+    assert used()["weights_source"] == "hub cache"
+    (hub / "vgg19-dcbb9e9d.pth").unlink()
+    info = used()
+    assert info["weights_source"] == "weights folder" and info["weights"] == str(folder / "vgg19_normalised_to_relu3_1.pth")
+    status = backends.status("neural_style")
+    assert status.available and "weights folder" in status.reason and "relu1_1" in status.reason
+
+
+@needs_vgg
+def test_genuine_weights_reach_relu3_1_and_the_backend_says_so(weights_env, monkeypatch):
+    monkeypatch.setattr("backends.weights.weights_dirs", lambda: [VGG.parent])
+    status = backends.status("neural_style")
+    assert status.available and "only up to relu3_1" in status.reason, status
+    info = backends.load("neural_style", device="cpu", **FAST).info()
+    assert info["weights"] == str(VGG) and info["weights_source"] == "weights folder"
+    assert info["depth"] == "relu3_1" and info["weights_format"] == "normalised"
+    # Gatys' layers past relu3_1 are dropped; the content layer falls back to the deepest one
+    assert info["style_layers"] == ["relu1_1", "relu2_1", "relu3_1"] and info["content_layer"] == "relu3_1"
+
+
+def test_no_weights_anywhere_is_reported_not_a_crash(weights_env, photo, tmp_path, capsys):
+    status = backends.status("neural_style")
+    assert not status.available
+    assert "VGG19" in status.reason and "Fix" in status.reason and "COLORIZE_VGG19" in status.reason
+    with pytest.raises(BackendUnavailable, match="COLORIZE_VGG19"):
+        backends.load("neural_style", device="cpu")
+    missing = tmp_path / "my_vgg.pth"
+    with pytest.raises(BackendUnavailable, match="my_vgg.pth.*not found"):
+        backends.load("neural_style", device="cpu", weights=str(missing))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a state dict")
+    with pytest.raises(BackendUnavailable, match="junk.pth"):
+        backends.load("neural_style", device="cpu", weights=str(junk))
+    src = tmp_path / "photo.png"
+    Image.fromarray(photo).save(src)
+    rc = colorize_cli.main(["--method", "neural_style", "--input", str(src), "--output", str(tmp_path / "out.png"), "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: neural_style") and "COLORIZE_VGG19" in err[0], err
+    assert not (tmp_path / "out.png").exists()
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+@needs_vgg
+def test_cli_with_reference_and_bad_references(photo, orange, tmp_path, capsys):
+    torch.set_num_threads(1)
+    src, ref, dst = tmp_path / "grey.png", tmp_path / "sunset.png", tmp_path / "out.png"
+    Image.fromarray(grey_of(photo)).save(src)
+    Image.fromarray(orange).save(ref)
+    common = ["--method", "neural_style", "--device", "cpu", "--checkpoint", str(VGG), "--set", "iterations=6", "--set", "working_size=32"]
+    assert colorize_cli.main([*common, "--input", str(src), "--output", str(dst), "--reference", str(ref)]) == 0
+    out = np.asarray(Image.open(dst).convert("RGB"))
+    assert out.shape == photo.shape
+    assert np.abs(color.rgb_to_lab(out)[..., 0] - color.rgb_to_lab(grey_of(photo))[..., 0]).mean() < 1.0
+    assert mean_ab(out)[1] > 10  # coloured like the sunset reference
+    capsys.readouterr()
+
+    empty = tmp_path / "empty_ref.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "ref_notes.png"
+    text.write_text("not an image\n")
+    for bad in (empty, text, tmp_path / "no_such_ref.png"):
+        rc = colorize_cli.main([*common, "--input", str(src), "--output", str(tmp_path / "x.png"), "--reference", str(bad)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc != 0, bad
+        assert len(err) == 1 and err[0].startswith("error:") and bad.name in err[0], err
+        assert not (tmp_path / "x.png").exists()
