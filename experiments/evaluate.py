@@ -52,7 +52,7 @@ from . import metrics as M
 
 REFERENCE_ROWS = ("gray", "truth")
 CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
-METRICS_VERSION = 2  # 2: gray_of gives exactly R = G = B (older cached rows are not reused)
+METRICS_VERSION = 3  # 2: gray_of gives exactly R = G = B; 3: float32 SSIM / Lab / CIEDE2000 (older cached rows are not reused)
 DEFAULT_CLASS_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "train"
 
 

@@ -74,20 +74,26 @@ PIXEL_COLUMNS = ("psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff
 def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
     """Every pixel metric of each image of ``x`` against ``y``: column -> ``N`` float64 values.
 
-    Lab is computed once and shared by CIEDE2000 and both AuCs."""
-    from backends import color
-
+    Lab is computed once (float32, as :func:`ciede2000` and :func:`auc` do) and shared by CIEDE2000
+    and both AuCs; the values equal those of the single metric functions."""
+    from ._common import check_pair, rgb_to_lab32
     from .auc import auc_from_cdf, rebalance_pixel_weights
+    from .colorfulness import _colorfulness
+    from .psnr import _psnr
+    from .ssim import WINDOW, _ssim
 
-    lab_x = color.rgb_to_lab_torch(x.double() / data_range)
-    lab_y = color.rgb_to_lab_torch(y.double() / data_range)
-    m_x = colorfulness(x, data_range)
+    check_pair(x, y, data_range, min_size=WINDOW, name="pixel_metrics")  # once, not per metric
+    lab_x, lab_y = rgb_to_lab32(x, data_range), rgb_to_lab32(y, data_range)
+    m_x = _colorfulness(x, data_range)
+    s = _ssim(x, y, data_range)
+    if not torch.isfinite(s).all():
+        raise ValueError("ssim: non-finite result")
     out = {
-        "psnr": psnr(x, y, data_range),
-        "ssim": ssim(x, y, data_range),
-        "ciede2000": delta_e_ciede2000(lab_x, lab_y).flatten(1).mean(1),
+        "psnr": _psnr(x, y, data_range),
+        "ssim": s,
+        "ciede2000": delta_e_ciede2000(lab_x, lab_y).flatten(1).mean(1, dtype=torch.float64),
         "colorfulness": m_x,
-        "colorfulness_diff": m_x - colorfulness(y, data_range),
+        "colorfulness_diff": m_x - _colorfulness(y, data_range),
         "auc": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:])),
         "auc_rebal": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:], rebalance_pixel_weights(lab_y[:, 1:]))),
     }

@@ -7,6 +7,8 @@ or, where it says so, Lab tensors in the same layout, and validates with ``Value
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -29,10 +31,10 @@ def check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float | None = None
     if data_range is not None:
         if data_range <= 0:
             raise ValueError(f"{tag}data_range must be > 0, got {data_range}")
-        for t, label in ((x, "x"), (y, "y")):
-            if not torch.isfinite(t).all():
+        for t, label in ((x, "x"), (y, "y")) if y is not x else ((x, "x"),):
+            lo, hi = (float(v) for v in torch.aminmax(t))  # one pass; NaN propagates, inf is an extreme
+            if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ValueError(f"{tag}{label} holds NaN or infinite values")
-            lo, hi = float(t.min()), float(t.max())
             if lo < 0 or hi > data_range * (1 + 1e-6):
                 raise ValueError(f"{tag}{label} values must lie in [0, {data_range}] (data_range), got [{lo:.4g}, {hi:.4g}]")
 
@@ -55,3 +57,15 @@ def reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
 def check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+
+
+def rgb_to_lab32(x: torch.Tensor, data_range: float) -> torch.Tensor:
+    """RGB ``N x 3 x H x W`` in ``[0, data_range]`` -> float32 CIE Lab (D65), as the metrics use it."""
+    from backends import color
+
+    return color.rgb_to_lab_torch(x.to(torch.float32) / data_range)
+
+
+def lab_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """The precision to compute in: float32 when every input is float32, else float64."""
+    return torch.float32 if all(t.dtype == torch.float32 for t in tensors) else torch.float64

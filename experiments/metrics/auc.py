@@ -21,7 +21,7 @@ import torch
 
 from backends import color
 
-from ._common import check_pair, check_reduction, reduce
+from ._common import check_pair, check_reduction, lab_dtype, reduce, rgb_to_lab32
 
 MAX_THRESHOLD = 150
 
@@ -40,14 +40,21 @@ def error_cdf(
 ) -> torch.Tensor:
     """``N x (max_threshold + 1)``: weighted fraction of pixels with ab error <= t, t = 0..max."""
     _check_ab(ab_pred, ab_true)
-    err = torch.linalg.vector_norm(ab_pred.double() - ab_true.double(), dim=1).flatten(1)  # N x P
-    w = torch.ones_like(err) if weights is None else weights.double().flatten(1)
-    t = torch.arange(0, max_threshold + 1, dtype=torch.float64, device=err.device)
+    dtype = lab_dtype(ab_pred, ab_true)  # float32 ab stays float32; the histogram is float64
+    d = ab_pred.to(dtype) - ab_true.to(dtype)
+    err = torch.hypot(d[:, 0], d[:, 1]).flatten(1)  # N x P (vector_norm over dim 1 is ~50x slower on CPU)
+    n, bins = err.shape[0], max_threshold + 2
     # Bucket each error at its first threshold >= err (errors above max fall off the end).
     idx = torch.ceil(err).clamp(max=max_threshold + 1).long()
-    hist = torch.zeros(err.shape[0], max_threshold + 2, dtype=torch.float64, device=err.device)
-    hist.scatter_add_(1, idx, w)
-    cdf = hist[:, : len(t)].cumsum(1) / w.sum(1, keepdim=True)
+    idx += torch.arange(n, device=err.device).view(n, 1) * bins  # one histogram per image
+    if weights is None:
+        hist = torch.bincount(idx.flatten(), minlength=n * bins).view(n, bins).double()
+        total = torch.full((n, 1), float(err.shape[1]), dtype=torch.float64, device=err.device)
+    else:
+        w = weights.double().flatten(1)
+        hist = torch.bincount(idx.flatten(), w.flatten(), minlength=n * bins).view(n, bins)
+        total = w.sum(1, keepdim=True)
+    cdf = hist[:, : max_threshold + 1].cumsum(1) / total
     return cdf
 
 
@@ -70,8 +77,8 @@ def auc(
     """AuC of each RGB image of ``x`` (prediction) against ``y`` (ground truth)."""
     check_reduction(reduction)
     check_pair(x, y, data_range, name="auc")
-    ab_x = color.rgb_to_lab_torch(x.double() / data_range)[:, 1:]
-    ab_y = color.rgb_to_lab_torch(y.double() / data_range)[:, 1:]
+    ab_x = rgb_to_lab32(x, data_range)[:, 1:]
+    ab_y = rgb_to_lab32(y, data_range)[:, 1:]
     return ab_auc(ab_x, ab_y, rebalanced, reduction)
 
 

@@ -17,12 +17,17 @@ def colorfulness(x: torch.Tensor, data_range: float = 1.0, reduction: str = "non
     """M3 of each RGB image ``N x 3 x H x W`` (values in ``[0, data_range]``, rescaled to 0..255)."""
     check_reduction(reduction)
     check_single(x, data_range, name="colorfulness")
+    return reduce(_colorfulness(x, data_range), reduction)
+
+
+def _colorfulness(x: torch.Tensor, data_range: float) -> torch.Tensor:
+    """:func:`colorfulness` of checked input, per image."""
     r, g, b = (x.double() * (255.0 / data_range)).flatten(2).unbind(1)
     rg = r - g
     yb = 0.5 * (r + g) - b
     sd = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False))
     mu = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
-    return reduce(sd + 0.3 * mu, reduction)
+    return sd + 0.3 * mu
 
 
 def colorfulness_difference(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "none") -> torch.Tensor:
