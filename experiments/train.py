@@ -149,7 +149,7 @@ def build_method(cfg: ExperimentConfig, device: str):
 # --- the loop ---------------------------------------------------------------------------------
 
 
-def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, progress: bool = True) -> Path:
+def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, progress: bool = True, init_from: str | Path | None = None) -> Path:
     import torch
 
     # distributed (torchrun) or single process
@@ -178,13 +178,17 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
     meta_path = run_dir / "checkpoint.json"
     log_path, val_path = run_dir / "log.csv", run_dir / "val.csv"
     state = {"step": 0, "epoch": 0, "wall_s": 0.0, "images_seen": 0}
-    if ckpt.exists() and not fresh:
-        meta = method.load(ckpt, training=True)
+    # Resume from the run's own checkpoint; or, when the run has none (checkpoints are not
+    # committed), from ``init_from`` - e.g. the shipped model - whose weights and step/wall-time
+    # counters continue (its optimiser state, when it has none, starts afresh).
+    start = ckpt if ckpt.exists() and not fresh else (Path(init_from) if init_from and not fresh else None)
+    if start is not None:
+        meta = method.load(start, training=True)
         state.update({k: meta.get(k, state[k]) for k in state})
         if master:
             truncate_log(log_path, state["step"])
             truncate_log(val_path, state["step"])
-            print(f"resuming {run_dir.name} from step {state['step']}", file=sys.stderr)
+            print(f"resuming {run_dir.name} from step {state['step']} ({start})", file=sys.stderr)
     elif master:
         for p in (log_path, val_path, ckpt, meta_path):
             p.unlink(missing_ok=True)
@@ -317,12 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.steps=100 data.crop=128")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run's checkpoint")
+    p.add_argument("--init-from", metavar="CKPT", help="when the run has no checkpoint of its own, start from this one's weights and step (e.g. results/checkpoints/<method>.pt)")
     p.add_argument("--ship", action="store_true", help="after training, ship the checkpoint to results/checkpoints")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        run_dir = train(cfg, args.device, fresh=args.fresh, progress=not args.no_progress)
+        run_dir = train(cfg, args.device, fresh=args.fresh, progress=not args.no_progress, init_from=args.init_from)
         if args.ship and int(os.environ.get("RANK", "0")) == 0:
             print(f"shipped {ship(run_dir, cfg.method)}")
     except KeyboardInterrupt:
