@@ -197,8 +197,10 @@ def provenance(name: str) -> dict:
 
 
 @st.cache_resource(show_spinner=False)
-def _loaded() -> dict[str, str]:
-    """Process-wide record of loaded models: name -> device (for the home page)."""
+def _loaded() -> dict[tuple[str, str | None], str]:
+    """Process-wide record of loaded models: (name, checkpoint) -> device (for the home page).
+    Keyed by checkpoint too, so a model loaded from one results folder is not reported as
+    loaded for another (where it may have no checkpoint at all)."""
     return {}
 
 
@@ -216,8 +218,9 @@ def static_status(name: str) -> MethodStatus:
 
 def method_status(name: str) -> MethodStatus:
     s = static_status(name)
+    key = (name, s.checkpoint)
     loaded = _loaded()
-    s.loaded, s.device = name in loaded, loaded.get(name)
+    s.loaded, s.device = key in loaded, loaded.get(key)
     return s
 
 
@@ -251,7 +254,10 @@ def statuses_in_background(max_age: float = 30.0) -> list[MethodStatus] | None:
     if found is None:
         return None
     loaded = _loaded()
-    return [MethodStatus(s.name, s.available, s.reason, s.checkpoint, s.name in loaded, loaded.get(s.name)) for s in found]
+    return [
+        MethodStatus(s.name, s.available, s.reason, s.checkpoint, (s.name, s.checkpoint) in loaded, loaded.get((s.name, s.checkpoint)))
+        for s in found
+    ]
 
 
 def torch_before_tensorflow() -> None:
@@ -271,7 +277,7 @@ def get_model(name: str, options: tuple = (), device: str = "auto", checkpoint: 
     """``backends.load`` once per (method, options, device, checkpoint file version), shared by all sessions."""
     torch_before_tensorflow()
     model = backends.load(name, device=device, checkpoint=checkpoint, **dict(options))
-    _loaded()[name] = getattr(model, "device", device)
+    _loaded()[(name, checkpoint)] = getattr(model, "device", device)
     return model
 
 
