@@ -85,6 +85,9 @@ def settle(page, title: str, timeout: float = 300.0) -> None:
         if page.locator('[data-testid="stStatusWidget"]').count() == 0:
             break
         time.sleep(0.25)
+    # widgets whose code loads lazily show grey skeletons first: what a user sees is after them
+    while time.time() < deadline and page.locator('[data-testid="stSkeleton"]:visible').count():
+        time.sleep(0.25)
     boxes = page.locator('[data-testid="stException"]')
     assert boxes.count() == 0, boxes.first.inner_text()
 
