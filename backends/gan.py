@@ -207,6 +207,10 @@ class GANColorizer(TorchColorizer):
         #: Target for real pairs in D's loss; < 1 is one-sided label smoothing (off by default).
         real_label: float = 1.0
         lr: float = 2e-4
+        #: pix2pix's "linear" policy: lr constant for ``decay_start`` steps, then falling linearly
+        #: to 0 over ``decay_steps`` more (the paper: 100 epochs constant + 100 decaying); 0 = off.
+        decay_start: int = 0
+        decay_steps: int = 0
         beta1: float = 0.5
         beta2: float = 0.999
         init_gain: float = 0.02
@@ -249,9 +253,19 @@ class GANColorizer(TorchColorizer):
                 f"gan: crop {h}x{w} is not divisible by 2 ** n_down = {m}; use data.crop divisible by {m} or a smaller model.n_down"
             )
 
+    def lr_at(self, step: int) -> float:
+        """Learning rate before the ``step``-th update (0-based), pix2pix's linear decay policy."""
+        c = self.config
+        if c.decay_steps <= 0 or step < c.decay_start:
+            return c.lr
+        return c.lr * max(0.0, 1.0 - (step - c.decay_start + 1) / (c.decay_steps + 1))
+
     def train_step(self, batch: dict) -> dict[str, float]:
         c = self.config
         G, D = self.nets["G"], self.nets["D"]
+        for opt in self.optims.values():
+            for g in opt.param_groups:
+                g["lr"] = self.lr_at(self.step)
         L = batch["L"].to(self.device, torch.float32)
         ab = batch["ab"].to(self.device, torch.float32)
         self._check_size(*L.shape[-2:])

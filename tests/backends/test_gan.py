@@ -150,3 +150,17 @@ def test_resume_continues_log_with_both_optimisers(tiny_config, tmp_path):
     assert abs(l1[12:15].mean() - l1[9:12].mean()) < 0.5 * (l1[0] - l1[9:12].mean())
     m.load(run / "checkpoint.pt", training=True)
     assert m.step == 20 and all(int(s["step"]) == 20 for s in m.optims["D"].state.values())
+
+
+def test_linear_decay_policy_reaches_zero_and_is_applied(tiny_data):
+    """pix2pix's 'linear' policy: constant, then linearly to 0; the optimisers use it."""
+    model = GANColorizer(GANColorizer.Config(ngf=8, ndf=8, n_down=3, decay_start=10, decay_steps=10), device="cpu")
+    lrs = [model.lr_at(s) for s in range(25)]
+    assert lrs[:10] == [2e-4] * 10
+    assert all(a > b for a, b in zip(lrs[9:20], lrs[10:20])) and lrs[20] == 0.0 == lrs[24]
+    assert GANColorizer.Config().decay_steps == 0  # off unless the config asks (constant 2e-4)
+    model.step = 15
+    x = torch.rand(2, 1, 32, 32) * 100
+    model.train_step({"L": x, "ab": torch.zeros(2, 2, 32, 32), "label": torch.zeros(2)})
+    assert model.optims["G"].param_groups[0]["lr"] == pytest.approx(model.lr_at(15))
+    assert model.optims["D"].param_groups[0]["lr"] == pytest.approx(model.lr_at(15))
