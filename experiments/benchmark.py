@@ -24,12 +24,15 @@ setting; 0 leaves the process as it is):
   included); on CPU the growth of the process's peak resident set (``ru_maxrss``) over its size
   before the model was loaded, a high-water mark up to and including that row (rows run in table
   order), which includes the weights, allocator caches and thread pools.
+* dashboard start (``--app``): seconds from ``streamlit run dashboard/app.py`` until the home page
+  shows its method table in headless Chromium (Debian's ``chromium`` through Playwright).
 
 Targets (from the project's issues; PASS/FAIL columns): each feed-forward method colorizes a
 512-px photo in at most 0.25 s on 2 CPU cores; neural_style at its 256-px working size in at most
 20 s on CPU and 2 s on a GPU; evaluation at 10 photos/s or more per feed-forward method on CPU at
 256 px; comparing the four feed-forward methods on one 512-px photo (the dashboard's Compare page,
-the sum of their median latencies) takes at most 2 s on 2 CPU cores.
+the sum of their median latencies) takes at most 2 s on 2 CPU cores; the dashboard's home page is
+ready within 5 s of start.
 
 Outputs in ``--out`` (default ``results/benchmarks``), named after the hardware:
 ``<hardware>.json`` (settings, versions, every row), ``<hardware>.csv`` (one row per method,
@@ -78,6 +81,8 @@ BATCH_SIZE = 256
 #: Options the benchmark loads methods with (no inner progress bars).
 LOAD_OPTIONS = {"neural_style": {"progress_bar": False}}
 COMPARE = "+".join(FEED_FORWARD)
+APP = "dashboard home"
+CHROMIUM = "/usr/bin/chromium"
 COLUMNS = ["kind", "method", "device", "ran_on", "size", "working_size", "batch", "n", "median_s", "p90_s", "min_s", "mean_s",
            "total_s", "per_s", "peak_mem_mb", "memory", "target", "result", "status"]  # fmt: skip
 MARK = "@@benchmark "
@@ -100,7 +105,7 @@ class Target:
         return f"<= {self.limit:g} s" if self.unit == "s" else f">= {self.limit:g} {self.unit}"
 
     def check(self, row: dict) -> str:
-        value = row["per_s"] if self.unit != "s" else (row["total_s"] if row["kind"] == "compare" else row["median_s"])
+        value = row["per_s"] if self.unit != "s" else (row["total_s"] if row["kind"] in ("compare", "app") else row["median_s"])
         if value is None:
             return "-"
         return "PASS" if (value <= self.limit if self.unit == "s" else value >= self.limit) else "FAIL"
@@ -114,6 +119,7 @@ TARGETS = (
     Target(
         "compare", (COMPARE,), "cpu", 512, 2.0, "s", "dashboard: the four feed-forward methods on one 512-px photo, 2 CPU cores"
     ),
+    Target("app", (APP,), "cpu", 0, 5.0, "s", "dashboard: the home page ready (method table shown) after `streamlit run`"),
 )
 
 
@@ -592,7 +598,7 @@ def run_in_process(spec: dict, bar) -> dict:
 def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int = 5, warmup: int = 2, batch: int = 16,
         eval_photos: int = 32, photo: str | None = None, data: Path | None = None, checkpoints: Path | None = None,
         cpu_threads: int = 2, skip_slow: bool = False, isolate: bool = True, progress: bool = True,
-        command: str | None = None) -> dict:  # fmt: skip
+        command: str | None = None, app: bool = False) -> dict:  # fmt: skip
     """Benchmark ``methods`` on ``devices``; the report (what :func:`write_outputs` writes)."""
     from tqdm import tqdm
 
@@ -629,6 +635,8 @@ def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int =
             envs[spec["device"]] = res["env"]
     bar.close()
     rows += compare_rows(rows, devices)
+    if app:
+        rows.append(app_startup())
     rows = [judge(r) for r in rows]
     return {
         "hardware": hardware_name(devices),
@@ -681,6 +689,67 @@ def compare_rows(rows: list[dict], devices: list[str]) -> list[dict]:
             row["ran_on"] = device if all(lat[m]["ran_on"] == device for m in FEED_FORWARD) else "mixed"
         out.append(row)
     return out
+
+
+def app_startup(timeout: float = 120.0) -> dict:
+    """Seconds from ``streamlit run dashboard/app.py`` until the home page shows its method table
+    in headless Chromium (Playwright; Debian's ``chromium``), cold: a fresh server and browser.
+    Also records when the server first answered its health check."""
+    import shutil
+    import socket
+    import urllib.request
+
+    row = _row("app", {"method": APP, "device": "cpu"}, size=0, n=1)
+    chromium = shutil.which("chromium") or CHROMIUM
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        row["status"] = "n/a: needs the Python package playwright"
+        return row
+    if not Path(chromium).exists():
+        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
+        return row
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],  # fmt: skip
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        health = None
+        while time.perf_counter() - t0 < timeout and proc.poll() is None:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    health = time.perf_counter() - t0
+                    break
+            except OSError:
+                time.sleep(0.05)
+        if health is None:
+            row["status"] = "failed: the app did not start"
+            return row
+        args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]  # fmt: skip
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=args)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout * 1000)
+            row["total_s"] = time.perf_counter() - t0
+            browser.close()
+        row.update(median_s=row["total_s"], min_s=health, ran_on="cpu")
+    except Exception as exc:  # noqa: BLE001 - reported in the table, never a crash
+        row["status"] = _failure(exc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return row
 
 
 # --- output files -------------------------------------------------------------------------------
@@ -756,6 +825,11 @@ def to_markdown(report: dict) -> str:
             "The four feed-forward methods one after another on one 512-px photo: the sum of their median latencies.",
             ["methods", "device", "photo (px)", "total (s)", "target", "result"],
             lambda r: [r["method"], _device(r), str(r["size"]), _f(r["total_s"]), *verdict(r)], 3)  # fmt: skip
+    section("app", "Dashboard start",
+            "`streamlit run dashboard/app.py` cold (fresh server and headless Chromium) until the home page shows its method "
+            "table; 'server' is when it first answered its health check.",
+            ["what", "server (s)", "home page ready (s)", "target", "result"],
+            lambda r: [r["method"], _f(r["min_s"]), _f(r["total_s"]), *verdict(r)], 1)  # fmt: skip
     section("throughput", "Batched throughput", f"`colorize_batch` of {s['batch']} different {BATCH_SIZE}-px photos in one call.",
             ["method", "device", "batch", "median (s)", "images/s", "peak memory (MB)"],
             lambda r: [r["method"], _device(r), _f(r["batch"]), _f(r["median_s"]), _f(r["per_s"], 1), _mb(r["peak_mem_mb"])], 3)  # fmt: skip
@@ -880,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu-threads", type=int, default=2, help="pin CPU runs to this many cores and threads (0: as the process is)"
     )
     p.add_argument("--skip-slow", action="store_true", help="neural_style at 256 px only")
+    p.add_argument("--app", action="store_true", help="also time the dashboard's cold start to a ready home page (Chromium)")
     p.add_argument("--no-isolate", action="store_true", help="run every method in this process (CPU memory then less meaningful)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default results/benchmarks)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table on stdout")
@@ -911,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(methods, devices, sizes, repeats=args.repeats, warmup=args.warmup, batch=args.batch, eval_photos=args.eval_photos,
                  photo=str(args.photo) if args.photo else None, data=args.data, checkpoints=checkpoints,
                  cpu_threads=args.cpu_threads, skip_slow=args.skip_slow, isolate=not args.no_isolate,
-                 progress=not args.quiet, command=" ".join(["python -m experiments.benchmark", *argv]))  # fmt: skip
+                 progress=not args.quiet, command=" ".join(["python -m experiments.benchmark", *argv]), app=args.app)  # fmt: skip
     paths = write_outputs(report, args.out)
     if not args.quiet:
         print(to_markdown(report))

@@ -168,3 +168,29 @@ def test_targets_and_slug():
         "nvidia-h100-80gb-hbm3-cuda-x1-amd-epyc-9454-48-core-processor"
     )
     assert np.isfinite(benchmark.peak_rss_mb())
+
+
+@pytest.mark.browser
+def test_app_start_is_timed_in_a_real_browser_and_judged(tmp_path, monkeypatch):
+    """--app: a cold `streamlit run` until the home page's method table shows, against the 5-s target."""
+    pytest.importorskip("playwright.sync_api")
+    if not __import__("pathlib").Path(benchmark.CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path / "results"))
+    row = benchmark.judge(benchmark.app_startup())
+    assert row["status"] == "ok", row["status"]
+    assert 0 < row["min_s"] < row["total_s"]  # the server answers before the page is ready
+    assert row["target"] == "<= 5 s" and row["result"] in ("PASS", "FAIL")
+    md = benchmark.to_markdown({**_report_stub(), "rows": [row]})
+    assert "## Dashboard start" in md and "dashboard home" in md
+
+
+def _report_stub() -> dict:
+    return {
+        "hardware": "test", "created": "now", "commit": "abc", "command": None,
+        "software": {"python": "3", "torch": "2", "tensorflow": None, "keras": None, "platform": "linux", "torch_cuda": None},
+        "cpu": {"model": "x", "cores": 2, "threads": 2, "workers": {}},
+        "settings": {"photo": "p", "repeats": 1, "warmup": 0, "warmup_slow": 0, "isolated": True, "batch": 2, "data": None,
+                     "eval_batch": 8},
+        "methods": {},
+    }  # fmt: skip
