@@ -44,6 +44,7 @@ skipped. Exit status: 0 on success, 2 for a bad option (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import importlib.metadata
@@ -691,24 +692,19 @@ def compare_rows(rows: list[dict], devices: list[str]) -> list[dict]:
     return out
 
 
-def app_startup(timeout: float = 120.0) -> dict:
-    """Seconds from ``streamlit run dashboard/app.py`` until the home page shows its method table
-    in headless Chromium (Playwright; Debian's ``chromium``), cold: a fresh server and browser.
-    Also records when the server first answered its health check."""
-    import shutil
+#: Headless Chromium as root on a machine without a network (background requests refused).
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@contextlib.contextmanager
+def streamlit_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 120.0):
+    """``streamlit run dashboard/app.py`` on a free local port; yields ``(url, t0, health_s)``:
+    the address, the perf_counter at the start and the seconds until ``/_stcore/health``
+    answered. The server is stopped on exit."""
     import socket
     import urllib.request
 
-    row = _row("app", {"method": APP, "device": "cpu"}, size=0, n=1)
-    chromium = shutil.which("chromium") or CHROMIUM
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        row["status"] = "n/a: needs the Python package playwright"
-        return row
-    if not Path(chromium).exists():
-        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
-        return row
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -717,7 +713,7 @@ def app_startup(timeout: float = 120.0) -> dict:
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],  # fmt: skip
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         health = None
@@ -729,26 +725,43 @@ def app_startup(timeout: float = 120.0) -> dict:
             except OSError:
                 time.sleep(0.05)
         if health is None:
-            row["status"] = "failed: the app did not start"
-            return row
-        args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]  # fmt: skip
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=args)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url)
-            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout * 1000)
-            row["total_s"] = time.perf_counter() - t0
-            browser.close()
-        row.update(median_s=row["total_s"], min_s=health, ran_on="cpu")
-    except Exception as exc:  # noqa: BLE001 - reported in the table, never a crash
-        row["status"] = _failure(exc)
+            raise RuntimeError(f"streamlit did not answer /_stcore/health within {timeout:g} s (exit status {proc.poll()})")
+        yield url, t0, health
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def app_startup(timeout: float = 120.0) -> dict:
+    """Seconds from ``streamlit run dashboard/app.py`` until the home page shows its method table
+    in headless Chromium (Playwright; Debian's ``chromium``), cold: a fresh server and browser.
+    Also records when the server first answered its health check."""
+    import shutil
+
+    row = _row("app", {"method": APP, "device": "cpu"}, size=0, n=1)
+    chromium = shutil.which("chromium") or CHROMIUM
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        row["status"] = "n/a: needs the Python package playwright"
+        return row
+    if not Path(chromium).exists():
+        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
+        return row
+    try:
+        with streamlit_app(timeout=timeout) as (url, t0, health), sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout * 1000)
+            row.update(total_s=time.perf_counter() - t0, min_s=health)
+            row["median_s"] = row["total_s"]
+            browser.close()
+    except Exception as exc:  # noqa: BLE001 - reported in the table, never a crash
+        row["status"] = _failure(exc)
     return row
 
 

@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import PROJECT
+from experiments.benchmark import CHROMIUM_ARGS, streamlit_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = CHROMIUM_ARGS
 #: url path -> the page's title (what shows once it has rendered)
 PAGES = {"": "Colorization workbench", "compare": "Compare methods", "metrics": "Evaluation metrics", "training": "Training runs",
          "history": "History"}  # fmt: skip
@@ -33,46 +28,14 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_url(trained_results, tmp_path):
     pytest.importorskip("playwright.sync_api")
     root = tmp_path / "results"
     shutil.copytree(trained_results, root, symlinks=True)
-    port = free_port()
     env = {**os.environ, "COLORIZE_RESULTS_DIR": str(root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    log = (tmp_path / "streamlit.log").open("w")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],  # fmt: skip
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.25)
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "streamlit.log").read_text())
-        else:
-            raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
+    with (tmp_path / "streamlit.log").open("w") as log, streamlit_app(env, log, timeout=60) as (url, t0, _):
         yield url, t0, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def settle(page, title: str, timeout: float = 300.0) -> None:
