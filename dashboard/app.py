@@ -19,6 +19,9 @@ import streamlit as st  # noqa: E402
 from dashboard import common  # noqa: E402
 
 st.set_page_config(page_title="Colorization workbench", page_icon=":art:", layout="wide")
+# Start checking which methods can run (a worker thread: it imports PyTorch) before any page
+# renders, so the home page's method table is ready as early as possible.
+common.statuses_in_background()
 
 workbench = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

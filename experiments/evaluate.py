@@ -127,7 +127,11 @@ class ModelMetrics:
         def attempt(column, make):
             try:
                 obj = make()
-            except (WeightsUnavailable, ImportError, ValueError, FileNotFoundError) as exc:
+            except ImportError as exc:
+                package = {"lpips": "lpips", "pytorch_fid": "pytorch-fid"}.get(exc.name or "", exc.name)
+                mm.unavailable[column] = f"needs the Python package {package!r} ({exc}); fix: pip install {package}"
+                return None
+            except (WeightsUnavailable, ValueError, FileNotFoundError) as exc:
                 mm.unavailable[column] = str(exc)
                 return None
             mm.sources[getattr(obj, "column", column)] = obj.source

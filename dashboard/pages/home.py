@@ -58,7 +58,7 @@ def methods_table():
 
 waiting = common.statuses_in_background() is None
 st.session_state["home_waiting"] = waiting
-st.fragment(run_every=0.5 if waiting else None)(methods_table)()
+st.fragment(run_every=0.25 if waiting else None)(methods_table)()
 st.caption(
     "Models load on first use (on the GPU when there is one) and stay cached for every session. "
     f"Results folder: `{common.results_dir()}`."

@@ -177,7 +177,7 @@ def test_app_start_is_timed_in_a_real_browser_and_judged(tmp_path, monkeypatch):
     if not __import__("pathlib").Path(benchmark.CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path / "results"))
-    row = benchmark.judge(benchmark.app_startup())
+    row = benchmark.judge(benchmark.app_startup(repeats=1))
     assert row["status"] == "ok", row["status"]
     assert 0 < row["min_s"] < row["total_s"]  # the server answers before the page is ready
     assert row["target"] == "<= 5 s" and row["result"] in ("PASS", "FAIL")
