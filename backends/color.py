@@ -300,8 +300,14 @@ def annealed_mean(probs, bins, temperature: float = 0.38):
     T = 1 gives the mean of the distribution; T -> 0 its mode.
     """
     torch = _torch()
+    return annealed_mean_logits(torch.log(probs.clamp_min(1e-12)), bins, temperature)
+
+
+def annealed_mean_logits(logits, bins, temperature: float = 0.38):
+    """The annealed mean straight from the network's ``N x Q x H x W`` logits: ``softmax(z / T)``
+    is ``p ** (1 / T)`` renormalised (eq. 5), without computing ``p`` first."""
+    torch = _torch()
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    logp = torch.log(probs.clamp_min(1e-12)) / temperature
-    q = torch.softmax(logp, dim=1)
+    q = torch.softmax(logits / temperature, dim=1)
     return torch.einsum("nqhw,qc->nchw", q, bins.to(q.dtype))

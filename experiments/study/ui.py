@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from .storage import StudyStore
+if TYPE_CHECKING:  # SQLAlchemy loads only when a study page or link needs the store
+    from .storage import StudyStore
 
 TOKEN_ENV = "COLORIZE_STUDY_ADMIN_TOKEN"
 TOKEN_SECRET = "study_admin_token"
@@ -32,6 +34,8 @@ def _secret(name: str) -> str | None:
 
 def store() -> StudyStore:
     """The study store: ``COLORIZE_STUDY_DB``, else secret ``study_db_url``, else local SQLite."""
+    from .storage import StudyStore
+
     return StudyStore(os.environ.get("COLORIZE_STUDY_DB") or _secret(DB_SECRET) or None)
 
 

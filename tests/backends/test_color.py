@@ -153,6 +153,11 @@ def test_annealed_mean_interpolates_mean_and_mode(gamut):
     assert chroma[0] < 10 < chroma[1] < chroma[2]
     with pytest.raises(ValueError):
         color.annealed_mean(probs, bins, 0.0)
+    # straight from the logits (what the classification backend decodes with): the same colours
+    for t in (1.0, 0.38, 0.05):
+        np.testing.assert_allclose(
+            color.annealed_mean_logits(logits, bins, t).numpy(), color.annealed_mean(probs, bins, t).numpy(), atol=1e-3
+        )
 
 
 def test_rebalance_weights(gamut):
