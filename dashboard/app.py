@@ -24,11 +24,11 @@ st.set_page_config(page_title="Colorization workbench", page_icon=":art:", layou
 common.statuses_in_background()
 
 workbench = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/metrics.py", title="Metrics", icon=":material/bar_chart:"),
-    st.Page("pages/training.py", title="Training", icon=":material/show_chart:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("views/metrics.py", title="Metrics", icon=":material/bar_chart:"),
+    st.Page("views/training.py", title="Training", icon=":material/show_chart:"),
+    st.Page("views/history.py", title="History", icon=":material/history:"),
 ]
 
 participant = common.participant_mode()
@@ -40,10 +40,10 @@ participant = common.participant_mode()
 from experiments.study import ui as study_ui  # noqa: E402
 
 STUDY_PAGES = [
-    ("pages/study_designer.py", "Study designer", ":material/design_services:", True, "study-designer"),
-    ("pages/study_participant.py", "Turing test", ":material/visibility:", False, "study"),
-    ("pages/arena.py", "Arena", ":material/sports_mma:", False, "arena"),
-    ("pages/study_analysis.py", "Study analysis", ":material/analytics:", True, "study-analysis"),
+    ("views/study_designer.py", "Study designer", ":material/design_services:", True, "study-designer"),
+    ("views/study_participant.py", "Turing test", ":material/visibility:", False, "study"),
+    ("views/arena.py", "Arena", ":material/sports_mma:", False, "arena"),
+    ("views/study_analysis.py", "Study analysis", ":material/analytics:", True, "study-analysis"),
 ]
 if participant:
     _keep = "arena" if study_ui.study_kind(participant) == "arena" else "study"

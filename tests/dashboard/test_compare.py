@@ -14,7 +14,7 @@ from tests.dashboard.conftest import APP, no_exceptions
 
 def compare_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300).run()
-    return at.switch_page("pages/compare.py").run()
+    return at.switch_page("views/compare.py").run()
 
 
 def upload(at: AppTest, name: str, data: bytes, key: str = "cmp_upload") -> AppTest:

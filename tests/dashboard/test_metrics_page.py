@@ -11,7 +11,7 @@ from tests.dashboard.conftest import APP, no_exceptions
 
 def metrics_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=600).run()
-    return at.switch_page("pages/metrics.py").run()
+    return at.switch_page("views/metrics.py").run()
 
 
 def test_no_tables_says_so(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ def fake_run(root, name, method, losses, steps=20, samples=(10, 20)):
 
 def training_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120).run()
-    return at.switch_page("pages/training.py").run()
+    return at.switch_page("views/training.py").run()
 
 
 def values(v) -> list:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from experiments.study.protocol import plan
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 TOKEN = "s3cret-admin-token"
 
 

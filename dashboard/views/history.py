@@ -9,7 +9,7 @@ st.title("History")
 items = common.list_comparisons()
 if not items:
     st.info(f"No comparisons yet in `{common.comparisons_dir()}`. Run one on the Compare page; it is kept here.")
-    st.page_link("pages/compare.py", label="Compare", icon=":material/compare:")
+    st.page_link("views/compare.py", label="Compare", icon=":material/compare:")
     st.stop()
 
 rows = []

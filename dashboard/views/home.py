@@ -13,10 +13,10 @@ st.markdown(
 
 cols = st.columns(4)
 links = [
-    ("pages/compare.py", "Compare", ":material/compare:", "Run the methods side by side on one photo."),
-    ("pages/metrics.py", "Metrics", ":material/bar_chart:", "Evaluation tables, charts, best/worst photos."),
-    ("pages/training.py", "Training", ":material/show_chart:", "Loss curves and sample grids of the runs."),
-    ("pages/history.py", "History", ":material/history:", "Earlier comparisons (previous predictions)."),
+    ("views/compare.py", "Compare", ":material/compare:", "Run the methods side by side on one photo."),
+    ("views/metrics.py", "Metrics", ":material/bar_chart:", "Evaluation tables, charts, best/worst photos."),
+    ("views/training.py", "Training", ":material/show_chart:", "Loss curves and sample grids of the runs."),
+    ("views/history.py", "History", ":material/history:", "Earlier comparisons (previous predictions)."),
 ]
 for col, (page, label, icon, text) in zip(cols, links):
     with col:
