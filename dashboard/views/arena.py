@@ -21,21 +21,12 @@ import streamlit as st  # noqa: E402
 from experiments.study import protocol, ui  # noqa: E402
 from experiments.study.storage import StudyStore  # noqa: E402
 
-
-@st.cache_data(max_entries=1024, show_spinner=False)
-def image(url: str, study: str, photo: str, role: str) -> bytes:
-    return StudyStore(url).image_png(study, photo, role)
-
-
-@st.cache_data(max_entries=64, show_spinner=False, ttl=60)
-def ready_photos(url: str, study: str) -> list[str]:
-    return StudyStore(url).ready_photos(study)
+image, ready_photos = ui.image, ui.ready_photos
 
 
 def answer(url: str, pid: str, trial: protocol.Trial, choice: str) -> None:
     store = StudyStore(url)
-    shown = st.session_state.get(f"shown:{pid}:{trial.index}")
-    rt_ms = int((time.monotonic() - shown) * 1000) if shown else None
+    rt_ms = ui.response_ms(pid, trial.index)
     store.record_vote(store.participant(pid), trial, choice, rt_ms)
 
 

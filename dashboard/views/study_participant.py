@@ -21,23 +21,14 @@ import streamlit as st  # noqa: E402
 from experiments.study import protocol, ui  # noqa: E402
 from experiments.study.storage import StudyStore  # noqa: E402
 
-
-@st.cache_data(max_entries=1024, show_spinner=False)
-def image(url: str, study: str, photo: str, role: str) -> bytes:
-    return StudyStore(url).image_png(study, photo, role)
-
-
-@st.cache_data(max_entries=64, show_spinner=False, ttl=60)
-def ready_photos(url: str, study: str) -> list[str]:
-    return StudyStore(url).ready_photos(study)
+image, ready_photos = ui.image, ui.ready_photos
 
 
 def answer(url: str, pid: str, trial: protocol.Trial, side: str) -> None:
     """Button callback: commit the vote (idempotent per participant and trial)."""
     store = StudyStore(url)
     participant = store.participant(pid)
-    shown = st.session_state.get(f"shown:{pid}:{trial.index}")
-    rt_ms = int((time.monotonic() - shown) * 1000) if shown else None
+    rt_ms = ui.response_ms(pid, trial.index)
     stored = store.record_vote(participant, trial, side, rt_ms)
     if trial.phase == "practice" and stored:
         st.session_state["study_feedback"] = (side == trial.fake_side, trial.fake_side)

@@ -39,6 +39,29 @@ def store() -> StudyStore:
     return StudyStore(os.environ.get("COLORIZE_STUDY_DB") or _secret(DB_SECRET) or None)
 
 
+@st.cache_data(max_entries=1024, show_spinner=False)
+def image(url: str, study: str, photo: str, role: str) -> bytes:
+    """A study's pre-generated PNG (participant pages), cached across reruns and sessions."""
+    from .storage import StudyStore
+
+    return StudyStore(url).image_png(study, photo, role)
+
+
+@st.cache_data(max_entries=64, show_spinner=False, ttl=60)
+def ready_photos(url: str, study: str) -> list[str]:
+    from .storage import StudyStore
+
+    return StudyStore(url).ready_photos(study)
+
+
+def response_ms(pid: str, trial_index: int) -> int | None:
+    """Milliseconds since the participant's trial was first shown (None if it never was)."""
+    import time
+
+    shown = st.session_state.get(f"shown:{pid}:{trial_index}")
+    return int((time.monotonic() - shown) * 1000) if shown else None
+
+
 def configured_token() -> str | None:
     return _secret(TOKEN_SECRET) or os.environ.get(TOKEN_ENV) or None
 
