@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import ColorizationError, ImageError
 
 #: Default upper bound on width x height (about 8k x 5k); override with COLORIZE_MAX_PIXELS.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -24,7 +25,25 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 def max_pixels() -> int:
-    return int(os.environ.get("COLORIZE_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    """The pixel limit: ``COLORIZE_MAX_PIXELS`` (a positive whole number, ``_`` and ``4e7`` allowed)."""
+    raw = os.environ.get("COLORIZE_MAX_PIXELS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = float(raw.replace("_", ""))
+    except ValueError:
+        value = float("nan")
+    if not (1 <= value < 2**53 and value == int(value)):  # NaN and infinity fail the range test
+        raise ColorizationError(
+            f"COLORIZE_MAX_PIXELS={raw!r}: not a positive whole number of pixels "
+            f"(e.g. {DEFAULT_MAX_PIXELS}, the default); fix or unset it"
+        )
+    return int(value)
+
+
+def max_file_bytes(limit: int) -> int:
+    """Largest file worth reading for ``limit`` pixels: 16-bit RGBA uncompressed, plus headroom."""
+    return limit * 8 + 64 * 2**20
 
 
 def is_image_file(path: Path) -> bool:
@@ -38,20 +57,24 @@ def load_image(source, name: str | None = None, limit: int | None = None, mode: 
     ``"rgb"`` always gives RGB. ``name`` is what errors call the input (defaults to the path).
     """
     limit = max_pixels() if limit is None else limit
+    if source is None:
+        raise ImageError(name or "image", "no image given (None): pass a path, bytes or a binary file object")
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = name or str(path)
-        if not path.exists():
-            raise ImageError(name, "file not found")
-        if path.is_dir():
-            raise ImageError(name, "is a folder, not an image")
-        data = path.read_bytes()
+        data = _read_regular_file(path, name, limit)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         name = name or "upload"
-    else:
-        data = source.read()
+    elif callable(getattr(source, "read", None)):
         name = name or getattr(source, "name", "upload")
+        data = source.read(max_file_bytes(limit) + 1)
+        if not isinstance(data, (bytes, bytearray)):
+            raise ImageError(name, f"file object gave {type(data).__name__}, not bytes: open it in binary mode ('rb')")
+        if len(data) > max_file_bytes(limit):
+            raise ImageError(name, f"file too large (more than {max_file_bytes(limit) / 2**20:,.0f} MB for a {limit:,}-pixel limit)")
+    else:
+        raise ImageError(name or "image", f"cannot read an image from a {type(source).__name__}: pass a path, bytes or a binary file object")
     if len(data) == 0:
         raise ImageError(name, "file is empty (0 bytes)")
     with warnings.catch_warnings():
@@ -79,6 +102,29 @@ def load_image(source, name: str | None = None, limit: int | None = None, mode: 
             reason = "file is truncated or corrupt" if "truncat" in msg.lower() or "broken" in msg.lower() else f"cannot decode image ({msg})"
             raise ImageError(name, reason) from None
     return to_array(im, mode)
+
+
+def _read_regular_file(path: Path, name: str, limit: int) -> bytes:
+    """The bytes of a regular file; devices, FIFOs and sockets are refused without being opened
+    (reading /dev/zero never ends, opening a FIFO blocks until a writer appears)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageError(name, "file not found") from None
+    except OSError as exc:
+        raise ImageError(name, f"cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(name, "is a folder, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file"
+        raise ImageError(name, f"is {kind}, not an image file")
+    if st.st_size > max_file_bytes(limit):
+        raise ImageError(name, f"file too large ({st.st_size / 2**20:,.0f} MB; at most {max_file_bytes(limit) / 2**20:,.0f} MB for a {limit:,}-pixel limit)")
+    try:
+        with path.open("rb") as f:
+            return f.read(max_file_bytes(limit) + 1)
+    except OSError as exc:
+        raise ImageError(name, f"cannot read ({exc.strerror or exc})") from None
 
 
 def to_array(im: Image.Image, mode: str = "auto") -> np.ndarray:
@@ -127,7 +173,43 @@ def as_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def save_image(rgb: np.ndarray, path: Path) -> None:
+def writable_format(path: Path) -> str:
+    """The Pillow format an output path's extension names, checked by writing a 1x1 RGB image;
+    :class:`ColorizationError` naming the file and the extensions that work otherwise."""
     path = Path(path)
+    ext = path.suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is not None and fmt in Image.SAVE:
+        try:
+            Image.new("RGB", (1, 1)).save(io.BytesIO(), fmt)
+            return fmt
+        except Exception:  # noqa: BLE001 - any failure means this format cannot hold an RGB photo
+            pass
+    raise ColorizationError(
+        f"{path}: cannot write {ext or 'a file without an extension'!r} images; use one of "
+        ".png, .jpg, .tif, .webp, .bmp"
+    )
+
+
+def save_image(rgb: np.ndarray, path: Path, overwrite: bool = True) -> None:
+    """Write ``rgb`` to ``path`` atomically: a temporary file in the same folder, then a rename, so
+    an interrupted write never leaves a half file. ``overwrite=False`` refuses an existing file."""
+    path = Path(path)
+    fmt = writable_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        Image.fromarray(rgb).save(tmp, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails with FileExistsError instead of replacing
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise FileExistsError(17, "File exists", str(path)) from None
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

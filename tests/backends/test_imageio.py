@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from backends.errors import ImageError
-from backends.imageio import as_rgb, load_image
+from backends.errors import ColorizationError, ImageError
+from backends.imageio import as_rgb, is_image_file, load_image, max_pixels, save_image, writable_format
 
 
 def _bytes(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -118,3 +119,60 @@ def test_as_rgb_validates_arrays():
         as_rgb(np.zeros((4, 5, 7), np.uint8))
     with pytest.raises(ImageError, match="dtype"):
         as_rgb(np.zeros((4, 5), np.int32))
+
+
+# --- careless inputs: None, devices, FIFOs, bad settings ------------------------------------------
+
+
+def test_none_and_odd_sources_are_named_errors():
+    with pytest.raises(ImageError, match="no image given"):
+        load_image(None)
+    with pytest.raises(ImageError, match="cannot read an image from a int"):
+        load_image(42)
+    with pytest.raises(ImageError, match="binary mode"):
+        load_image(io.StringIO("text"), name="notes.txt")
+
+
+def test_devices_and_fifos_are_refused_without_reading(tmp_path):
+    with pytest.raises(ImageError, match="/dev/zero: is a device"):
+        load_image("/dev/zero")  # reading it would never end
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match="pipe.png: is a FIFO"):
+        load_image(fifo)  # opening it would block until a writer appears
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    assert not is_image_file(fifo)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "nan", "inf"])
+def test_bad_max_pixels_setting_is_a_named_error(monkeypatch, value, tmp_path):
+    monkeypatch.setenv("COLORIZE_MAX_PIXELS", value)
+    with pytest.raises(ColorizationError, match=f"COLORIZE_MAX_PIXELS={value!r}"):
+        max_pixels()
+    p = tmp_path / "a.png"
+    Image.new("L", (4, 4)).save(p)
+    with pytest.raises(ColorizationError, match="COLORIZE_MAX_PIXELS"):
+        load_image(p)
+
+
+@pytest.mark.parametrize("value, expected", [("", 40_000_000), ("1000", 1000), ("40_000_000", 40_000_000), ("4e7", 40_000_000)])
+def test_max_pixels_setting_forms(monkeypatch, value, expected):
+    monkeypatch.setenv("COLORIZE_MAX_PIXELS", value)
+    assert max_pixels() == expected
+
+
+def test_save_image_is_atomic_and_can_refuse_to_overwrite(tmp_path, rgb):
+    dst = tmp_path / "out.png"
+    dst.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        save_image(rgb, dst, overwrite=False)
+    assert dst.read_bytes() == b"keep me"
+    save_image(rgb, dst)
+    assert np.array_equal(np.asarray(Image.open(dst)), rgb)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"], "temporary file left behind"
+    with pytest.raises(ColorizationError, match=r"out\.xyz: cannot write '\.xyz'"):
+        save_image(rgb, tmp_path / "out.xyz")
+    assert writable_format(tmp_path / "a.JPG") == "JPEG"
+    with pytest.raises(ColorizationError, match="without an extension"):
+        writable_format(tmp_path / "noext")
