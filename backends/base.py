@@ -104,7 +104,7 @@ class Colorizer:
         rgbs = [as_rgb(im, f"image {i}") for i, im in enumerate(images)]
         if reference is not None:
             reference = as_rgb(reference, "reference")
-        L_full = [color.rgb_to_lab(rgb)[..., 0] for rgb in rgbs]
+        L_full = [color.lightness(rgb) for rgb in rgbs]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, L in enumerate(L_full):
             groups.setdefault(self.working_shape(*L.shape), []).append(i)
@@ -152,11 +152,27 @@ class Colorizer:
 
 def join_lab(L_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Upsample ``2 x h x w`` ab to L's size and join to the original L -> RGB uint8; colours
-    outside sRGB lose chroma (not lightness) to fit, so the output keeps the input's L."""
+    outside sRGB lose chroma (not lightness) to fit, so the output keeps the input's L.
+
+    Works strip by strip (about ``color.STRIP_PIXELS`` pixels each) in float32: each strip's ab is
+    Pillow's bilinear upsampling of the same source box (so the strips tile the full-size resize
+    exactly), then :func:`color.lab_to_rgb_uint8_mapped`. Memory beyond the input's L and the
+    output is a few strips, whatever the photo's size."""
     h, w = L_full.shape
-    a = resize_plane(ab[0], (h, w))
-    b = resize_plane(ab[1], (h, w))
-    return color.lab_to_rgb_uint8(color.map_into_gamut(np.stack([L_full, a, b], axis=-1)))
+    ab = np.asarray(ab, dtype=np.float32)
+    sh, sw = ab.shape[1:]
+    planes = [Image.fromarray(np.ascontiguousarray(ab[c]), mode="F") for c in (0, 1)]
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, color.STRIP_PIXELS // w)
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        if (sh, sw) == (h, w):
+            a, b = ab[0, r0:r1], ab[1, r0:r1]
+        else:
+            box = (0.0, r0 * sh / h, float(sw), r1 * sh / h)
+            a, b = (np.asarray(p.resize((w, r1 - r0), Image.BILINEAR, box=box)) for p in planes)
+        out[r0:r1] = color.lab_to_rgb_uint8_mapped(L_full[r0:r1], a, b)
+    return out
 
 
 # --- PyTorch methods --------------------------------------------------------------------------

@@ -128,6 +128,165 @@ def gray_to_lightness(gray: np.ndarray) -> np.ndarray:
     return (116.0 * f - 16.0).astype(np.float32)
 
 
+# --- the fast full-resolution path (float32, lookup tables, strips) -----------------------------
+#
+# What the shared flow does at the input's full size: lightness of the input, then, after the
+# method's ab is upsampled, Lab -> sRGB with the chroma-reduction gamut mapping above. The
+# float64 functions above are the reference; these give the same results in float32 with lookup
+# tables, in strips of ``STRIP_PIXELS`` so the temporaries stay small (a 40-MP photo never has a
+# full-size float64 array): L within 1e-3, sRGB within one 8-bit level (tests/backends/test_color.py).
+
+#: Pixels per strip of the full-resolution path (temporaries: a few float32 arrays of this size).
+STRIP_PIXELS = 1 << 16
+#: 8-bit sRGB code -> linear RGB (float64).
+SRGB_TO_LINEAR_LUT = _srgb_to_linear(np.arange(256) / 255.0)
+#: Entries of the linear -> 8-bit sRGB table (error at most 0.05 of a level near black).
+_GAMMA_LUT_SIZE = 1 << 16
+_GAMMA_LUT = np.round(
+    np.clip(_linear_to_srgb(np.arange(_GAMMA_LUT_SIZE) / (_GAMMA_LUT_SIZE - 1)), 0.0, 1.0) * 255.0
+).astype(np.uint8)
+#: Luminance Y of each channel's code (the middle row of XYZ_FROM_RGB; the white's Y is 1).
+_Y_LUTS = [(XYZ_FROM_RGB[1, c] * SRGB_TO_LINEAR_LUT).astype(np.float32) for c in range(3)]
+_F_EDGE = 6.0 / 29.0  # f above which the inverse of Lab's f is its cube
+#: Lab -> linear RGB with the white point folded in (float32).
+_LIN_FROM_XYZN = (RGB_FROM_XYZ * WHITE_D65[None, :]).astype(np.float32)
+
+
+def _strips(n: int, width: int) -> range:
+    return range(0, n, max(1, STRIP_PIXELS // max(width, 1)))
+
+
+def _f_of_y(y: np.ndarray) -> np.ndarray:
+    """Lab's f of Y (float32, in place where possible) -> L = 116 f - 16."""
+    f = np.cbrt(y)
+    small = y <= _EPS
+    if small.any():
+        f[small] = _KAPPA * y[small] + np.float32(16.0 / 116.0)
+    f *= np.float32(116.0)
+    f -= np.float32(16.0)
+    return f
+
+
+#: 8-bit grey level (R = G = B) -> L in [0, 100].
+LIGHTNESS_LUT = gray_to_lightness(np.arange(256, dtype=np.uint8))
+
+
+def is_grey(rgb: np.ndarray) -> bool:
+    """True when every pixel of an ``H x W x 3`` array has R = G = B (checked strip by strip)."""
+    h, w = rgb.shape[:2]
+    for r0 in _strips(h, w):
+        s = rgb[r0 : r0 + max(1, STRIP_PIXELS // max(w, 1))]
+        if not (np.array_equal(s[..., 0], s[..., 1]) and np.array_equal(s[..., 1], s[..., 2])):
+            return False
+    return True
+
+
+def lightness(image: np.ndarray) -> np.ndarray:
+    """CIE L (float32, ``H x W``, in [0, 100]) of an 8-bit sRGB image, ``H x W`` grey or
+    ``H x W x 3``: what ``rgb_to_lab(image)[..., 0]`` gives (within 1e-3), without the a and b.
+
+    A grey image (R = G = B) takes one 256-entry lookup per pixel; a colour one three lookups
+    (linear luminance per channel) and a cube root, strip by strip."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise ValueError(f"lightness expects uint8 sRGB, got {a.dtype}")
+    if a.ndim == 2:
+        return LIGHTNESS_LUT[a]
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"lightness expects H x W or H x W x 3, got shape {a.shape}")
+    if is_grey(a):
+        return LIGHTNESS_LUT[a[..., 0]]
+    h, w = a.shape[:2]
+    out = np.empty((h, w), np.float32)
+    step = max(1, STRIP_PIXELS // max(w, 1))
+    for r0 in range(0, h, step):
+        s = a[r0 : r0 + step]
+        y = _Y_LUTS[0][s[..., 0]]
+        y += _Y_LUTS[1][s[..., 1]]
+        y += _Y_LUTS[2][s[..., 2]]
+        out[r0 : r0 + step] = _f_of_y(y)
+    return out
+
+
+def _finv(f: np.ndarray) -> np.ndarray:
+    """Inverse of Lab's f (float32): f^3 above 6/29, linear below."""
+    out = f * f
+    out *= f
+    low = f <= _F_EDGE
+    if low.any():
+        out[low] = (f[low] - np.float32(16.0 / 116.0)) * np.float32(1.0 / _KAPPA)
+    return out
+
+
+def _lab_planes_to_linear(L: np.ndarray, a: np.ndarray, b: np.ndarray, fy=None, y_terms=None) -> np.ndarray:
+    """Flat float32 L, a, b -> ``3 x n`` linear RGB, unclipped (float32 :func:`_lab_to_linear`).
+    ``fy`` and ``y_terms`` (the part that depends on L only) can be passed in when L repeats."""
+    if fy is None:
+        fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
+    if y_terms is None:
+        y_terms = _lightness_terms(fy)
+    x = _finv(fy + a * np.float32(1.0 / 500.0))
+    z = _finv(fy - b * np.float32(1.0 / 200.0))
+    m = _LIN_FROM_XYZN
+    lin = np.empty((3, fy.size), np.float32)
+    for c in range(3):
+        row = lin[c]
+        np.multiply(x, m[c, 0], out=row)
+        row += y_terms[c]
+        row += m[c, 2] * z
+    return lin
+
+
+def _lightness_terms(fy: np.ndarray) -> list[np.ndarray]:
+    y = _finv(fy)
+    return [_LIN_FROM_XYZN[c, 1] * y for c in range(3)]
+
+
+def lab_to_rgb_uint8_mapped(L: np.ndarray, a: np.ndarray, b: np.ndarray, iters: int = 8, tol: float = 1e-3) -> np.ndarray:
+    """Float32 L, a, b planes (same shape, any size) -> 8-bit sRGB ``shape x 3``, colours outside
+    sRGB brought in by :func:`map_into_gamut`'s rule (chroma lowered by bisection, L and hue kept).
+
+    Equals ``lab_to_rgb_uint8(map_into_gamut(lab))`` within one 8-bit level (float32 arithmetic
+    and a 65,536-entry gamma table instead of float64 and a power). Works in strips, so a large
+    image never needs full-size temporaries; pass strips of at most a few 10^5 pixels for speed.
+    """
+    shape = np.shape(L)
+    Lf = np.ascontiguousarray(L, dtype=np.float32).reshape(-1)
+    af = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
+    bf = np.ascontiguousarray(b, dtype=np.float32).reshape(-1)
+    n = Lf.size
+    out = np.empty((n, 3), np.uint8)
+    lo_t, hi_t = np.float32(-tol), np.float32(1.0 + tol)
+    scale_lut = np.float32(_GAMMA_LUT_SIZE - 1)
+    for s0 in range(0, n, STRIP_PIXELS):
+        sl = slice(s0, min(n, s0 + STRIP_PIXELS))
+        Ls, as_, bs = Lf[sl], af[sl], bf[sl]
+        lin = _lab_planes_to_linear(Ls, as_, bs)
+        bad = ((lin < lo_t) | (lin > hi_t)).any(0)
+        bad &= (Ls > 0) & (Ls < 100)
+        idx = np.flatnonzero(bad)
+        if idx.size:
+            Lo, ao, bo = Ls[idx], as_[idx], bs[idx]
+            fy = (Lo + np.float32(16.0)) * np.float32(1.0 / 116.0)
+            yt = _lightness_terms(fy)
+            lo = np.zeros(idx.size, np.float32)
+            hi = np.ones(idx.size, np.float32)
+            for _ in range(iters):
+                mid = (lo + hi) * np.float32(0.5)
+                t = _lab_planes_to_linear(Lo, ao * mid, bo * mid, fy, yt)
+                ok = ((t >= lo_t) & (t <= hi_t)).all(0)
+                lo = np.where(ok, mid, lo)
+                hi = np.where(ok, hi, mid)
+            lin[:, idx] = _lab_planes_to_linear(Lo, ao * lo, bo * lo, fy, yt)
+        np.clip(lin, 0.0, 1.0, out=lin)
+        lin *= scale_lut
+        lin += np.float32(0.5)
+        codes = lin.astype(np.int32)
+        for c in range(3):
+            out[sl, c] = _GAMMA_LUT[codes[c]]
+    return out.reshape(*shape, 3)
+
+
 def chroma(lab: np.ndarray) -> np.ndarray:
     return np.hypot(lab[..., 1], lab[..., 2])
 

@@ -130,3 +130,51 @@ def test_device_resolution():
     assert backends.resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(ValueError, match="unknown device"):
         backends.resolve_device("tpu")
+
+
+def _reference_join(L_full, ab):
+    """The float64, whole-image join the strips replace (Pillow resize, map_into_gamut, sRGB)."""
+    from backends.base import resize_plane
+
+    h, w = L_full.shape
+    lab = np.stack([L_full, resize_plane(ab[0], (h, w)), resize_plane(ab[1], (h, w))], axis=-1)
+    return color.lab_to_rgb_uint8(color.map_into_gamut(lab))
+
+
+def test_join_in_strips_equals_the_whole_image_join(monkeypatch):
+    """Strips of a few rows tile Pillow's full-size bilinear upsampling (source boxes), so the
+    result matches the whole-image float64 join within the fast path's stated tolerance."""
+    from backends.base import join_lab
+
+    rng = np.random.default_rng(0)
+    L = rng.uniform(0, 100, (203, 157)).astype(np.float32)
+    ab = rng.normal(0, 35, (2, 50, 40)).astype(np.float32)
+    ref = _reference_join(L, ab).astype(int)
+    monkeypatch.setattr(color, "STRIP_PIXELS", 157 * 7)  # 7-row strips, 29 of them
+    d = np.abs(join_lab(L, ab).astype(int) - ref).max(-1)
+    assert (d > 1).mean() < 1e-3 and d.mean() < 0.02
+
+
+def test_full_resolution_memory_is_bounded_by_strips():
+    """Beyond the input's L (float32) and the uint8 output, the join allocates a few strips,
+    not full-size float64 planes (the old join peaked at ~10 full-size copies)."""
+    import tracemalloc
+
+    from backends.base import join_lab
+
+    h, w = 1500, 1200
+    L = np.full((h, w), 60.0, np.float32)
+    ab = np.full((2, 64, 64), 30.0, np.float32)
+    tracemalloc.start()
+    out = join_lab(L, ab)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert out.shape == (h, w, 3)
+    extra = peak - out.nbytes
+    assert extra < 40 * 2**20, f"join allocated {extra / 2**20:.0f} MB beyond its output"
+    gray = np.full((h, w, 3), 128, np.uint8)
+    tracemalloc.start()
+    L2 = color.lightness(gray)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < L2.nbytes + 8 * 2**20
