@@ -1,0 +1,964 @@
+"""Video in and out of every method: reading, writing, streaming, a temporal stabiliser.
+
+    python -m experiments.colorize --method gan --input clip.mp4 --output out.mp4
+    python -m experiments.colorize --method gan --input clip.mov --output frames/ --start 12 --duration 5 --stabilize
+    python -m experiments.colorize --method fusion --input frames/ --output out.webm --fps 24
+
+Containers (PyAV, which ships its own FFmpeg; no system FFmpeg needed): ``.mp4 .m4v .mov .mkv``
+(H.264), ``.webm`` (VP9), ``.avi`` (MPEG-4 part 2), ``.gif`` (an adaptive 256-colour palette per
+frame) and a folder of numbered frames (``frame_000001.png``, ...; in: any image names ending in
+a number, ordered by that number, at ``--fps``, default 25). Output keeps the input's frame count,
+frame rate (constant: a variable-rate input gets its average rate), size and lightness (the
+methods keep the input's L; the codecs are set near-lossless for it: x264 CRF 16, VP9 CRF 18,
+MPEG-4 q 2). Odd sizes: H.264 is written in 4:4:4 (4:2:0 needs even sides). Audio is copied
+packet by packet, unchanged, when the output container takes its codec; otherwise re-encoded to
+the container's codec (said on stderr); GIF and frame folders have none.
+
+Streaming: frames are decoded, colorized in batches of ``batch_size`` and encoded as they come,
+so memory holds a batch of frames (plus the encoder's look-ahead), whatever the clip's length
+(the benchmark's ``--video`` measures it on a one-minute 480p clip).
+
+Temporal stabiliser (``--stabilize``): method-independent flow-guided blending. The optical flow
+between consecutive grey INPUT frames (DIS, on frames scaled to at most 320 px) warps the previous
+OUTPUT's ab onto the current frame; where the forward-backward check says the pixel is visible,
+the current ab moves towards it: ``ab = ab_t + s * (warp(ab'_{t-1}) - ab_t)`` with strength ``s``
+(default 0.6), i.e. an exponential moving average along the motion; occluded pixels keep the
+method's own colour, and the blending restarts at scene cuts (see
+``experiments.metrics.temporal.frame_pair``). Lightness is the input's, untouched.
+
+Bad input raises :class:`VideoError` (an ``ImageError``: one line naming the file and the reason):
+not a video, truncated or corrupt, no frames, a codec this FFmpeg cannot decode, a resolution above
+``COLORIZE_MAX_PIXELS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from backends.errors import ColorizationError, ImageError
+from backends.imageio import IMAGE_EXTENSIONS, is_image_file, load_image, max_pixels
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
+#: container format, video codec, pixel format, codec options
+ENCODERS: dict[str, tuple[str, str, str, dict[str, str]]] = {
+    ".mp4": ("mp4", "libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    ".m4v": ("mp4", "libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    ".mov": ("mov", "libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    ".mkv": ("matroska", "libx264", "yuv420p", {"crf": "16", "preset": "veryfast"}),
+    ".webm": ("webm", "libvpx-vp9", "yuv420p", {"crf": "18", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}),
+    ".avi": ("avi", "mpeg4", "yuv420p", {"qscale": "2"}),
+    ".gif": ("gif", "gif", "pal8", {}),
+}
+#: audio codec to re-encode to when a container cannot take the input's codec
+AUDIO_FALLBACK = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "mp3"}
+DEFAULT_FPS = Fraction(25)
+DEFAULT_BATCH = 8
+FRAME_NAME = "frame_{:06d}.png"
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+class VideoError(ImageError):
+    """A clip that cannot be used (not a video, truncated, no frames, unsupported codec, too large)."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise ColorizationError("video needs the Python package 'av' (PyAV, with its own FFmpeg); fix: pip install av") from None
+    av.logging.set_level(av.logging.PANIC)  # FFmpeg's console chatter; failures come back as exceptions
+    return av
+
+
+# --- what a path is ---------------------------------------------------------------------------
+
+
+def is_video_file(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """The numbered frames of a folder (not recursive), in number order; [] when it holds other images
+    too (names not ending in a number) or none at all."""
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if is_image_file(p)] if folder.is_dir() else []
+    keyed = []
+    for p in files:
+        m = _NUMBERED.match(p.stem)
+        if not m:
+            return []
+        keyed.append((m.group(1), int(m.group(2)), p))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [p for *_, p in keyed]
+
+
+def is_frame_folder(path: Path) -> bool:
+    return bool(frame_files(path))
+
+
+def is_clip(path: Path) -> bool:
+    """A video file or a folder of numbered frames."""
+    path = Path(path)
+    return (path.is_file() and is_video_file(path)) or (path.is_dir() and is_frame_folder(path))
+
+
+def parse_time(text: str | float | None) -> float | None:
+    """Seconds from ``12.5``, ``1:02.5`` or ``0:01:02``; None stays None."""
+    if text is None or isinstance(text, (int, float)):
+        return None if text is None else float(text)
+    parts = str(text).strip().split(":")
+    try:
+        if len(parts) > 3 or not all(p.strip() for p in parts):
+            raise ValueError
+        secs = 0.0
+        for p in parts:
+            secs = secs * 60 + float(p)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (seconds, M:SS or H:MM:SS)") from None
+    if secs < 0:
+        raise ValueError(f"{text!r}: a time must not be negative")
+    return secs
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClipInfo:
+    path: Path
+    kind: str  # "video" or "frames"
+    width: int
+    height: int
+    fps: Fraction
+    frames: int  # frames in the clip (counted, not the header's guess)
+    codec: str
+    audio: str | None = None  # audio codec, None when the clip has no audio
+
+    @property
+    def duration(self) -> float:
+        return self.frames / float(self.fps)
+
+    def describe(self) -> str:
+        audio = f", audio {self.audio}" if self.audio else ", no audio"
+        return f"{self.width}x{self.height}, {float(self.fps):.3g} fps, {self.frames} frames ({self.duration:.1f} s), {self.codec}{audio}"
+
+
+def _check_size(name: str, w: int, h: int) -> None:
+    limit = max_pixels()
+    if w * h > limit:
+        raise VideoError(name, f"video too large: {w}x{h} = {w * h:,} pixels a frame, limit {limit:,} (COLORIZE_MAX_PIXELS)")
+    if w < 1 or h < 1:
+        raise VideoError(name, "video has frames without pixels")
+
+
+def _open_input(path: Path):
+    av = _av()
+    name = str(path)
+    if not path.exists():
+        raise VideoError(name, "file not found")
+    if path.is_dir():
+        raise VideoError(name, "is a folder without numbered frames (frame_0001.png, ...)")
+    if path.stat().st_size == 0:
+        raise VideoError(name, "file is empty (0 bytes)")
+    try:
+        container = av.open(name, metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        reason = (
+            "file is truncated or corrupt" if is_video_file(path) and _looks_like_video(path) else "not a video FFmpeg can read"
+        )
+        raise VideoError(name, reason) from None
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(name, f"cannot open video ({exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(name, "holds no video stream")
+    vs = container.streams.video[0]
+    if vs.codec_context is None:
+        tag = getattr(vs, "codec_tag", "") or "unknown"
+        container.close()
+        raise VideoError(
+            name, f"unsupported video codec ({tag!r}): this FFmpeg build cannot decode it; convert the clip to H.264 (.mp4)"
+        )
+    return container, vs
+
+
+def _looks_like_video(path: Path) -> bool:
+    """True when the file starts like a known container (so a failed open means damage, not a wrong type)."""
+    with path.open("rb") as f:
+        head = f.read(64)
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+        or head[:4] == b"\x1a\x45\xdf\xa3"  # Matroska / WebM
+        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
+        or head[:6] in (b"GIF87a", b"GIF89a")
+    )
+
+
+def probe(path: str | Path, fps: float | Fraction | None = None) -> ClipInfo:
+    """Check a clip and count its frames (demuxing only, no decoding): :class:`VideoError` for a
+    bad one. A frame folder's frame rate is ``fps`` (default 25)."""
+    path = Path(path)
+    if path.is_dir():
+        files = frame_files(path)
+        if not files:
+            raise VideoError(str(path), "folder holds no numbered frames (images named like frame_0001.png)")
+        first = load_image(files[0], mode="rgb")
+        h, w = first.shape[:2]
+        _check_size(str(files[0]), w, h)
+        return ClipInfo(
+            path,
+            "frames",
+            w,
+            h,
+            Fraction(fps or DEFAULT_FPS).limit_denominator(1001),
+            len(files),
+            files[0].suffix.lstrip(".").lower(),
+        )
+    container, vs = _open_input(path)
+    name = str(path)
+    try:
+        _check_size(name, vs.codec_context.width, vs.codec_context.height)
+        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+        audio = container.streams.audio[0] if container.streams.audio else None
+        streams = [vs] + ([audio] if audio is not None else [])
+        count, end = 0, 0.0
+        try:
+            for pkt in container.demux(*streams):
+                if pkt.size == 0 or pkt.pts is None and pkt.dts is None:
+                    continue
+                ts = pkt.pts if pkt.pts is not None else pkt.dts
+                t = float((ts + (pkt.duration or 0)) * pkt.time_base)
+                end = max(end, t)
+                if pkt.stream.index == vs.index:
+                    count += 1
+        except _av().error.FFmpegError as exc:
+            raise VideoError(name, f"file is truncated or corrupt ({str(exc)[:120]})") from None
+        if count == 0:
+            raise VideoError(name, "video holds no frames")
+        if rate is None or rate <= 0:
+            rate = DEFAULT_FPS
+        expected = container.duration / 1e6 if container.duration else None
+        start = float(container.start_time / 1e6) if container.start_time else 0.0
+        if expected and end - start < expected - max(2.0 / float(rate), 0.05 * expected):
+            raise VideoError(
+                name, f"file is truncated or corrupt: its streams end at {end - start:.2f} s, the header says {expected:.2f} s"
+            )
+        return ClipInfo(path, "video", vs.codec_context.width, vs.codec_context.height, Fraction(rate).limit_denominator(100000),
+                        count, vs.codec_context.name, audio.codec_context.name if audio is not None and audio.codec_context else None)  # fmt: skip
+    finally:
+        container.close()
+
+
+def fit_size(w: int, h: int, max_side: int | None) -> tuple[int, int]:
+    """``(w, h)`` scaled so that the longer side is at most ``max_side`` (aspect kept, even sides)."""
+    if not max_side or max(w, h) <= max_side:
+        return w, h
+    s = max_side / max(w, h)
+    return max(2, int(round(w * s / 2)) * 2), max(2, int(round(h * s / 2)) * 2)
+
+
+@dataclass
+class Frame:
+    index: int  # 0-based, in the selected piece
+    time: float  # seconds from the start of the selected piece
+    rgb: np.ndarray  # H x W x 3 uint8
+
+
+class ClipReader:
+    """Frames of a clip as they are decoded (``for frame in reader``), a piece of it with
+    ``start``/``duration``/``max_frames``, optionally scaled down to ``max_side``; the audio packets
+    of that piece are collected in :attr:`audio_packets` for a writer to take."""
+
+    def __init__(self, path: str | Path, start: float = 0.0, duration: float | None = None, max_frames: int | None = None,
+                 max_side: int | None = None, fps: float | Fraction | None = None, info: ClipInfo | None = None):  # fmt: skip
+        self.path = Path(path)
+        self.info = info or probe(self.path, fps)
+        self.start = float(start or 0.0)
+        self.duration = duration
+        self.max_frames = max_frames
+        self.size = fit_size(self.info.width, self.info.height, max_side)
+        self.audio_packets: list = []
+        self.audio_stream = None  # the input audio stream (a template for writers)
+        self.audio_offset = 0.0  # seconds: the input time of the piece's first frame
+        self._container = None
+        if self.start >= self.info.duration:
+            raise VideoError(str(self.path), f"--start {self.start:g} s is past the clip's end ({self.info.duration:.2f} s)")
+
+    @property
+    def expected_frames(self) -> int:
+        """Frames this piece will have (from the counted frames and the frame rate)."""
+        fps = float(self.info.fps)
+        n = self.info.frames - int(round(self.start * fps))
+        if self.duration is not None:
+            n = min(n, int(np.ceil(self.duration * fps - 1e-6)))
+        if self.max_frames is not None:
+            n = min(n, self.max_frames)
+        return max(n, 0)
+
+    def _scaled(self, rgb: np.ndarray) -> np.ndarray:
+        if (rgb.shape[1], rgb.shape[0]) == self.size:
+            return rgb
+        return np.asarray(Image.fromarray(rgb).resize(self.size, Image.BICUBIC))
+
+    def _take(self, index: int, t: float) -> bool:
+        if self.max_frames is not None and index >= self.max_frames:
+            return False
+        return self.duration is None or t < self.duration - 0.25 / float(self.info.fps)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.info.kind == "frames":
+            yield from self._iter_folder()
+        else:
+            yield from self._iter_video()
+
+    def _iter_folder(self) -> Iterator[Frame]:
+        files = frame_files(self.path)
+        fps = float(self.info.fps)
+        first = int(round(self.start * fps))
+        for k, p in enumerate(files[first:]):
+            t = k / fps
+            if not self._take(k, t):
+                return
+            rgb = load_image(p, mode="rgb")
+            if (rgb.shape[1], rgb.shape[0]) != (self.info.width, self.info.height):
+                raise VideoError(
+                    str(p), f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the clip's first frame {self.info.width}x{self.info.height}"
+                )
+            yield Frame(k, t, self._scaled(rgb))
+
+    def _iter_video(self) -> Iterator[Frame]:
+        av = _av()
+        container, vs = _open_input(self.path)
+        self._container = container
+        vs.thread_type = "AUTO"
+        audio = container.streams.audio[0] if container.streams.audio else None
+        self.audio_stream = audio
+        fps = float(self.info.fps)
+        origin = float(container.start_time / 1e6) if container.start_time else 0.0
+        start = origin + self.start
+        try:
+            if self.start > 0:
+                container.seek(int(start * 1e6), backward=True, any_frame=False)  # AV_TIME_BASE units
+            index, first_t = 0, None
+            decoded = 0
+            streams = [vs] + ([audio] if audio is not None else [])
+            pending_audio = []
+            for pkt in container.demux(*streams):
+                if audio is not None and pkt.stream.index == audio.index:
+                    if pkt.size and pkt.pts is not None:
+                        pending_audio.append(pkt)
+                    continue
+                try:
+                    frames = pkt.decode()
+                except av.error.FFmpegError as exc:
+                    raise VideoError(
+                        str(self.path), f"file is truncated or corrupt: cannot decode frame {decoded + 1} ({str(exc)[:100]})"
+                    ) from None
+                for fr in frames:
+                    decoded += 1
+                    t_abs = float(fr.time) if fr.time is not None else origin + (decoded - 1) / fps
+                    if t_abs < start - 0.5 / fps:
+                        continue
+                    if first_t is None:
+                        first_t = t_abs
+                        self.audio_offset = t_abs - origin
+                    t = t_abs - first_t
+                    if not self._take(index, t):
+                        self._collect_audio(pending_audio, first_t, t)
+                        return
+                    rgb = fr.to_ndarray(format="rgb24")
+                    _check_size(str(self.path), rgb.shape[1], rgb.shape[0])
+                    if (rgb.shape[1], rgb.shape[0]) != (self.info.width, self.info.height):
+                        rgb = np.asarray(Image.fromarray(rgb).resize((self.info.width, self.info.height), Image.BICUBIC))
+                    self._collect_audio(pending_audio, first_t, t + 1.0 / fps)
+                    yield Frame(index, t, self._scaled(rgb))
+                    index += 1
+            if index == 0:
+                raise VideoError(
+                    str(self.path), "video holds no frames" + (f" after --start {self.start:g} s" if self.start else "")
+                )
+            if first_t is not None:
+                self._collect_audio(pending_audio, first_t, index / fps)
+        finally:
+            container.close()
+            self._container = None
+
+    def _collect_audio(self, pending: list, first_t: float, until: float) -> None:
+        """Move the audio packets from the piece's start up to ``until`` (piece time) to :attr:`audio_packets`."""
+        keep = []
+        for pkt in pending:
+            t = float(pkt.pts * pkt.time_base) - first_t
+            if t < -1e-6:
+                continue  # before the piece
+            if t < until:
+                self.audio_packets.append(pkt)
+            else:
+                keep.append(pkt)
+        pending[:] = keep
+
+    def take_audio(self) -> list:
+        out, self.audio_packets = self.audio_packets, []
+        return out
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _gif_frame(av, rgb: np.ndarray):
+    """An RGB frame as a pal8 VideoFrame with its own adaptive palette (Pillow's median cut)."""
+    im = Image.fromarray(rgb).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    pal = np.asarray(im.getpalette()[: 256 * 3] + [0] * max(0, 768 - len(im.getpalette())), np.uint8).reshape(256, 3)
+    argb = np.concatenate([np.full((256, 1), 255, np.uint8), pal], axis=1)
+    return av.VideoFrame.from_ndarray((np.asarray(im, np.uint8), argb), format="pal8")
+
+
+class ClipWriter:
+    """Encode frames into a video file (by its extension) or a folder of numbered PNG frames.
+
+    Written atomically: a hidden temporary file (folder) beside the output, renamed at
+    :meth:`close`; :meth:`abort` (or an exception inside ``with``) removes it and leaves any
+    existing output as it was. ``audio``: the input's audio stream, whose packets
+    :meth:`add_audio` copies (or re-encodes when the container cannot take its codec)."""
+
+    def __init__(self, path: str | Path, fps: Fraction, width: int, height: int, audio=None, overwrite: bool = False,
+                 web: bool = False):  # fmt: skip
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(100000)
+        self.width, self.height = int(width), int(height)
+        self.count = 0
+        self.notes: list[str] = []
+        self.folder = not self.path.suffix or self.path.is_dir()
+        if self.path.exists() and not overwrite and not (self.folder and self.path.is_dir() and not any(self.path.iterdir())):
+            raise ColorizationError(f"{self.path}: already exists; choose another --output or add --overwrite to replace it")
+        if not self.folder and self.path.suffix.lower() not in ENCODERS:
+            raise ColorizationError(
+                f"{self.path}: unknown video format {self.path.suffix!r}; use one of {', '.join(ENCODERS)} or a folder"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.part-{secrets.token_hex(3)}{self.path.suffix}")
+        self._audio_in = audio
+        self._audio_out = None
+        self._audio_dec = None
+        if self.folder:
+            self.tmp.mkdir()
+            if audio is not None:
+                self.notes.append("audio not kept: a frame folder has no audio")
+            return
+        av = _av()
+        fmt, codec, pix, opts = ENCODERS[self.path.suffix.lower()]
+        if codec == "libx264" and (self.width % 2 or self.height % 2):
+            pix = "yuv444p"  # 4:2:0 needs even sides; the size is kept
+            self.notes.append(f"odd size {self.width}x{self.height}: H.264 written in 4:4:4 (some players need even sides)")
+        self.container = av.open(str(self.tmp), "w", format=fmt)
+        if web and fmt == "mp4":
+            self.container.options = {"movflags": "+faststart"}
+        self.stream = self.container.add_stream(codec, rate=self.fps)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, pix
+        self.stream.codec_context.time_base = 1 / self.fps
+        self.stream.codec_context.options = dict(opts)
+        self.is_gif = codec == "gif"
+        if audio is not None:
+            self._add_audio_stream(audio, fmt)
+
+    def _add_audio_stream(self, audio, fmt: str) -> None:
+        if self.is_gif:
+            self.notes.append("audio not kept: GIF has no audio")
+            return
+        name = audio.codec_context.name if audio.codec_context else None
+        if name and name in self.container.supported_codecs:
+            try:
+                self._audio_out = self.container.add_stream_from_template(audio)
+                return
+            except (ValueError, _av().error.FFmpegError):
+                pass
+        target = AUDIO_FALLBACK.get(fmt)
+        try:
+            rate = 48000 if target == "libopus" else (audio.codec_context.sample_rate or 44100)
+            self._audio_out = self.container.add_stream(target, rate=rate)
+            self._audio_out.layout = audio.codec_context.layout.name if audio.codec_context.layout else "stereo"
+            self._audio_dec = _av().CodecContext.create(name, "r")
+            self._audio_dec.extradata = audio.codec_context.extradata
+            self._audio_dec.sample_rate = audio.codec_context.sample_rate
+            self._audio_dec.layout = audio.codec_context.layout
+            self._audio_dec.format = audio.codec_context.format
+            self.notes.append(f"audio re-encoded {name} -> {target}: {self.path.suffix} cannot hold {name}")
+        except Exception as exc:  # noqa: BLE001 - the video is still worth writing
+            self._audio_out = self._audio_dec = None
+            self.notes.append(f"audio not kept: {self.path.suffix} cannot hold {name} and re-encoding failed ({exc})")
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, the clip {self.width}x{self.height}")
+        if self.folder:
+            Image.fromarray(rgb).save(self.tmp / FRAME_NAME.format(self.count + 1))
+            self.count += 1
+            return
+        av = _av()
+        frame = _gif_frame(av, rgb) if self.is_gif else av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self.count
+        frame.time_base = 1 / self.fps
+        self.container.mux(self.stream.encode(frame))
+        self.count += 1
+
+    def add_audio(self, packets: list, offset: float) -> None:
+        """Mux the input's audio ``packets``, shifted back by ``offset`` seconds (the piece's start)."""
+        if self._audio_out is None or not packets:
+            return
+        av = _av()
+        for pkt in packets:
+            shift = int(round(offset / pkt.time_base))
+            if self._audio_dec is not None:
+                try:
+                    for fr in self._audio_dec.decode(pkt):
+                        fr.pts = None
+                        self.container.mux(self._audio_out.encode(fr))
+                except av.error.FFmpegError:
+                    pass
+                continue
+            copy = av.Packet(bytes(pkt))
+            copy.pts = pkt.pts - shift
+            copy.dts = (pkt.dts - shift) if pkt.dts is not None else copy.pts
+            copy.duration = pkt.duration
+            copy.time_base = pkt.time_base
+            copy.is_keyframe = pkt.is_keyframe
+            if copy.dts < 0:
+                continue
+            copy.stream = self._audio_out
+            self.container.mux(copy)
+
+    def close(self) -> Path:
+        """Flush the encoders and put the output in place; the output path."""
+        if self.count == 0:
+            self.abort()
+            raise ColorizationError(f"{self.path}: no frames to write")
+        if not self.folder:
+            self.container.mux(self.stream.encode())
+            if self._audio_dec is not None:
+                self.container.mux(self._audio_out.encode())
+            self.container.close()
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if not self.folder and getattr(self, "container", None) is not None:
+            try:
+                self.container.close()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+# --- temporal stabiliser ------------------------------------------------------------------------
+
+
+@dataclass
+class TemporalStabilizer:
+    """Flow-guided blending of each frame's ab with the previous output (see the module doc).
+
+    Call it frame by frame, in order: ``stabilizer(output_rgb, pair)`` where ``pair`` is the
+    :class:`~experiments.metrics.temporal.FramePair` of the grey input frames ``t - 1, t`` (None for
+    the first frame). Keeps nothing but the previous output's ab."""
+
+    strength: float = 0.6
+    prev_ab: np.ndarray | None = None
+    resets: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.strength < 1.0:
+            raise ValueError(f"stabiliser strength must be in [0, 1), got {self.strength}")
+
+    def reset(self) -> None:
+        self.prev_ab = None
+
+    def __call__(self, rgb: np.ndarray, pair) -> np.ndarray:
+        from backends import color
+        from backends.base import join_lab
+
+        from .metrics.temporal import warp
+
+        lab = color.rgb_to_lab(rgb)
+        ab = lab[..., 1:].astype(np.float32)
+        if pair is None or pair.cut or self.prev_ab is None or self.prev_ab.shape != ab.shape:
+            if pair is not None and pair.cut:
+                self.resets += 1
+            self.prev_ab = ab
+            return rgb
+        prev = warp(self.prev_ab, pair.backward)
+        w = (self.strength * pair.visible.astype(np.float32))[..., None]
+        ab = ab + w * (prev - ab)
+        self.prev_ab = ab
+        return join_lab(lab[..., 0], np.moveaxis(ab, -1, 0))
+
+
+STAB_FLOW_SIDE = 320
+
+
+def input_pair(prev_grey: np.ndarray, cur_grey: np.ndarray, max_side: int | None = None, method: str = "dis"):
+    """:func:`~experiments.metrics.temporal.frame_pair` of two grey frames, the flow computed at most
+    ``max_side`` px on the longer side and scaled back up (the stabiliser's speed-up)."""
+    from .metrics.temporal import FramePair, frame_pair
+
+    h, w = cur_grey.shape[:2]
+    sw, sh = fit_size(w, h, max_side)
+    if (sw, sh) == (w, h):
+        return frame_pair(prev_grey, cur_grey, method)
+    import cv2
+
+    small = frame_pair(cv2.resize(prev_grey, (sw, sh), interpolation=cv2.INTER_AREA),
+                       cv2.resize(cur_grey, (sw, sh), interpolation=cv2.INTER_AREA), method)  # fmt: skip
+    flow = cv2.resize(small.backward, (w, h), interpolation=cv2.INTER_LINEAR)
+    flow[..., 0] *= w / sw
+    flow[..., 1] *= h / sh
+    visible = cv2.resize(small.visible.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return FramePair(flow, visible, small.cut, small.grey_error)
+
+
+# --- the pipeline: several methods over one clip, in one pass ---------------------------------------
+
+
+def grey_frame(rgb: np.ndarray) -> np.ndarray:
+    """What the methods see of a frame: its L with a = b = 0 (the evaluation's ``gray_of``)."""
+    from experiments.evaluate import gray_of
+
+    return gray_of(rgb)
+
+
+@dataclass
+class Track:
+    """One output stream: a method's frames, with or without the stabiliser (label ``<method>+stab``)."""
+
+    label: str
+    method: str
+    model: object | None = None  # None for the reference tracks "gray" and "truth"
+    stabilizer: TemporalStabilizer | None = None
+    reference: np.ndarray | None = None
+    prev_ab: np.ndarray | None = None
+    warp: list[float] = field(default_factory=list)  # per frame; NaN for the first and after cuts
+
+
+class ClipPipeline:
+    """Colorize one clip with several tracks in one pass: each batch of input frames is colorized
+    once per method (shared by its stabilised track), the input flow computed once per frame pair
+    (shared by the stabilisers and the warp-error meters)."""
+
+    def __init__(self, tracks: list[Track], flow: bool = True, flow_side: int | None = None, flow_method: str = "dis"):
+        self.tracks = tracks
+        self.flow = flow
+        self.flow_side = flow_side
+        self.flow_method = flow_method
+        self.prev_grey: np.ndarray | None = None
+        self.cuts = 0
+
+    def push(self, inputs: list[np.ndarray], truths: list[np.ndarray] | None = None) -> dict[str, list[np.ndarray]]:
+        """Colorize a batch of input frames (RGB uint8; grey or colour - the methods use their L);
+        the outputs of every track. ``truths`` feed the ``truth`` track."""
+        import cv2
+
+        from .metrics.temporal import ab_of, pair_warp_error
+
+        pairs = []
+        greys = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in inputs]
+        for g in greys:
+            pair = None
+            if self.flow and self.prev_grey is not None:
+                pair = input_pair(self.prev_grey, g, self.flow_side, self.flow_method)
+                self.cuts += int(pair.cut)
+            pairs.append(pair)
+            self.prev_grey = g
+        raw: dict[str, list[np.ndarray]] = {}
+        out: dict[str, list[np.ndarray]] = {}
+        for tr in self.tracks:
+            if tr.method == "gray":
+                frames = [grey_frame(f) for f in inputs]
+            elif tr.method == "truth":
+                if truths is None:
+                    raise ValueError("the truth track needs the colour frames")
+                frames = list(truths)
+            else:
+                if tr.method not in raw:
+                    if tr.reference is not None:
+                        raw[tr.method] = tr.model.colorize_batch(inputs, reference=tr.reference)
+                    else:
+                        raw[tr.method] = tr.model.colorize_batch(inputs)
+                frames = raw[tr.method]
+            if tr.stabilizer is not None:
+                frames = [tr.stabilizer(f, p) for f, p in zip(frames, pairs)]
+            if self.flow:
+                for f, p in zip(frames, pairs):
+                    ab = ab_of(f)
+                    tr.warp.append(
+                        pair_warp_error(tr.prev_ab, ab, p) if p is not None and tr.prev_ab is not None else float("nan")
+                    )
+                    tr.prev_ab = ab
+            out[tr.label] = frames
+        return out
+
+
+def video_reference(model, first: np.ndarray, given: np.ndarray | None) -> np.ndarray | None:
+    """A reference-based method's reference for a whole clip: the given one, else its own pick for
+    the clip's first frame (one reference for every frame, so the colours do not jump)."""
+    if not getattr(model, "uses_reference", False):
+        return None
+    if given is not None:
+        return given
+    pick = getattr(model, "pick_reference", None)
+    if pick is None:
+        return None
+    from backends import color
+    from backends.base import resize_plane
+
+    L = color.rgb_to_lab(first)[..., 0]
+    ref = pick(resize_plane(L, model.working_shape(*L.shape)))
+    return np.asarray(ref["rgb"] if isinstance(ref, dict) else ref, dtype=np.uint8)
+
+
+def batches(reader: ClipReader, size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for fr in reader:
+        batch.append(fr)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- colorize one clip (the CLI and the API) -----------------------------------------------------
+
+
+@dataclass
+class ClipResult:
+    output: Path
+    frames: int
+    seconds: float
+    info: ClipInfo
+    warp_error: float | None = None  # mean, when the stabiliser ran (the flow is computed then)
+    scene_cuts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def colorize_clip(model, src: str | Path, dst: str | Path, *, start: float = 0.0, duration: float | None = None,
+                  max_frames: int | None = None, batch_size: int = DEFAULT_BATCH, stabilize: bool = False,
+                  strength: float = 0.6, reference: np.ndarray | None = None, fps: float | None = None,
+                  overwrite: bool = False, progress: bool | Callable[[int, int], None] = True) -> ClipResult:  # fmt: skip
+    """Colorize every frame of clip ``src`` with ``model`` into ``dst`` (a video file or a folder),
+    streaming; see the module doc. ``progress``: a tqdm bar (True), none (False) or a callback
+    ``(frames done, frames expected)``."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
+    if duration is not None and duration <= 0:
+        raise ValueError(f"--duration must be > 0, got {duration}")
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve() or (src.is_dir() and dst.resolve().is_relative_to(src.resolve())):
+        raise ColorizationError(f"{dst}: is (inside) the input clip {src}; refusing to overwrite it - choose another --output")
+    reader = ClipReader(src, start, duration, max_frames, fps=fps)
+    info = reader.info
+    total = reader.expected_frames
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=total, desc=f"colorize {getattr(model, 'name', 'clip')}", unit="frame", file=sys.stderr, dynamic_ncols=True
+        )
+    tick = progress if callable(progress) else None
+    track = Track(getattr(model, "name", "method"), getattr(model, "name", "method"), model,
+                  TemporalStabilizer(strength) if stabilize else None)  # fmt: skip
+    pipe = ClipPipeline([track], flow=stabilize, flow_side=STAB_FLOW_SIDE)
+    t0 = time.perf_counter()
+    writer = None
+    done = 0
+    try:
+        for batch in batches(reader, batch_size):
+            if writer is None:
+                writer = ClipWriter(dst, info.fps, info.width, info.height, reader.audio_stream, overwrite=overwrite)
+                track.reference = video_reference(model, batch[0].rgb, reference)
+            outs = pipe.push([f.rgb for f in batch])[track.label]
+            for rgb in outs:
+                writer.write(rgb)
+            writer.add_audio(reader.take_audio(), reader.audio_offset)
+            done += len(batch)
+            if bar is not None:
+                bar.update(len(batch))
+            if tick is not None:
+                tick(done, total)
+        if writer is None:
+            raise VideoError(str(src), "video holds no frames in the chosen piece")
+        writer.add_audio(reader.take_audio(), reader.audio_offset)
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    errs = np.asarray(track.warp, dtype=float)
+    mean_warp = float(np.nanmean(errs)) if stabilize and np.isfinite(errs).any() else None
+    return ClipResult(dst, done, seconds, info, mean_warp, pipe.cuts, list(writer.notes))
+
+
+# --- command line (experiments.colorize dispatches here for clips) -------------------------------
+
+
+def add_cli_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video (a clip in: .mp4 .m4v .mov .mkv .webm .avi .gif, or a folder of numbered frames)")
+    g.add_argument(
+        "--video", action="store_true", help="treat a folder of numbered frames as one clip (implied by a video --output)"
+    )
+    g.add_argument("--start", help="start of the piece to colorize (seconds, M:SS or H:MM:SS; default the beginning)")
+    g.add_argument("--duration", help="length of the piece (seconds, M:SS or H:MM:SS; default to the end)")
+    g.add_argument("--max-frames", type=int, help="colorize at most this many frames")
+    g.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"frames per forward pass (default {DEFAULT_BATCH})")
+    g.add_argument(
+        "--stabilize", action="store_true", help="temporal stabiliser: flow-guided blending of ab with the previous frame"
+    )
+    g.add_argument("--strength", type=float, default=0.6, help="stabiliser strength in [0, 1) (default 0.6)")
+    g.add_argument("--fps", type=float, help="frame rate of a frame-folder input (default 25)")
+
+
+def wants_clip(args) -> bool:
+    """Whether ``experiments.colorize`` should treat this run as a clip."""
+    inp, out = Path(args.input), Path(args.output)
+    if inp.is_file() and is_video_file(inp) and inp.suffix.lower() != ".gif":
+        return True
+    if inp.is_file() and inp.suffix.lower() == ".gif":  # a GIF is a clip when animated (else a photo)
+        try:
+            with Image.open(inp) as im:
+                return getattr(im, "n_frames", 1) > 1 or is_video_file(out) and out.suffix.lower() != ".gif"
+        except Exception:  # noqa: BLE001 - let the reader name the problem
+            return True
+    video_flags = args.video or args.stabilize or args.start or args.duration or args.max_frames or args.fps
+    return inp.is_dir() and (bool(video_flags) or (is_video_file(out) and out.suffix.lower() in VIDEO_EXTENSIONS))
+
+
+def run_cli(args, model, reference: np.ndarray | None) -> int:
+    """The clip half of ``python -m experiments.colorize``; exit status 0, 1 (write failed) or 2 (bad input)."""
+    try:
+        start = parse_time(args.start) or 0.0
+        duration = parse_time(args.duration)
+        if args.fps is not None and args.fps <= 0:
+            raise ValueError(f"--fps must be > 0, got {args.fps}")
+        res = colorize_clip(model, args.input, args.output, start=start, duration=duration, max_frames=args.max_frames,
+                            batch_size=args.batch_size, stabilize=args.stabilize, strength=args.strength, reference=reference,
+                            fps=args.fps, overwrite=args.overwrite, progress=True)  # fmt: skip
+    except (ColorizationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {args.output}: cannot write output ({exc})", file=sys.stderr)
+        return 1
+    for note in res.notes:
+        print(f"note: {note}", file=sys.stderr)
+    extra = f"; warp error {res.warp_error:.3f}, {res.scene_cuts} scene cut(s)" if res.warp_error is not None else ""
+    print(f"{args.input} -> {res.output}: {res.frames} frames, {res.info.width}x{res.info.height}, {float(res.info.fps):.3g} fps, "
+          f"{res.seconds:.1f} s ({res.fps:.1f} frames/s){extra}")  # fmt: skip
+    return 0
+
+
+def check_clip_input(path: Path) -> None:
+    """Raise :class:`VideoError` for a path that is neither a video file nor a frame folder."""
+    if path.is_dir() and not is_frame_folder(path):
+        raise VideoError(str(path), "folder holds no numbered frames (images named like frame_0001.png)")
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS - {".gif"}:
+        raise VideoError(str(path), "is a photo, not a clip")
+
+
+# --- test and benchmark clips (made from a still photo, no network) --------------------------------
+
+
+def pan_zoom_frames(photo: np.ndarray, n: int, size: tuple[int, int], zoom: float = 1.25, cut_at: int | None = None,
+                    second: np.ndarray | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+    """``n`` frames ``size = (w, h)`` of a camera panning across ``photo`` while zooming in by
+    ``zoom`` (real motion: every pixel moves, by a different amount at each depth of the zoom), and
+    from frame ``cut_at`` on the same over ``second`` (a scene cut). Generated one at a time."""
+    w, h = size
+    for t in range(n):
+        src = second if cut_at is not None and t >= cut_at and second is not None else photo
+        ph, pw = src.shape[:2]
+        u = t / max(n - 1, 1)
+        scale = 1.0 + (zoom - 1.0) * u
+        cw = min(pw, ph * w / h) / 1.15 / scale  # crop window in photo pixels, aspect of the output
+        ch = cw * h / w
+        x0 = (pw - cw) * (0.15 + 0.7 * u)
+        y0 = (ph - ch) * (0.4 + 0.2 * np.sin(np.pi * u))
+        box = (x0, y0, x0 + cw, y0 + ch)
+        yield np.asarray(Image.fromarray(src).resize((w, h), Image.BICUBIC, box=box))
+
+
+def write_clip(path: str | Path, frames, fps: float | Fraction = 25, audio_seconds: float | None = None,
+               sample_rate: int = 16000, overwrite: bool = True) -> Path:  # fmt: skip
+    """Write ``frames`` (an iterable of RGB uint8 arrays) as a clip; with ``audio_seconds``, a
+    440-Hz tone of that length (AAC; Opus in WebM) as a mono audio stream, to check that audio survives."""
+    it = iter(frames)
+    first = next(it)
+    h, w = first.shape[:2]
+    writer = ClipWriter(path, Fraction(fps).limit_denominator(1001), w, h, overwrite=overwrite)
+    with writer:
+        writer.write(first)
+        for f in it:
+            writer.write(f)
+    if audio_seconds and not writer.folder and not writer.is_gif:
+        _add_tone(Path(path), audio_seconds, sample_rate)
+    return Path(path)
+
+
+def _add_tone(path: Path, seconds: float, sample_rate: int) -> None:
+    """Remux ``path`` with a 440-Hz tone as its audio stream (streams must exist before the first
+    packet, so the tone goes in a second pass; video packets are copied, not re-encoded)."""
+    av = _av()
+    tmp = path.with_name(f".{path.name}.tone{path.suffix}")
+    with av.open(str(path)) as src, av.open(str(tmp), "w", format=src.format.name.split(",")[0]) as out:
+        vin = src.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        codec = "libopus" if path.suffix.lower() == ".webm" else "aac"
+        rate = 48000 if codec == "libopus" else sample_rate
+        aout = out.add_stream(codec, rate=rate)
+        aout.layout = "mono"
+        t = np.arange(int(seconds * rate)) / rate
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        for pkt in src.demux(vin):
+            if pkt.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            pkt.stream = vout
+            out.mux(pkt)
+        out.mux(aout.encode(frame))
+        out.mux(aout.encode())
+    os.replace(tmp, path)
