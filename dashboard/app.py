@@ -14,6 +14,10 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from backends import threads  # noqa: E402 - passive OpenMP waiting and the thread count, before PyTorch loads
+
+threads.configure()
+
 import streamlit as st  # noqa: E402
 
 from dashboard import common  # noqa: E402
@@ -35,8 +39,9 @@ participant = common.participant_mode()
 
 # --- study pages (owned by the study helper) ---
 # (file, title, icon, admin?, url path). Participant mode shows only the page of the study's kind
-# (Turing test or arena); admin pages appear only once the study admin token is entered (or, when
-# no token is configured, so that they can say how to set one - they show nothing else).
+# (Turing test or arena). Admin pages are always routed and show their own login page, so a deep
+# link such as /study-designer asks for the token instead of landing on Home. Participants get
+# dashboard/participant_app.py, which has no workbench at all.
 from experiments.study import ui as study_ui  # noqa: E402
 
 STUDY_PAGES = [
@@ -49,11 +54,7 @@ if participant:
     _keep = "arena" if study_ui.study_kind(participant) == "arena" else "study"
     _show = lambda admin, url: url == _keep  # noqa: E731
 else:
-    _admin = study_ui.configured_token() is None or study_ui.is_admin()
-    if not _admin:
-        with st.sidebar.expander("Study admin"):
-            _admin = study_ui.admin_login(st, key="study_admin_sidebar")
-    _show = lambda admin, url: _admin or not admin  # noqa: E731
+    _show = lambda admin, url: True  # noqa: E731
 study_pages = [
     st.Page(f, title=t, icon=i, url_path=u) for f, t, i, admin, u in STUDY_PAGES if (HERE / f).exists() and _show(admin, u)
 ]

@@ -1,0 +1,105 @@
+"""Thread policy for a CPU shared with other work: passive OpenMP waiting, a default thread count.
+
+PyTorch's OpenMP workers spin-wait for each other between parallel regions by default. On a
+machine where another process is busy, a spinning worker takes a core the other process needs
+and waits for a worker that is not scheduled: torch at 2 threads measured 3-4x slower than at 1
+thread (classification's forward pass, 0.62 s against 0.17 s) until ``OMP_WAIT_POLICY=PASSIVE``
+brought 2 threads back to parity. The OpenMP runtime reads that variable once, when PyTorch
+loads, so it has to be in the environment before the first ``import torch``: importing this
+module sets it (unless the user already chose a policy), and every entry point imports it first
+(``experiments/__init__.py`` for ``python -m experiments.*``, ``dashboard/app.py`` for the
+dashboard). The Python API (``import backends``) does the same, before any method loads torch.
+
+Thread count (``apply``, called by the CLI, the dashboard and the benchmark): ``COLORIZE_THREADS``
+when set (a positive integer), else an ``OMP_NUM_THREADS`` the user set, else the cores this
+process may run on, at most ``MAX_DEFAULT``. The benchmark's busy-machine mode measures the
+result (``python -m experiments.benchmark --busy``: 2 threads against 1 with a competing
+CPU-bound process).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENV = "COLORIZE_THREADS"
+#: Default thread count ceiling: past it, small convolutions gain little and a shared machine loses.
+MAX_DEFAULT = 8
+#: Environment variables the thread count goes into (read by OpenMP, MKL, OpenBLAS and TensorFlow).
+COUNT_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+#: True when this module set the passive policy before PyTorch was loaded (so it took effect).
+PASSIVE_BEFORE_TORCH = "torch" not in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _positive(name: str, value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name}={value!r}: not a positive whole number of threads; fix: e.g. {name}=2, or unset it")
+    return n
+
+
+def thread_count() -> int:
+    """The thread count the policy gives (``ValueError`` naming the variable for a bad value)."""
+    if os.environ.get(ENV, "").strip():
+        return _positive(ENV, os.environ[ENV].strip())
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return _positive("OMP_NUM_THREADS", os.environ["OMP_NUM_THREADS"].strip())
+    return min(available_cores(), MAX_DEFAULT)
+
+
+def apply(threads: int | None = None) -> int:
+    """Set the thread count (``threads``, else :func:`thread_count`) for every library: the
+    environment variables for those not loaded yet, and PyTorch's own count when it is loaded.
+    Returns the count."""
+    n = int(threads) if threads is not None else thread_count()
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    for var in COUNT_VARS:
+        os.environ[var] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def configure() -> int:
+    """What entry points call before loading models: :func:`apply` with the policy's count; a
+    bad ``COLORIZE_THREADS`` / ``OMP_NUM_THREADS`` is named in one line on stderr and the default
+    is used instead (a run is never lost to a typo in a thread count)."""
+    global SOURCE
+    try:
+        SOURCE = ENV if os.environ.get(ENV, "").strip() else "OMP_NUM_THREADS" if os.environ.get("OMP_NUM_THREADS", "").strip() else "default"
+        return apply()
+    except ValueError as exc:
+        SOURCE = "default"
+        n = min(available_cores(), MAX_DEFAULT)
+        print(f"warning: {exc}; using {n} thread(s)", file=sys.stderr)
+        return apply(n)
+
+
+#: Where the count of the last :func:`configure` came from: COLORIZE_THREADS, OMP_NUM_THREADS or default.
+SOURCE: str | None = None
+
+
+def describe() -> dict:
+    """What the process runs with (for the benchmark's table)."""
+    torch = sys.modules.get("torch")
+    return {
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "passive_before_torch": PASSIVE_BEFORE_TORCH,
+        "threads": int(torch.get_num_threads()) if torch is not None else os.environ.get("OMP_NUM_THREADS"),
+        "source": SOURCE,
+    }
