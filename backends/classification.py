@@ -28,6 +28,7 @@ import numpy as np
 
 from . import color
 from .base import PROJECT_ROOT, TorchColorizer
+from .registry import MethodInfo, Option
 
 
 @dataclass
@@ -125,6 +126,11 @@ class ClassificationColorizer(TorchColorizer):
     """Zhang et al. 2016: per-pixel classification over quantised ab, annealed-mean decoding."""
 
     name: ClassVar[str] = "classification"
+    method_info: ClassVar = MethodInfo(
+        "classification", "Zhang, Isola & Efros 2016: ab as classes over the gamut bins, class rebalancing, annealed mean",
+        paper="Zhang, Isola & Efros, Colorful Image Colorization, ECCV 2016", url="https://arxiv.org/abs/1603.08511", framework="PyTorch",
+        options=(Option("temperature", "float", 0.38, 0.01, 1.0, 0.01, label="Classification temperature (annealed mean; 0.38 in the paper, lower = more vivid)"),),
+    )
     Config: ClassVar[type] = Config
 
     def __init__(self, config: Config | None = None, device: str = "auto"):

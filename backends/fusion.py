@@ -51,6 +51,7 @@ from torch import nn
 
 from . import color
 from .base import TorchColorizer
+from .registry import MethodInfo
 from .errors import WeightsUnavailable
 from .weights import resolve
 
@@ -279,6 +280,10 @@ class FusionColorizer(TorchColorizer):
     the Deep Koalarization variant with a frozen pretrained embedding."""
 
     name: ClassVar[str] = "fusion"
+    method_info: ClassVar = MethodInfo(
+        "fusion", "Iizuka et al. 2016: local + global features fused, with a scene-classification head",
+        paper="Iizuka, Simo-Serra & Ishikawa, Let there be Color!, SIGGRAPH 2016", url="https://doi.org/10.1145/2897824.2925974", framework="PyTorch",
+    )
     Config: ClassVar[type] = FusionConfig
 
     def __init__(self, config: FusionConfig | None = None, device: str = "auto"):

@@ -46,6 +46,7 @@ from torch import nn
 
 from . import color
 from .base import TorchColorizer
+from .registry import MethodInfo
 
 GAN_MODES = ("vanilla", "lsgan")
 
@@ -182,6 +183,11 @@ class GANColorizer(TorchColorizer):
     """pix2pix colorizer: U-Net generator L -> ab, conditional 70x70 PatchGAN, cGAN + 100 L1."""
 
     name: ClassVar[str] = "gan"
+    method_info: ClassVar = MethodInfo(
+        "gan", "pix2pix (Isola et al. 2017): U-Net generator with a 70x70 PatchGAN",
+        paper="Isola, Zhu, Zhou & Efros, Image-to-Image Translation with Conditional Adversarial Networks, CVPR 2017",
+        url="https://arxiv.org/abs/1611.07004", framework="PyTorch",
+    )
 
     @dataclass
     class Config:

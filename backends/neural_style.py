@@ -52,6 +52,7 @@ from PIL import Image
 
 from . import color
 from .base import PROJECT_ROOT, Colorizer, config_from_dict, resize_plane, resolve_device
+from .registry import MethodInfo, Option
 from .errors import BackendUnavailable, ImageError, ReferenceRequired, WeightsUnavailable
 from .imageio import is_image_file, load_image
 from .weights import resolve
@@ -318,6 +319,12 @@ class NeuralStyleColorizer(Colorizer):
     """Colour from a reference photo by Gatys style transfer; no training, no checkpoint."""
 
     name: ClassVar[str] = "neural_style"
+    method_info: ClassVar = MethodInfo(
+        "neural_style", "Gatys et al. style transfer: colour from a reference photo (optimisation)",
+        paper="Gatys, Ecker & Bethge, Image Style Transfer Using Convolutional Neural Networks, CVPR 2016", framework="PyTorch",
+        reference="optional", speed="slow",
+        options=(Option("iterations", "int", 30, 5, 300, 5, label="neural_style L-BFGS iterations (more: closer to the reference's colours, slower)"),),
+    )
     uses_reference: ClassVar[bool] = True
 
     @dataclass

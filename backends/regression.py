@@ -45,6 +45,7 @@ import numpy as np
 
 from . import color
 from .base import Colorizer, config_from_dict, resolve_device
+from .registry import MethodInfo
 from .errors import BackendUnavailable, CheckpointError
 
 #: Entries of the Keras archive proper; everything else in the zip belongs to the workbench.
@@ -190,6 +191,10 @@ class RegressionColorizer(Colorizer):
     """Encoder-decoder CNN regressing ab from L (Keras), L2 or Huber loss."""
 
     name: ClassVar[str] = "regression"
+    method_info: ClassVar = MethodInfo(
+        "regression", "CNN regressing ab directly (L2) - the baseline of the source reports (Keras)",
+        paper="CNN regression of ab with an L2 loss (the baseline of Zhang et al. 2016, Sec. 3)", framework="TensorFlow / Keras",
+    )
     checkpoint_ext: ClassVar[str] = ".keras"
     Config: ClassVar[type] = Config
 

@@ -3,13 +3,16 @@
 Order, for each weight name: an explicit path, its environment variable, the torch hub cache
 (where torchvision/LPIPS put their downloads on connected machines), a weights folder
 (``COLORIZE_WEIGHTS_DIR``, else ``../shared/weights`` beside the project), and last a download
-into the torch hub cache - only when ``COLORIZE_DOWNLOAD=1`` (machines here are offline).
+into the torch hub cache - only when ``COLORIZE_DOWNLOAD=1`` (machines here are offline). A
+download is checked against the SHA-256 prefix its publisher put in the file name (torch hub's
+convention, e.g. ``vgg19-dcbb9e9d.pth``); a mismatch is deleted and reported.
 When nothing is found, :class:`WeightsUnavailable` says what was tried and how to fix it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,19 @@ class WeightSpec:
     folder_files: tuple[str, ...] = ()
     url: str | None = None
     what: str = ""
+    #: Leading hex digits of the file's SHA-256 (checked on download); "" = from the file name.
+    sha256: str = ""
+
+    @property
+    def hash_prefix(self) -> str | None:
+        if self.sha256:
+            return self.sha256
+        m = HASH_IN_NAME.search(self.hub_files[0]) if self.hub_files else None
+        return m.group(1) if m else None
+
+
+#: torch hub's convention: ``name-<first hex digits of the SHA-256>.pth``.
+HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
 SPECS: dict[str, WeightSpec] = {
@@ -76,6 +92,23 @@ SPECS: dict[str, WeightSpec] = {
         hub_files=("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
         url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
         what="ImageNet ResNet-50 (classification accuracy of colorized photos)",
+    ),
+    # Zhang et al.'s released colorization networks (richzhang/colorization, colorizers/*.py)
+    "zhang_eccv16": WeightSpec(
+        "zhang_eccv16",
+        "COLORIZE_ZHANG_ECCV16",
+        hub_files=("colorization_release_v2-9b330a0b.pth",),
+        folder_files=("colorization_release_v2-9b330a0b.pth",),
+        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+        what="Zhang et al.'s released ECCV16 colorization network (colorization_release_v2, 129 MB)",
+    ),
+    "zhang_siggraph17": WeightSpec(
+        "zhang_siggraph17",
+        "COLORIZE_ZHANG_SIGGRAPH17",
+        hub_files=("siggraph17-df00044c.pth",),
+        folder_files=("siggraph17-df00044c.pth",),
+        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
+        what="Zhang et al.'s released SIGGRAPH17 colorization network (siggraph17, 137 MB)",
     ),
 }
 
@@ -140,19 +173,36 @@ def resolve(name: str, explicit: str | os.PathLike | None = None, download: bool
         download = os.environ.get("COLORIZE_DOWNLOAD") == "1"
     if download and spec.url:
         try:
-            import torch
-
             dst = hub_dir() / (spec.hub_files[0] if spec.hub_files else Path(spec.url).name)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(spec.url, str(dst), progress=False)
+            fetch(spec.url, dst, spec.hash_prefix)
             return Resolved(name, dst, "download")
-        except Exception as exc:  # noqa: BLE001 - offline machines
-            trail.tried.append(f"download {spec.url} failed ({type(exc).__name__})")
+        except Exception as exc:  # noqa: BLE001 - offline machines, a changed file
+            trail.tried.append(f"download {spec.url} failed ({type(exc).__name__}: {str(exc)[:160]})")
     raise WeightsUnavailable(
         f"{spec.what} not found (tried {'; '.join(trail.tried) or 'nothing'}). "
         f"Fix: set {spec.env}=/path/to/file, put it in the torch hub cache ({hub_dir()}), "
         f"or on a connected machine set COLORIZE_DOWNLOAD=1 to fetch it once."
     )
+
+
+def fetch(url: str, dst: Path, hash_prefix: str | None) -> Path:
+    """Download ``url`` to ``dst`` (via a temporary file); with ``hash_prefix``, the SHA-256 of the
+    download must start with it, else nothing is kept and ``RuntimeError`` says so."""
+    import torch
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(url, str(dst), hash_prefix=hash_prefix, progress=False)
+    return dst
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def available(name: str) -> tuple[bool, str]:
