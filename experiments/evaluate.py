@@ -557,7 +557,7 @@ def parse_methods(spec: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
-    p.add_argument("--data", required=True, type=Path, help="photo folder (class sub-folders optional)")
+    p.add_argument("--data", type=Path, help="photo folder (class sub-folders optional); or --video")
     p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")
     p.add_argument("--out", required=True, type=Path, help="per-image CSV path, e.g. results/metrics/val.csv")
     p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size)")
@@ -572,7 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-models", action="store_true", help="pixel metrics only (skip LPIPS, FID and classifiers)")
     p.add_argument("--no-cache", action="store_true", help="recompute everything")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from experiments import video
+
+    video.add_evaluate_options(p)
     args = p.parse_args(argv)
+    if args.video is not None:  # clips: one row per clip and method (experiments.video)
+        return video.evaluate_cli(args)
+    if args.data is None:
+        print("error: give --data PHOTO_FOLDER (or --video CLIP_OR_FOLDER)", file=sys.stderr)
+        return 2
     try:
         if not args.data.is_dir():
             raise ValueError(f"--data {args.data}: not a folder")

@@ -962,3 +962,213 @@ def _add_tone(path: Path, seconds: float, sample_rate: int) -> None:
         out.mux(aout.encode(frame))
         out.mux(aout.encode())
     os.replace(tmp, path)
+
+
+# --- evaluation of clips (python -m experiments.evaluate --video) ------------------------------------
+
+
+def find_clips(source: str | Path) -> list[Path]:
+    """The clips of ``source``: a video file, a frame folder, or a folder holding video files and
+    frame folders (searched recursively, sorted)."""
+    source = Path(source)
+    if not source.exists():
+        raise VideoError(str(source), "not found")
+    if source.is_file():
+        if not is_video_file(source):
+            raise VideoError(str(source), f"not a video file ({', '.join(VIDEO_EXTENSIONS)})")
+        return [source]
+    if is_frame_folder(source):
+        return [source]
+    clips = sorted(p for p in source.rglob("*") if p.is_file() and is_video_file(p) and not p.name.startswith("."))
+    clips += sorted(p for p in source.rglob("*") if p.is_dir() and is_frame_folder(p))
+    if not clips:
+        raise VideoError(str(source), "folder holds no clips (video files or folders of numbered frames)")
+    return sorted(clips)
+
+
+def evaluate_video(source: str | Path, methods: list[str] | dict[str, object], *, size: int = 256, stabilize: bool = False,
+                   strength: float = 0.6, start: float = 0.0, duration: float | None = None, max_frames: int | None = None,
+                   batch_size: int = DEFAULT_BATCH, flow_method: str = "dis", device: str = "auto", progress: bool = True):  # fmt: skip
+    """Score ``methods`` on every clip of ``source`` (see :func:`find_clips`): the colour frames are
+    the truth, the methods see their grey rendering (the image evaluation's protocol), frames scaled
+    so that the longer side is at most ``size`` (aspect kept). Per frame: the image evaluation's
+    pixel metrics against the truth and the warp error; per clip and method: their means. Rows
+    ``gray`` and ``truth`` always; with ``stabilize``, a ``<method>+stab`` row after each method.
+
+    Returns ``(EvalResult, per-frame DataFrame)``; the EvalResult's ``per_image`` has one row per
+    clip and method (``image`` = the clip) and its summary the bootstrap intervals over clips."""
+    import pandas as pd
+    import torch
+
+    import backends
+    from experiments import evaluate as ev
+    from experiments import metrics as M
+
+    if size < 32:
+        raise ValueError(f"--size must be at least 32 pixels, got {size}")
+    root = Path(source)
+    clips = find_clips(root)
+    infos = {c: probe(c) for c in clips}  # every clip checked before any method runs
+    device = backends.resolve_device(device)
+    if isinstance(methods, dict):
+        models = dict(methods)
+    else:
+        models = {m: None for m in methods if m not in ev.REFERENCE_ROWS}
+    skipped: dict[str, str] = {}
+    for name in list(models):
+        if models[name] is None:
+            try:
+                models[name] = backends.load(name, device=device)
+            except (ColorizationError, ValueError, ImportError) as exc:
+                skipped[name] = str(exc)
+                del models[name]
+                print(f"skipped {name}: {exc}", file=sys.stderr)
+    labels = ["gray"]
+    for name in models:
+        labels += [name] + ([f"{name}+stab"] if stabilize else [])
+    labels.append("truth")
+    frame_rows: list[dict] = []
+    clip_frames: dict[str, int] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(ClipReader(c, start, duration, max_frames, info=infos[c]).expected_frames for c in clips)
+        bar = tqdm(total=total, desc=f"evaluate video ({len(models)} methods)", unit="frame", file=sys.stderr, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for clip in clips:
+        rel = clip.relative_to(root).as_posix() if clip != root else clip.name
+        reader = ClipReader(clip, start, duration, max_frames, max_side=size, info=infos[clip])
+        tracks = [Track("gray", "gray")]
+        for name, model in models.items():
+            tracks.append(Track(name, name, model))
+            if stabilize:
+                tracks.append(Track(f"{name}+stab", name, model, TemporalStabilizer(strength)))
+        tracks.append(Track("truth", "truth"))
+        pipe = ClipPipeline(tracks, flow=True, flow_method=flow_method)
+        n = 0
+        for batch in batches(reader, batch_size):
+            truths = [f.rgb for f in batch]
+            inputs = [grey_frame(t) for t in truths]
+            if n == 0:
+                for tr in tracks:
+                    if tr.model is not None:
+                        tr.reference = video_reference(tr.model, inputs[0], None)
+            outs = pipe.push(inputs, truths)
+            y = torch.from_numpy(np.stack(truths)).permute(0, 3, 1, 2).double()
+            for tr in tracks:
+                x = torch.from_numpy(np.stack(outs[tr.label])).permute(0, 3, 1, 2).double()
+                cols = {k: v.numpy() for k, v in M.pixel_metrics(x, y, 255.0).items()}
+                for j in range(len(batch)):
+                    frame_rows.append(
+                        {"method": tr.label, "image": rel, "frame": n + j, **{k: float(v[j]) for k, v in cols.items()}}
+                    )
+            n += len(batch)
+            if bar is not None:
+                bar.update(len(batch))
+        for tr in tracks:  # the warp errors of this clip's frames (NaN for the first frame and after cuts)
+            rows = [r for r in frame_rows if r["image"] == rel and r["method"] == tr.label]
+            for r, e in zip(rows, tr.warp):
+                r["warp_error"] = e
+        clip_frames[rel] = n
+    if bar is not None:
+        bar.close()
+    frames = pd.DataFrame(frame_rows)
+    columns = [c for c in frames.columns if c not in ("method", "image", "frame", "warp_error")] + ["warp_error"]
+    columns = ["warp_error"] + columns[:-1]
+    per_clip = frames.groupby(["method", "image"], sort=False)[columns].mean().reset_index()
+    per_clip.insert(2, "label", "")
+    per_clip["method"] = pd.Categorical(per_clip["method"], categories=labels, ordered=True)
+    per_clip = per_clip.sort_values(["method", "image"], kind="stable").reset_index(drop=True)
+    per_clip["method"] = per_clip["method"].astype(str)
+    M.METRIC_INFO.setdefault("warp_error", ("warp error (ab)", -1))
+    summary = ev.summarise(per_clip, columns, labels, None, skipped)
+    meta = {
+        "video": str(root.resolve()),
+        "data": "",  # not a photo folder: the dashboard's photo gallery has nothing to show
+        "clips": {k: {"frames": v, **_info_dict(infos[c])} for (k, v), c in zip(clip_frames.items(), clips)},
+        "photos": len(clips),
+        "size": size,
+        "resize": "longer side scaled to at most size (aspect kept), bicubic",
+        "start": start,
+        "duration": duration,
+        "max_frames": max_frames,
+        "stabilize": {"strength": strength} if stabilize else None,
+        "flow": flow_method,
+        "device": device,
+        "columns": columns,
+        "unavailable": {},
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "bootstrap": {"resamples": M.bootstrap.N_RESAMPLES, "confidence": M.bootstrap.CONFIDENCE, "seed": M.bootstrap.SEED},
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return ev.EvalResult(per_clip, summary, columns, {}, skipped, meta), frames
+
+
+def _info_dict(info: ClipInfo) -> dict:
+    return {"width": info.width, "height": info.height, "fps": float(info.fps), "codec": info.codec, "audio": info.audio}
+
+
+def video_markdown(res, title: str) -> str:
+    """The image evaluation's Markdown table, with the clips' protocol as its description."""
+    from experiments import evaluate as ev
+
+    lines = ev.to_markdown(res, title).split("\n")
+    m = res.meta
+    frames = sum(c["frames"] for c in m["clips"].values())
+    desc = (f"{len(m['clips'])} clip(s), {frames} frames of `{m['video']}`, longer side at most {m['size']} px; per clip the mean "
+            f"over its frames, then mean and 95% bootstrap interval over clips (1000 resamples, seed 0). `warp_error`: Lai et al.'s "
+            f"flow-warping error in ab units ({m['flow']} flow on the grey input, forward-backward occlusion mask; lower = less "
+            f"flicker; `gray` scores 0 by construction, `truth` is the floor of a real clip). "
+            f"Reference rows: `gray` (ab = 0) and `truth` (the colour original)."
+            + (f" `+stab`: the temporal stabiliser (strength {m['stabilize']['strength']})." if m.get("stabilize") else ""))  # fmt: skip
+    if len(lines) > 2:
+        lines[2] = desc
+    return "\n".join(lines)
+
+
+def write_video_outputs(res, frames, out: str | Path) -> dict[str, Path]:
+    """``experiments.evaluate``'s files (CSV per clip and method, summary, Markdown, LaTeX, JSON)
+    plus ``<name>.frames.csv.gz`` (one row per frame and method: the flicker over time)."""
+    from experiments import evaluate as ev
+
+    paths = ev.write_outputs(res, out)
+    paths["md"].write_text(video_markdown(res, f"Video colorization metrics: {paths['csv'].stem}"))
+    paths["frames"] = paths["csv"].with_name(f"{paths['csv'].stem}.frames.csv.gz")
+    frames.to_csv(paths["frames"], index=False, float_format="%.6g")
+    return paths
+
+
+def evaluate_cli(args) -> int:
+    """``python -m experiments.evaluate --video ...``: exit status 0, or 2 for bad input."""
+    from experiments import evaluate as ev
+
+    try:
+        methods = ev.parse_methods(args.methods)
+        res, frames = evaluate_video(args.video, methods, size=args.size, stabilize=args.stabilize, strength=args.strength,
+                                     start=parse_time(args.start) or 0.0, duration=parse_time(args.duration),
+                                     max_frames=args.max_frames, batch_size=args.batch_size, flow_method=args.flow,
+                                     device=args.device, progress=not args.quiet)  # fmt: skip
+    except (ColorizationError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = write_video_outputs(res, frames, args.out)
+    print(paths["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def add_evaluate_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video (--video instead of --data)")
+    g.add_argument(
+        "--video", type=Path, help="a clip, a folder of numbered frames, or a folder of clips: one row per clip and method"
+    )
+    g.add_argument(
+        "--stabilize", action="store_true", help="also score each method with the temporal stabiliser (<method>+stab rows)"
+    )
+    g.add_argument("--strength", type=float, default=0.6, help="stabiliser strength in [0, 1) (default 0.6)")
+    g.add_argument("--start", help="start of the piece of each clip (seconds, M:SS or H:MM:SS)")
+    g.add_argument("--duration", help="length of the piece of each clip (seconds, M:SS or H:MM:SS)")
+    g.add_argument("--max-frames", type=int, help="at most this many frames per clip")
+    g.add_argument("--flow", default="dis", choices=("dis", "farneback"), help="optical flow of the warp error (default dis)")
