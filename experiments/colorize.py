@@ -128,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, help="checkpoint to load instead of the shipped one")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE", help="method option, e.g. temperature=0.2")
+    from experiments import video
+
+    video.add_cli_options(p)
     args = p.parse_args(argv)
+    if video.wants_clip(args):  # a video file or a folder of numbered frames: experiments.video
+        return video.colorize_main(args)
 
     try:
         options = parse_options(args.options)

@@ -867,6 +867,44 @@ def wants_clip(args) -> bool:
     return inp.is_dir() and (bool(video_flags) or (is_video_file(out) and out.suffix.lower() in VIDEO_EXTENSIONS))
 
 
+def colorize_main(args) -> int:
+    """``python -m experiments.colorize`` for a clip: checks the input clip and the output (never
+    over the input, never over an existing file without ``--overwrite``: the photo CLI's rules)
+    before the model loads, then :func:`run_cli`."""
+    import backends
+    from experiments.config import parse_value
+
+    from . import colorize as photo_cli
+
+    try:
+        options = {}
+        for item in args.options:
+            if "=" not in item:
+                raise ValueError(f"--set {item!r} is not KEY=VALUE")
+            k, v = item.split("=", 1)
+            options[k.strip()] = parse_value(v.strip())
+        src, dst = Path(args.input), Path(args.output)
+        check_clip_input(src)
+        probe(src, args.fps)
+        if dst.suffix and dst.suffix.lower() not in ENCODERS:
+            raise ColorizationError(f"{dst}: unknown video format {dst.suffix!r}; use one of {', '.join(ENCODERS)} or a folder")
+        overwrite = getattr(args, "overwrite", False)
+        if dst.suffix and hasattr(photo_cli, "check_single"):  # the photo CLI's output-safety rules
+            photo_cli.check_single(photo_cli.Job(src, dst), overwrite)
+        if dst.resolve() == src.resolve() or (src.is_dir() and dst.resolve().is_relative_to(src.resolve())):
+            raise ColorizationError(
+                f"{dst}: is (inside) the input clip {src}; refusing to overwrite it - choose another --output"
+            )
+        if dst.exists() and not overwrite and not (dst.is_dir() and not any(dst.iterdir())):
+            raise ColorizationError(f"{dst}: already exists; choose another --output or add --overwrite to replace it")
+        reference = load_image(args.reference, mode="rgb") if args.reference else None
+        model = backends.load(args.method, device=args.device, checkpoint=args.checkpoint, **options)
+    except (ColorizationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_cli(args, model, reference)
+
+
 def run_cli(args, model, reference: np.ndarray | None) -> int:
     """The clip half of ``python -m experiments.colorize``; exit status 0, 1 (write failed) or 2 (bad input)."""
     try:
@@ -876,7 +914,7 @@ def run_cli(args, model, reference: np.ndarray | None) -> int:
             raise ValueError(f"--fps must be > 0, got {args.fps}")
         res = colorize_clip(model, args.input, args.output, start=start, duration=duration, max_frames=args.max_frames,
                             batch_size=args.batch_size, stabilize=args.stabilize, strength=args.strength, reference=reference,
-                            fps=args.fps, overwrite=args.overwrite, progress=True)  # fmt: skip
+                            fps=args.fps, overwrite=getattr(args, "overwrite", False), progress=True)  # fmt: skip
     except (ColorizationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
