@@ -28,6 +28,7 @@ import numpy as np
 
 from . import color
 from .base import PROJECT_ROOT, TorchColorizer
+from .encoders import check_encoder
 from .registry import MethodInfo, Option
 
 
@@ -39,6 +40,16 @@ class Config:
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     #: 3 x 3 convs per block (the paper: 2 in blocks 1-2, 3 in blocks 3-8).
     convs: int = 2
+    #: "scratch" (the paper's blocks 1-8, learned) or "squeezenet": genuine ImageNet SqueezeNet 1.1
+    #: features (taps at 1/4, 1/8, 1/16) under a learned decoder back to the paper's 1/4 output, with
+    #: a small learned L path at 1/4 for edges (see :func:`build_squeeze_network`).
+    encoder: str = "scratch"
+    #: Fine-tune the pretrained encoder (default: frozen).
+    encoder_trainable: bool = False
+    #: Explicit SqueezeNet weights file; empty: the weights resolver.
+    squeezenet_weights: str = ""
+    #: Decoder widths at 1/16, 1/8 and 1/4 (squeezenet encoder only).
+    decoder_widths: list[int] = field(default_factory=lambda: [192, 128, 64])
     #: ab bin set and prior, an ``.npz`` like ``experiments.prior`` writes (Q comes from it);
     #: empty: the shipped backends/assets/ab_gamut.npz. A checkpoint carries its own copy.
     gamut: str = ""
@@ -63,6 +74,9 @@ class Config:
     def __post_init__(self):
         if len(self.widths) != 4 or min(self.widths) < 1:
             raise ValueError(f"widths must be 4 positive ints (blocks 1-4), got {self.widths}")
+        check_encoder(self.encoder)
+        if len(self.decoder_widths) != 3 or min(self.decoder_widths) < 1:
+            raise ValueError(f"decoder_widths must be 3 positive ints (1/16, 1/8, 1/4), got {self.decoder_widths}")
         if self.convs < 1:
             raise ValueError(f"convs must be >= 1, got {self.convs}")
         if self.temperature <= 0:
@@ -76,19 +90,74 @@ def lr_at(step: int, base: float, milestones: list[int], gamma: float) -> float:
     return base * gamma ** sum(step >= m for m in milestones)
 
 
+def block(cin, cout, n, stride=1, dilation=1, norm=True):
+    """Zhang's block: ``n`` 3x3 convs with ReLU (the last one strided), BatchNorm closing it."""
+    from torch import nn
+
+    layers = []
+    for i in range(n):
+        s = stride if i == n - 1 else 1
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, s, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    return nn.Sequential(*layers)
+
+
+def build_squeeze_network(cfg: Config, q: int):
+    """The ``encoder = "squeezenet"`` variant: ``N x 1 x H x W`` L in [0, 100] -> ``N x Q x H/4 x W/4``.
+
+    SqueezeNet 1.1 (genuine ImageNet weights, frozen unless ``encoder_trainable``) gives semantic
+    features at 1/4 (fire3, 128 ch), 1/8 (fire5, 256) and 1/16 (fire9, 512); a decoder of Zhang's
+    blocks (convs + ReLU, BatchNorm closing each; the 1/8 block dilated by 2 as the paper's
+    blocks 5-6) climbs back to 1/4 by nearest upsampling, concatenating the taps (hypercolumns,
+    as Larsson et al.), plus two learned stride-2 convs on L at 1/4 so edges come from the photo
+    itself. Zhang's output is kept: Q logits at 1/4 by a 1x1 conv; bins, soft-encoding,
+    rebalancing and the annealed mean are unchanged.
+    """
+    import torch
+    from torch import nn
+
+    from .encoders import SqueezeNetEncoder, pad_to
+
+    d16, d8, d4 = cfg.decoder_widths
+    c16, c8, c4 = SqueezeNetEncoder.CHANNELS[3], SqueezeNetEncoder.CHANNELS[2], SqueezeNetEncoder.CHANNELS[1]
+
+    class SqueezeColorizationNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = SqueezeNetEncoder(cfg.encoder_trainable, cfg.squeezenet_weights)
+            self.local = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(inplace=True), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(inplace=True))
+            self.b16 = block(c16, d16, 1)
+            self.b8 = block(d16 + c8, d8, 2, dilation=2)
+            self.b4 = block(d8 + c4 + 32, d4, 2)
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.head = nn.Conv2d(d4, q, 1)
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            self.encoder.train(mode)
+            return self
+
+        def forward(self, L):
+            h, w = L.shape[-2:]
+            L, _ = pad_to(L, 16)
+            _, f4, f8, f16 = self.encoder(L)
+            x = self.b16(f16)
+            x = self.b8(torch.cat([self.up(x), f8], 1))
+            local = self.local((L - color.L_CENTER) / color.L_SCALE)
+            x = self.b4(torch.cat([self.up(x), f4, local], 1))
+            return self.head(x)[..., : -(-h // 4), : -(-w // 4)]
+
+    return SqueezeColorizationNet()
+
+
 def build_network(cfg: Config, q: int):
     """Zhang's colorization network (shrunk): ``N x 1 x H x W`` normalised L -> ``N x Q x H/4 x W/4`` logits."""
     import torch
     from torch import nn
 
-    def block(cin, cout, n, stride=1, dilation=1, norm=True):
-        layers = []
-        for i in range(n):
-            s = stride if i == n - 1 else 1
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, s, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
-        if norm:
-            layers.append(nn.BatchNorm2d(cout))
-        return nn.Sequential(*layers)
+    if cfg.encoder == "squeezenet":
+        return build_squeeze_network(cfg, q)
 
     c1, c2, c3, c4 = cfg.widths
     n = cfg.convs
@@ -127,7 +196,7 @@ class ClassificationColorizer(TorchColorizer):
 
     name: ClassVar[str] = "classification"
     method_info: ClassVar = MethodInfo(
-        "classification", "Zhang, Isola & Efros 2016: ab as classes over the gamut bins, class rebalancing, annealed mean",
+        "classification", "Zhang, Isola & Efros 2016: ab as classes (in-gamut bins of 10), class rebalancing, annealed mean",
         paper="Zhang, Isola & Efros, Colorful Image Colorization, ECCV 2016", url="https://arxiv.org/abs/1603.08511", framework="PyTorch",
         options=(Option("temperature", "float", 0.38, 0.01, 1.0, 0.01, label="Classification temperature (annealed mean; 0.38 in the paper, lower = more vivid)"),),
     )
@@ -160,15 +229,18 @@ class ClassificationColorizer(TorchColorizer):
         import torch
 
         c = self.config
-        params = self.nets["net"].parameters()
+        params = [p for p in self.nets["net"].parameters() if p.requires_grad]
         self.optims = {"adam": torch.optim.Adam(params, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)}
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "auto", **overrides):
+        from .encoders import building_from_checkpoint
+
         # the checkpoint carries its own bins and prior (restored by load_extra_state), so it
-        # never depends on the gamut file it was trained with
+        # never depends on the gamut file it was trained with; and its encoder weights
         overrides.setdefault("gamut", "")
-        return super().from_checkpoint(path, device, **overrides)
+        with building_from_checkpoint():
+            return super().from_checkpoint(path, device, **overrides)
 
     @property
     def q(self) -> int:
@@ -247,4 +319,4 @@ class ClassificationColorizer(TorchColorizer):
         return ab.cpu().numpy().astype(np.float32)
 
     def info(self) -> dict:
-        return {**super().info(), "Q": self.q, "temperature": self.config.temperature}
+        return {**super().info(), "Q": self.q, "temperature": self.config.temperature, "encoder": self.config.encoder}

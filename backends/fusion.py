@@ -39,9 +39,7 @@ so a checkpoint rebuilds the model without the weights file.
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -51,9 +49,19 @@ from torch import nn
 
 from . import color
 from .base import TorchColorizer
+from .encoders import (
+    CAFFE_MEAN_BGR,
+    Fire,
+    SqueezeNetEncoder,
+    SqueezeNetFeatures,
+    building_from_checkpoint,
+    check_encoder,
+    from_checkpoint_active,
+)
 from .registry import MethodInfo
-from .errors import WeightsUnavailable
 from .weights import resolve
+
+__all__ = ["CAFFE_MEAN_BGR", "Fire", "FusionColorizer", "FusionConfig", "FusionNet", "SqueezeNetFeatures"]
 
 #: The 16 sorted folder names of ../shared/data/train (train.py passes integer labels only).
 SHARED_CLASSES = [
@@ -61,16 +69,6 @@ SHARED_CLASSES = [
     "french_horn", "garbage_truck", "gas_pump", "glacier", "golf_ball", "mountain",
     "parachute", "sea", "street", "tench",
 ]  # fmt: skip
-
-#: Caffe input convention of the Keras SqueezeNet (BGR x 255 minus the ImageNet mean).
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-#: torchvision input convention (RGB in [0, 1], normalised).
-TORCHVISION_MEAN = (0.485, 0.456, 0.406)
-TORCHVISION_STD = (0.229, 0.224, 0.225)
-
-# Set while a checkpoint rebuilds the model: the frozen SqueezeNet comes from its state dict then.
-_FROM_CHECKPOINT: contextvars.ContextVar[bool] = contextvars.ContextVar("fusion_from_checkpoint", default=False)
-
 
 @dataclass
 class FusionConfig:
@@ -80,6 +78,11 @@ class FusionConfig:
     fc: list[int] = field(default_factory=lambda: [256, 128, 64])
     #: "learned" (Iizuka et al.) or "squeezenet" (Deep Koalarization with frozen SqueezeNet 1.1).
     global_branch: str = "learned"
+    #: Low-level features: "scratch" (the paper's six convolutions, learned) or "squeezenet" (the
+    #: genuine ImageNet SqueezeNet 1.1 up to fire5, at 1/8 like the paper's low-level output).
+    encoder: str = "scratch"
+    #: Fine-tune the pretrained encoder (default: frozen).
+    encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file (.h5 Keras or torchvision .pth); default: the resolver.
     squeezenet_weights: str = ""
     #: Side of the fixed square copy the global branch sees (paper: 224; a multiple of 32).
@@ -102,104 +105,6 @@ def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-# --- SqueezeNet 1.1 features in torchvision's layout --------------------------------------------
-
-
-class Fire(nn.Module):
-    """torchvision's Fire module (same attribute names, so its state dicts load unchanged)."""
-
-    def __init__(self, cin: int, squeeze: int, e1: int, e3: int):
-        super().__init__()
-        self.squeeze = nn.Conv2d(cin, squeeze, 1)
-        self.squeeze_activation = nn.ReLU(inplace=True)
-        self.expand1x1 = nn.Conv2d(squeeze, e1, 1)
-        self.expand1x1_activation = nn.ReLU(inplace=True)
-        self.expand3x3 = nn.Conv2d(squeeze, e3, 3, padding=1)
-        self.expand3x3_activation = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
-
-
-class SqueezeNetFeatures(nn.Module):
-    """SqueezeNet 1.1 ``features`` (conv1 ... fire9, 512 channels at stride 16) for grey input.
-
-    Input: L in [0, 100], ``N x 1 x H x W``. The grey sRGB value of L (neutral colour) is replicated
-    to three channels and mapped to the weights' input convention by the per-channel affine
-    ``in_scale``, ``in_bias`` (buffers, so a checkpoint rebuilds it without the weights file).
-    """
-
-    FIRES = [(64, 16, 64, 64), (128, 16, 64, 64), "M", (128, 32, 128, 128), (256, 32, 128, 128), "M",
-             (256, 48, 192, 192), (384, 48, 192, 192), (384, 64, 256, 256), (512, 64, 256, 256)]  # fmt: skip
-    KERAS_NAMES = ["fire2", "fire3", None, "fire4", "fire5", None, "fire6", "fire7", "fire8", "fire9"]
-
-    def __init__(self):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, ceil_mode=True)]
-        for spec in self.FIRES:
-            layers.append(nn.MaxPool2d(3, 2, ceil_mode=True) if spec == "M" else Fire(*spec))
-        self.features = nn.Sequential(*layers)
-        self.register_buffer("in_scale", torch.full((3,), 255.0))
-        self.register_buffer("in_bias", -torch.tensor(CAFFE_MEAN_BGR))
-
-    def forward(self, L):
-        zeros = torch.zeros_like(L)
-        grey = color.lab_to_rgb_torch(torch.cat([L, zeros, zeros], 1))  # neutral: R = G = B
-        x = grey * self.in_scale.view(1, 3, 1, 1) + self.in_bias.view(1, 3, 1, 1)
-        return self.features(x)
-
-    # -- loading genuine weights -----------------------------------------------------------------
-    def load_pretrained(self, path: Path) -> None:
-        if path.suffix in (".h5", ".hdf5"):
-            self._load_keras_h5(path)
-            self.in_scale.fill_(255.0)
-            self.in_bias.copy_(-torch.tensor(CAFFE_MEAN_BGR))
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-            sd = {k: v for k, v in sd.items() if k.startswith("features.")}
-            self.load_state_dict(sd, strict=False)
-            missing = [k for k in self.state_dict() if k.startswith("features.") and k not in sd]
-            if missing:
-                raise WeightsUnavailable(f"{path}: not SqueezeNet 1.1 weights (missing {missing[0]}...)")
-            self.in_scale.copy_(1.0 / torch.tensor(TORCHVISION_STD))
-            self.in_bias.copy_(-torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD))
-        for p in self.parameters():
-            p.requires_grad_(False)
-
-    def _load_keras_h5(self, path: Path) -> None:
-        import h5py
-
-        def kernel_and_bias(group) -> tuple[torch.Tensor, torch.Tensor]:
-            arrays: dict[str, np.ndarray] = {}
-            group.visititems(lambda n, o: arrays.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-            k = [a for a in arrays.values() if a.ndim == 4]
-            b = [a for a in arrays.values() if a.ndim == 1]
-            if len(k) != 1 or len(b) != 1:
-                raise WeightsUnavailable(f"{path}: layer {group.name} is not one conv kernel and bias")
-            return torch.from_numpy(k[0].transpose(3, 2, 0, 1).copy()), torch.from_numpy(b[0].copy())  # HWIO -> OIHW
-
-        def put(conv: nn.Conv2d, group) -> None:
-            w, b = kernel_and_bias(group)
-            if w.shape != conv.weight.shape or b.shape != conv.bias.shape:
-                raise WeightsUnavailable(f"{path}: {group.name} has shape {tuple(w.shape)}, expected {tuple(conv.weight.shape)}")
-            with torch.no_grad():
-                conv.weight.copy_(w)
-                conv.bias.copy_(b)
-
-        try:
-            with h5py.File(path, "r") as f:
-                put(self.features[0], f["conv1"])
-                fires = [m for m in self.features if isinstance(m, Fire)]
-                names = [n for n in self.KERAS_NAMES if n]
-                for fire, name in zip(fires, names, strict=True):
-                    put(fire.squeeze, f[name]["squeeze1x1"])
-                    put(fire.expand1x1, f[name]["expand1x1"])
-                    put(fire.expand3x3, f[name]["expand3x3"])
-        except (OSError, KeyError) as exc:
-            raise WeightsUnavailable(f"{path}: not readable as SqueezeNet 1.1 Keras weights ({type(exc).__name__}: {exc})") from None
-
-
 # --- the colorization network ---------------------------------------------------------------------
 
 
@@ -214,9 +119,16 @@ class FusionNet(nn.Module):
         f1, f2, f3 = cfg.fc
         self.global_size = cfg.global_size
         self.learned = cfg.global_branch == "learned"
-        self.low = nn.Sequential(
-            conv_bn(1, w0, 2), conv_bn(w0, w1), conv_bn(w1, w1, 2), conv_bn(w1, w2), conv_bn(w2, w2, 2), conv_bn(w2, w3)
-        )
+        self.pretrained_low = cfg.encoder == "squeezenet"
+        if self.pretrained_low:
+            # SqueezeNet's fire5 (256 channels at 1/8) in place of the six learned convolutions,
+            # then one learned 3x3 convolution to the paper's low-level width
+            self.encoder = SqueezeNetEncoder(cfg.encoder_trainable, cfg.squeezenet_weights, taps=3)
+            self.low = conv_bn(SqueezeNetEncoder.CHANNELS[2], w3)
+        else:
+            self.low = nn.Sequential(
+                conv_bn(1, w0, 2), conv_bn(w0, w1), conv_bn(w1, w1, 2), conv_bn(w1, w2), conv_bn(w2, w2, 2), conv_bn(w2, w3)
+            )
         self.mid = nn.Sequential(conv_bn(w3, w3), conv_bn(w3, w2))
         if self.learned:
             side = cfg.global_size // 32
@@ -239,6 +151,8 @@ class FusionNet(nn.Module):
         super().train(mode)
         if not self.learned:
             self.squeezenet.eval()  # frozen: always inference behaviour
+        if self.pretrained_low:
+            self.encoder.train(mode)  # stays in inference mode unless fine-tuned
         return self
 
     def global_input(self, L):
@@ -247,10 +161,16 @@ class FusionNet(nn.Module):
             return L
         return F.interpolate(L, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
 
+    def low_features(self, L):
+        """The shared low-level features at 1/8 (H and W multiples of 8, or of 16 with SqueezeNet)."""
+        if self.pretrained_low:
+            return self.low(self.encoder(L)[2])
+        return self.low(self._norm(L))
+
     def global_features(self, L_global, low_global=None):
         """(256-d fusion vector, the 512-d layer the classifier reads)."""
         if self.learned:
-            g = self.global_conv(low_global if low_global is not None else self.low(self._norm(L_global)))
+            g = self.global_conv(low_global if low_global is not None else self.low_features(L_global))
             h = self.global_fc1(g.flatten(1))
             return self.global_fc2(h), h
         with torch.no_grad():
@@ -263,7 +183,7 @@ class FusionNet(nn.Module):
 
     def forward(self, L, L_global=None):
         L_global = self.global_input(L) if L_global is None else L_global
-        low = self.low(self._norm(L))
+        low = self.low_features(L)
         shared = self.learned and L_global is L  # training at 224 x 224: both paths share one pass
         vec, h = self.global_features(L_global, low if shared else None)
         mid = self.mid(low)
@@ -289,6 +209,7 @@ class FusionColorizer(TorchColorizer):
     def __init__(self, config: FusionConfig | None = None, device: str = "auto"):
         super().__init__(config, device)
         cfg = self.config
+        check_encoder(cfg.encoder)
         if cfg.global_branch not in ("learned", "squeezenet"):
             raise ValueError(f"global_branch must be 'learned' or 'squeezenet', got {cfg.global_branch!r}")
         if len(cfg.widths) != 4 or len(cfg.fc) != 3:
@@ -301,10 +222,12 @@ class FusionColorizer(TorchColorizer):
         self.class_names = list(cfg.class_names)
         net = FusionNet(cfg)
         self.weights_source: str | None = None
-        if cfg.global_branch == "squeezenet" and not _FROM_CHECKPOINT.get():
+        if cfg.global_branch == "squeezenet" and not from_checkpoint_active():
             found = resolve("squeezenet", explicit=cfg.squeezenet_weights or None)
             net.squeezenet.load_pretrained(found.path)
             self.weights_source = f"{found.path} ({found.source})"
+        elif net.pretrained_low and net.encoder.source:
+            self.weights_source = net.encoder.source
         elif cfg.global_branch == "squeezenet":
             for p in net.squeezenet.parameters():
                 p.requires_grad_(False)
@@ -320,11 +243,8 @@ class FusionColorizer(TorchColorizer):
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "auto", **overrides):
-        token = _FROM_CHECKPOINT.set(True)  # the frozen embedding is in the checkpoint itself
-        try:
+        with building_from_checkpoint():  # the frozen embedding is in the checkpoint itself
             return super().from_checkpoint(path, device, **overrides)
-        finally:
-            _FROM_CHECKPOINT.reset(token)
 
     # -- resolution ---------------------------------------------------------------------------------
     def working_shape(self, h: int, w: int) -> tuple[int, int]:

@@ -46,6 +46,7 @@ from torch import nn
 
 from . import color
 from .base import TorchColorizer
+from .encoders import building_from_checkpoint, check_encoder
 from .registry import MethodInfo
 
 GAN_MODES = ("vanilla", "lsgan")
@@ -105,6 +106,56 @@ class UNetGenerator(nn.Module):
         for j in range(1, self.n_down):
             x = self.up[j](torch.cat([skips[self.n_down - 1 - j], x], 1))
         return x
+
+
+class SqueezeUNetGenerator(nn.Module):
+    """The ``encoder = "squeezenet"`` generator: a U-Net whose encoder is the genuine ImageNet
+    SqueezeNet 1.1 (frozen unless ``trainable``; taps at 1/2, 1/4, 1/8, 1/16) beside a small learned
+    L path at full and half resolution for edges, and whose decoder doubles the size by
+    nearest-neighbour upsampling + 3x3 convolution (resize-convolution, Odena et al. 2016) instead
+    of transposed convolutions, which leave the checkerboard of their uneven overlap. Decoder
+    blocks: ReLU, conv, BatchNorm (the paper's order), dropout 0.5 in the first ``dropout_blocks``
+    above the bottleneck (the paper's noise), skip concatenation as in the U-Net, tanh output.
+
+    Input: normalised L ``(L - L_CENTER) / L_SCALE`` (``N x 1 x H x W``, H and W multiples of 16);
+    output ``ab / AB_SCALE`` (``N x 2 x H x W``).
+    """
+
+    def __init__(self, ngf: int = 16, dropout: float = 0.5, dropout_blocks: int = 2, trainable: bool = False, weights: str | None = None):
+        super().__init__()
+        from .encoders import SqueezeNetEncoder
+
+        self.encoder = SqueezeNetEncoder(trainable, weights)
+        c2, c4, c8, c16 = SqueezeNetEncoder.CHANNELS
+        self.local1 = nn.Sequential(nn.Conv2d(1, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.2, True))  # full resolution
+        self.local2 = nn.Sequential(nn.Conv2d(ngf // 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.LeakyReLU(0.2, True))
+        widths = [8 * ngf, 6 * ngf, 4 * ngf, 2 * ngf, ngf]  # out widths at 1/16, 1/8, 1/4, 1/2, 1
+        ins = [c16, widths[0] + c8, widths[1] + c4, widths[2] + c2 + ngf, widths[3] + ngf // 2]
+        self.blocks = nn.ModuleList()
+        for j, (cin, cout) in enumerate(zip(ins, widths)):
+            layers: list[nn.Module] = [nn.ReLU(True), nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)]
+            if dropout > 0 and j < dropout_blocks:
+                layers.append(nn.Dropout(dropout))
+            self.blocks.append(nn.Sequential(*layers))
+        self.out = nn.Sequential(nn.ReLU(True), nn.Conv2d(ngf, 2, 3, 1, 1), nn.Tanh())
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        L = x * color.L_SCALE + color.L_CENTER
+        f2, f4, f8, f16 = self.encoder(L)
+        l1 = self.local1(x)
+        l2 = self.local2(l1)
+        y = self.blocks[0](f16)
+        y = self.blocks[1](torch.cat([self.up(y), f8], 1))
+        y = self.blocks[2](torch.cat([self.up(y), f4], 1))
+        y = self.blocks[3](torch.cat([self.up(y), f2, l2], 1))
+        y = self.blocks[4](torch.cat([self.up(y), l1], 1))
+        return self.out(y)
 
 
 class PatchDiscriminator(nn.Module):
@@ -204,6 +255,15 @@ class GANColorizer(TorchColorizer):
         #: Dropout in the decoder blocks above the bottleneck (the paper's noise z).
         dropout: float = 0.5
         dropout_blocks: int = 3
+        #: "scratch" (the paper's U-Net, learned) or "squeezenet" (:class:`SqueezeUNetGenerator`:
+        #: genuine ImageNet SqueezeNet 1.1 encoder, resize-convolution decoder; n_down is then 4).
+        encoder: str = "scratch"
+        #: Fine-tune the pretrained encoder (default: frozen).
+        encoder_trainable: bool = False
+        #: Decoder width at full resolution with the squeezenet encoder (x2, x4, x6, x8 further down).
+        ngf_decoder: int = 16
+        #: Explicit SqueezeNet weights file; empty: the weights resolver.
+        squeezenet_weights: str = ""
         #: Keep dropout on when colorizing (the paper does; default off, for deterministic output).
         test_dropout: bool = False
         #: Weight of the L1 term (paper 100).
@@ -226,23 +286,38 @@ class GANColorizer(TorchColorizer):
         c = self.config
         if c.gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode must be one of {', '.join(GAN_MODES)}, got {c.gan_mode!r}")
+        check_encoder(c.encoder)
+        if c.encoder == "squeezenet":
+            c.n_down = 4  # the encoder's deepest tap is at 1/16: inputs are padded to multiples of 16
         if not 1 <= c.n_down <= 8:
             raise ValueError(f"n_down must be in 1..8, got {c.n_down}")
         if c.n_layers_d < 1:
             raise ValueError(f"n_layers_d must be >= 1, got {c.n_layers_d}")
         if self.working_size % 2**c.n_down:
             raise ValueError(f"working size {self.working_size} is not divisible by 2 ** n_down = {2**c.n_down}")
-        G = UNetGenerator(c.ngf, c.n_down, c.max_mult, c.dropout, c.dropout_blocks)
+        if c.encoder == "squeezenet":
+            G = SqueezeUNetGenerator(c.ngf_decoder, c.dropout, c.dropout_blocks, c.encoder_trainable, c.squeezenet_weights)
+            init_weights(G.blocks, c.init_gain)
+            init_weights(G.out, c.init_gain)
+            init_weights(G.local1, c.init_gain)
+            init_weights(G.local2, c.init_gain)
+        else:
+            G = UNetGenerator(c.ngf, c.n_down, c.max_mult, c.dropout, c.dropout_blocks)
+            init_weights(G, c.init_gain)
         D = PatchDiscriminator(c.ndf, c.n_layers_d, in_ch=3, max_mult=c.max_mult)
-        init_weights(G, c.init_gain)
         init_weights(D, c.init_gain)
         self.nets = {"G": G, "D": D}
         betas = (c.beta1, c.beta2)
         self.optims = {
-            "G": torch.optim.Adam(G.parameters(), lr=c.lr, betas=betas),
+            "G": torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=c.lr, betas=betas),
             "D": torch.optim.Adam(D.parameters(), lr=c.lr, betas=betas),
         }
         self._finish_init()
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "auto", **overrides):
+        with building_from_checkpoint():  # a pretrained encoder's weights are in the checkpoint
+            return super().from_checkpoint(path, device, **overrides)
 
     # -- losses ------------------------------------------------------------------------------------
     def gan_loss(self, logits: torch.Tensor, real: bool, target_real: float = 1.0) -> torch.Tensor:

@@ -45,8 +45,9 @@ import numpy as np
 
 from . import color
 from .base import Colorizer, config_from_dict, resolve_device
-from .registry import MethodInfo
+from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
+from .registry import MethodInfo
 
 #: Entries of the Keras archive proper; everything else in the zip belongs to the workbench.
 KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
@@ -72,6 +73,16 @@ class Config:
     beta_2: float = 0.999
     #: Seed of the weight initialisation.
     seed: int = 0
+    #: "scratch" (the plain encoder above, learned) or "squeezenet": the genuine ImageNet SqueezeNet
+    #: 1.1 as a frozen Keras encoder (its first convolution folded to take the grey image), with a
+    #: decoder of nearest upsampling + 3x3 conv + BatchNorm + ReLU that concatenates its taps at
+    #: 1/16, 1/8, 1/4, 1/2 and a learned L path at 1/2 and 1 (:func:`build_squeeze_network`).
+    #: The regression head (tanh, ab / AB_SCALE, L2 or Huber) is unchanged.
+    encoder: str = "scratch"
+    #: Fine-tune the pretrained encoder (default: frozen).
+    encoder_trainable: bool = False
+    #: Explicit SqueezeNet weights file (Keras HDF5); empty: the weights resolver.
+    squeezenet_weights: str = ""
 
     def __post_init__(self):
         if self.loss not in ("l2", "huber"):
@@ -84,6 +95,12 @@ class Config:
             raise ValueError(f"huber_delta must be > 0, got {self.huber_delta}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_encoder(self.encoder)
+
+    @property
+    def multiple(self) -> int:
+        """Input sides must be multiples of this (the network pads to it)."""
+        return 16 if self.encoder == "squeezenet" else 2**self.depth
 
 
 # --- TensorFlow, imported on first use --------------------------------------------------------
@@ -139,11 +156,84 @@ def tf_device(device: str) -> str:
     return "/CPU:0"
 
 
+def build_squeeze_network(cfg: Config, dtype: str = "float32"):
+    """``[N x H x W x 1 normalised L, N x H x W x 1 grey sRGB in [0, 1]]`` -> ``N x H x W x 2`` ab /
+    AB_SCALE (tanh); H and W multiples of 16.
+
+    SqueezeNet 1.1 in Keras with the layer names of the released Keras weights (``conv1``,
+    ``fire2_squeeze1x1`` ...), 'same' padding so its taps sit at exactly 1/2, 1/4, 1/8 and 1/16.
+    Its input convention (BGR x 255 minus the ImageNet mean, three equal channels for a grey
+    photo) is folded into ``conv1`` (:func:`squeezenet_keras_weights`), so it takes the grey image
+    as one channel."""
+    _, keras = tensorflow()
+    from keras import layers
+
+    seed = iter(range(cfg.seed * 1000, cfg.seed * 1000 + 1000))
+    frozen = not cfg.encoder_trainable
+
+    def sq_conv(x, width, k, stride=1, name=""):
+        return layers.Conv2D(width, k, strides=stride, padding="same", activation="relu", dtype=dtype, name=name, trainable=not frozen)(x)
+
+    def conv(x, width, stride=1, name=""):
+        x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False,
+                          kernel_initializer=keras.initializers.HeNormal(seed=next(seed)), dtype=dtype, name=name)(x)  # fmt: skip
+        x = layers.BatchNormalization(momentum=0.9, dtype=dtype, name=f"{name}_bn")(x)
+        return layers.ReLU(dtype=dtype, name=f"{name}_relu")(x)
+
+    def up(x, name):
+        return layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=name)(x)
+
+    inp_l = keras.Input((None, None, 1), name="L", dtype=dtype)
+    inp_g = keras.Input((None, None, 1), name="grey", dtype=dtype)
+    x = sq_conv(inp_g, 64, 3, 2, "conv1")
+    taps = [x]
+    pool_i = 0
+    for spec, fname in zip(SqueezeNetFeatures.FIRES, SqueezeNetFeatures.KERAS_NAMES):
+        if spec == "M" or fname == "fire2":
+            pool_i += 1
+            x = layers.MaxPooling2D(3, 2, padding="same", dtype=dtype, name=f"pool{pool_i}")(x)
+        if spec == "M":
+            continue
+        _, sq, e1, e3 = spec
+        s = sq_conv(x, sq, 1, name=f"{fname}_squeeze1x1")
+        x = layers.Concatenate(dtype=dtype, name=f"{fname}_concat")([sq_conv(s, e1, 1, name=f"{fname}_expand1x1"), sq_conv(s, e3, 3, name=f"{fname}_expand3x3")])
+        if fname in ("fire3", "fire5", "fire9"):
+            taps.append(x)
+    f2, f4, f8, f16 = taps
+    l1 = conv(inp_l, 16, name="local1")
+    l2 = conv(l1, 32, stride=2, name="local2")
+    y = conv(f16, 192, name="dec16")
+    y = conv(layers.Concatenate(dtype=dtype, name="cat8")([up(y, "up8"), f8]), 128, name="dec8")
+    y = conv(layers.Concatenate(dtype=dtype, name="cat4")([up(y, "up4"), f4]), 64, name="dec4")
+    y = conv(layers.Concatenate(dtype=dtype, name="cat2")([up(y, "up2"), f2, l2]), 32, name="dec2")
+    y = conv(layers.Concatenate(dtype=dtype, name="cat1")([up(y, "up1"), l1]), 16, name="dec1")
+    out = layers.Conv2D(2, 3, padding="same", activation="tanh",
+                        kernel_initializer=keras.initializers.GlorotUniform(seed=next(seed)), dtype=dtype, name="ab")(y)  # fmt: skip
+    return keras.Model([inp_l, inp_g], out, name="regression_squeezenet")
+
+
+def squeezenet_keras_weights(path) -> dict[str, list[np.ndarray]]:
+    """Layer name -> [kernel, bias] of the released Keras SqueezeNet, ``conv1`` folded to one grey
+    input channel: for an input whose three channels are ``255 g - mean_c``, the response equals
+    ``sum_c W_c * 255 * g + (b - sum_c mean_c * sum_k W_c)``, exact away from the zero padding."""
+    from .encoders import CAFFE_MEAN_BGR, read_squeezenet_h5
+
+    arrays = read_squeezenet_h5(path)
+    out = {name.replace("/", "_"): [k, b] for name, (k, b) in arrays.items()}
+    k, b = arrays["conv1"]
+    mean = np.asarray(CAFFE_MEAN_BGR, np.float32)
+    out["conv1"] = [255.0 * k.sum(2, keepdims=True), b - np.einsum("hwco,c->o", k, mean)]
+    return out
+
+
 def build_network(cfg: Config, dtype: str = "float32"):
     """``N x H x W x 1`` normalised L -> ``N x H x W x 2`` ab / AB_SCALE in (-1, 1) (tanh).
 
     H and W must be multiples of 2**depth (:meth:`RegressionColorizer.predict_ab` pads).
+    ``encoder = "squeezenet"``: :func:`build_squeeze_network` (two inputs).
     """
+    if cfg.encoder == "squeezenet":
+        return build_squeeze_network(cfg, dtype)
     _, keras = tensorflow()
     from keras import layers
 
@@ -212,8 +302,18 @@ class RegressionColorizer(Colorizer):
                 stacklevel=2,
             )
             self._scope, self.device = "/CPU:0", "cpu"
+        self.weights_source: str | None = None
         with tf.device(self._scope):
             self.model = build_network(self.config)
+            if self.config.encoder == "squeezenet" and not from_checkpoint_active():
+                from .weights import resolve
+
+                found = resolve("squeezenet", explicit=self.config.squeezenet_weights or None)
+                if found.path.suffix not in (".h5", ".hdf5"):
+                    raise BackendUnavailable(f"regression: the Keras encoder needs the SqueezeNet Keras HDF5 weights, found {found.path}")
+                for name, ws in squeezenet_keras_weights(found.path).items():
+                    self.model.get_layer(name).set_weights(ws)
+                self.weights_source = f"{found.path} ({found.source})"
             self.optimizer = keras.optimizers.Adam(self.config.lr, beta_1=self.config.beta_1, beta_2=self.config.beta_2)
             self.optimizer.build(self.model.trainable_variables)
         cfg = self.config
@@ -239,6 +339,14 @@ class RegressionColorizer(Colorizer):
         self._train_fn = tf.function(step, reduce_retracing=True)
         self._predict_fn = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
+    def _inputs(self, L: np.ndarray):
+        """Model input(s) from ``N x H x W x 1`` L in [0, 100]: normalised L (and the grey sRGB
+        image for the SqueezeNet encoder)."""
+        x = self._tf.constant((L - color.L_CENTER) / color.L_SCALE)
+        if self.config.encoder == "squeezenet":
+            return (x, self._tf.constant(grey_srgb(L)))
+        return x
+
     # -- the training contract -----------------------------------------------------------------
     def train(self):
         """Keras takes the mode per call (``training=``); kept for the runner's contract."""
@@ -251,13 +359,12 @@ class RegressionColorizer(Colorizer):
         """One Adam step on ``{"L": N1HW, "ab": N2HW}`` torch tensors (Lab units)."""
         L = np.asarray(batch["L"].numpy(), np.float32).transpose(0, 2, 3, 1)
         ab = np.asarray(batch["ab"].numpy(), np.float32).transpose(0, 2, 3, 1)
-        m = 2**self.config.depth
+        m = self.config.multiple
         if L.shape[1] % m or L.shape[2] % m:
-            raise ValueError(f"regression: training crops must be multiples of {m} (2**depth), got {L.shape[1]} x {L.shape[2]}")
-        x = (L - color.L_CENTER) / color.L_SCALE
+            raise ValueError(f"regression: training crops must be multiples of {m}, got {L.shape[1]} x {L.shape[2]}")
         y = ab / color.AB_SCALE
         with self._tf.device(self._scope):
-            out = self._train_fn(self._tf.constant(x), self._tf.constant(y))
+            out = self._train_fn(self._inputs(L), self._tf.constant(y))
         return {k: float(v) for k, v in out.items()}
 
     def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -266,13 +373,12 @@ class RegressionColorizer(Colorizer):
         if L.ndim != 3:
             raise ValueError(f"predict_ab expects N x H x W lightness, got shape {L.shape}")
         n, h, w = L.shape
-        m = 2**self.config.depth
-        x = ((L - color.L_CENTER) / color.L_SCALE)[..., None]
-        x = np.pad(x, ((0, 0), (0, -h % m), (0, -w % m), (0, 0)), mode="edge")
+        m = self.config.multiple
+        x = np.pad(L[..., None], ((0, 0), (0, -h % m), (0, -w % m), (0, 0)), mode="edge")
         outs = []
         with self._tf.device(self._scope):
             for i in range(0, n, 16):
-                outs.append(self._predict_fn(self._tf.constant(x[i : i + 16])).numpy())
+                outs.append(self._predict_fn(self._inputs(x[i : i + 16])).numpy())
         ab = np.concatenate(outs)[:, :h, :w].astype(np.float32) * color.AB_SCALE
         return ab.transpose(0, 3, 1, 2)
 
@@ -357,7 +463,8 @@ class RegressionColorizer(Colorizer):
             config = config_from_dict(Config, cfg)
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: checkpoint config does not fit {cls.name}: {exc}") from None
-        obj = cls(config, device)
+        with building_from_checkpoint():  # a pretrained encoder's weights are in the checkpoint
+            obj = cls(config, device)
         obj._load_entries(path, info, entries, training=False)
         obj.checkpoint = Path(path)
         return obj
@@ -412,4 +519,5 @@ class RegressionColorizer(Colorizer):
             "framework": "TensorFlow/Keras",
             "tf_device": self._scope,
             "parameters": int(self.model.count_params()),
+            "encoder": self.config.encoder,
         }

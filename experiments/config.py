@@ -18,7 +18,8 @@ from backends.base import PROJECT_ROOT, config_from_dict
 
 @dataclass
 class DataConfig:
-    train: str = "../shared/data/train"
+    #: One training folder or a list of them (one label space: their class folder names).
+    train: str | list[str] = "../shared/data/train"
     val: str = "../shared/data/val"
     crop: int = 64
     max_scale: float = 1.25
@@ -28,11 +29,26 @@ class DataConfig:
     limit: int = 0
     #: Validation photos used for the sample grid and the validation loss.
     val_count: int = 32
+    #: Decode the training photos once into a memory-mapped cache (experiments/datacache.py) and
+    #: draw a step-exact stream from it (exact resume); false: the image-folder loader.
+    cache: bool = True
+    #: Shorter side of the photos in the cache (never enlarged); >= crop * max_scale.
+    cache_short: int = 160
+    #: Crop schedule by images seen: [[from_images, crop, batch_size], ...] (empty: crop, batch_size).
+    schedule: list = field(default_factory=list)
+    #: Fixed validation photos scored with the full colorize flow (rebalanced AuC ...) at each checkpoint.
+    val_photos: int = 200
+
+    @property
+    def train_roots(self) -> list[str]:
+        return [self.train] if isinstance(self.train, str) else list(self.train)
 
 
 @dataclass
 class TrainConfig:
     steps: int = 1000
+    #: Stop at this many images seen instead (0: use steps) - equal budgets across methods.
+    images: int = 0
     log_every: int = 10
     checkpoint_every: int = 500
     seed: int = 0

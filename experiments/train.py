@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,8 +35,21 @@ from backends.base import CHECKPOINT_DIR, PROJECT_ROOT, config_from_dict, join_l
 from backends.errors import ColorizationError
 from experiments.config import ExperimentConfig, dump_toml, load_config, project_path
 from experiments.data import ImageFolderLab, fixed_batch
+from experiments.datacache import StreamBatches, StreamCrops, build_cache, phase_at
 
 LOG_FIXED = ["step", "epoch", "wall_s", "images_seen"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run after its interrupt checkpoint was saved."""
+
+    def __init__(self, signum: int, step: int = 0, checkpoint: Path | None = None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        super().__init__(f"{signal.Signals(signum).name}: checkpoint saved at step {step} in {checkpoint}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # 130 for SIGINT (Ctrl-C), 143 for SIGTERM
 
 
 # --- small pure helpers -----------------------------------------------------------------------
@@ -66,25 +81,69 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def read_log(path: Path) -> list[dict]:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a whole file so that a reader (or a crash at any moment) sees the old or the new
+    version, never a part: a temporary file in the same folder, flushed to disk, then a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _log_rows(path: Path) -> tuple[list[str], list[dict], int]:
+    """Header, well-formed rows and the number of rows dropped: a last line cut short by a crash
+    (no newline at the end, too few fields or a step that is not a number) is not a row."""
     if not path.exists():
-        return []
+        return [], [], 0
     with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+        text = f.read()
+    lines = text.splitlines(keepends=True)
+    if not lines or not lines[0].endswith("\n"):
+        return [], [], len(lines)
+    fields = next(csv.reader([lines[0]]))
+    rows, dropped = [], 0
+    for line in lines[1:]:
+        values = next(csv.reader([line]), [])
+        ok = line.endswith("\n") and len(values) == len(fields) and "step" in fields
+        if ok:
+            row = dict(zip(fields, values))
+            try:
+                int(float(row["step"]))
+            except ValueError:
+                ok = False
+        if ok:
+            rows.append(row)
+        elif line.strip():
+            dropped += 1
+    return fields, rows, dropped
+
+
+def read_log(path: Path) -> list[dict]:
+    """The rows of a run's CSV log; a torn last line (the run was killed mid-write) is left out."""
+    return _log_rows(path)[1]
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """On resume, drop rows logged after the checkpoint so the log continues without duplicates."""
+    """On resume, drop rows logged after the checkpoint (and any torn line) so the log continues
+    without duplicates; the rewrite is atomic."""
     if not path.exists():
         return
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        fields = reader.fieldnames or []
-        rows = [r for r in reader if int(float(r["step"])) <= step]
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    fields, rows, dropped = _log_rows(path)
+    if dropped:
+        print(f"{path}: dropped {dropped} torn line(s) left by an interrupted write", file=sys.stderr)
+    if not fields:
+        path.unlink()
+        return
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(r for r in rows if int(float(r["step"])) <= step)
+    write_atomic(path, buf.getvalue())
 
 
 class CsvLog:
@@ -141,9 +200,59 @@ def validate(method, batch: dict) -> dict:
     return {"val_ab_rmse": rmse, "val_chroma_ratio": chroma_ratio}
 
 
-def build_method(cfg: ExperimentConfig, device: str):
+def build_method(cfg: ExperimentConfig, device: str, class_names: list[str] | None = None):
+    """The method from the config's [model]; a method with a class head (fusion) gets the training
+    set's class names (and count) unless the config names them."""
+    import dataclasses as dc
+
     cls = backends.method_class(cfg.method)
-    return cls(config_from_dict(cls.Config, cfg.model), device)
+    model = dict(cfg.model)
+    fields = {f.name for f in dc.fields(cls.Config)}
+    if class_names and "class_names" in fields and "class_names" not in model:
+        model["class_names"] = list(class_names)
+        model["num_classes"] = len(class_names)
+    return cls(config_from_dict(cls.Config, model), device)
+
+
+def validation_photos(root: Path, n: int, seed: int = 0) -> list[tuple[np.ndarray, str]]:
+    """A fixed sample of ``n`` validation photos (RGB at their stored size) with their file names."""
+    from backends.imageio import load_image
+    from experiments.data import scan_folder
+
+    if n <= 0:
+        return []
+    samples, _ = scan_folder(root)
+    rng = random.Random(seed)
+    pick = sorted(rng.sample(range(len(samples)), min(n, len(samples))))
+    return [(load_image(samples[i].path, mode="rgb"), samples[i].path.name) for i in pick]
+
+
+def validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int = 16) -> dict:
+    """The full colorize flow on the fixed validation photos (grey input): mean rebalanced AuC,
+    AuC and colourfulness ratio to the truth - the learning curves the Training page compares."""
+    import torch
+
+    from experiments.evaluate import gray_of
+    from experiments.metrics import pixel_metrics
+
+    if not photos:
+        return {}
+    sums = {"val_auc_rebal": 0.0, "val_auc": 0.0, "val_colorfulness": 0.0, "val_colorfulness_truth": 0.0}
+    for i in range(0, len(photos), chunk):
+        part = [rgb for rgb, _ in photos[i : i + chunk]]
+        outs = method.colorize_batch([gray_of(rgb) for rgb in part])
+        for out, truth in zip(outs, part):
+            x = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
+            y = torch.from_numpy(truth).permute(2, 0, 1)[None].float() / 255
+            m = pixel_metrics(x, y)
+            sums["val_auc_rebal"] += float(m["auc_rebal"][0])
+            sums["val_auc"] += float(m["auc"][0])
+            sums["val_colorfulness"] += float(m["colorfulness"][0])
+            sums["val_colorfulness_truth"] += float(m["colorfulness"][0] - m["colorfulness_diff"][0])
+    n = len(photos)
+    out = {k: v / n for k, v in sums.items()}
+    out["val_colorfulness_ratio"] = out.pop("val_colorfulness") / max(out.pop("val_colorfulness_truth"), 1e-6)
+    return out
 
 
 # --- the loop ---------------------------------------------------------------------------------
@@ -168,12 +277,26 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
 
     run_dir = cfg.run_dir
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    train_set = ImageFolderLab(project_path(cfg.data.train), cfg.data.crop, True, cfg.data.max_scale, limit=cfg.data.limit or None, seed=cfg.train.seed)
+    if master:  # temporary files of a run killed mid-write (SIGKILL, power loss); the real files are intact
+        for tmp in [*run_dir.glob("*.tmp"), *run_dir.glob(".*.tmp"), *(run_dir / "samples").glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)
+    roots = [project_path(r) for r in cfg.data.train_roots]
+    if cfg.data.cache:
+        # decoded once, memory-mapped; the stream is a pure function of images_seen (exact resume)
+        cache = build_cache(roots, short=max(cfg.data.cache_short, cfg.data.crop), progress=progress and master)
+        train_set = StreamCrops(cache, cfg.data.crop, cfg.data.max_scale, seed=cfg.train.seed)
+        class_names = cache.classes
+    else:
+        if len(roots) != 1:
+            raise ValueError("data.train lists several folders; that needs data.cache = true")
+        train_set = ImageFolderLab(roots[0], cfg.data.crop, True, cfg.data.max_scale, limit=cfg.data.limit or None, seed=cfg.train.seed)
+        class_names = train_set.classes
     val_set = ImageFolderLab(project_path(cfg.data.val), cfg.data.crop, False)
+    val_photos = validation_photos(project_path(cfg.data.val), cfg.data.val_photos, seed=cfg.train.seed)
     val_batch = fixed_batch(val_set, cfg.data.val_count, seed=cfg.train.seed)
     grid_batch = {k: v[:8] for k, v in val_batch.items()}
 
-    method = build_method(cfg, device)
+    method = build_method(cfg, device, class_names)
     ckpt = run_dir / f"checkpoint{method.checkpoint_ext}"
     meta_path = run_dir / "checkpoint.json"
     log_path, val_path = run_dir / "log.csv", run_dir / "val.csv"
@@ -196,14 +319,33 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             p.unlink()
     method.step = state["step"]
     if master:
-        (run_dir / "config.toml").write_text(dump_toml(cfg.to_dict()))
+        write_atomic(run_dir / "config.toml", dump_toml(cfg.to_dict()))
     if world > 1:
         method.distribute(local_rank)
 
-    sampler = torch.utils.data.DistributedSampler(train_set, seed=cfg.train.seed) if world > 1 else None
+    sampler = torch.utils.data.DistributedSampler(train_set, seed=cfg.train.seed) if world > 1 and not cfg.data.cache else None
     loader_gen = torch.Generator().manual_seed(cfg.train.seed)
 
+    def stream():
+        """Batches of the cached stream from ``images_seen`` on, phase by phase of the crop schedule."""
+        while True:
+            crop, batch_size, end = phase_at(state["images_seen"], cfg.data.schedule, cfg.data.crop, cfg.data.batch_size)
+            train_set.crop = crop
+            loader = torch.utils.data.DataLoader(
+                train_set,
+                batch_sampler=StreamBatches(state["images_seen"], batch_size, end, world, rank),
+                num_workers=cfg.data.workers,
+                worker_init_fn=_worker_init,
+                persistent_workers=False,
+            )
+            for batch in loader:
+                state["epoch"] = state["images_seen"] // len(train_set)
+                yield batch
+
     def epochs():
+        if cfg.data.cache:
+            yield from stream()
+            return
         while True:
             if sampler is not None:
                 sampler.set_epoch(state["epoch"])
@@ -229,11 +371,14 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         method.eval()
         with torch.no_grad():
             val = validate(method, val_batch)
+            val.update(validate_photos(method, val_photos))
             grid = sample_grid(method, grid_batch)
         from PIL import Image
 
-        Image.fromarray(grid).save(run_dir / "samples" / f"step_{state['step']:07d}.png")
-        CsvLog(val_path).write({"step": state["step"], "wall_s": round(state["wall_s"], 2), **{k: round(v, 5) for k, v in val.items()}})
+        png = io.BytesIO()
+        Image.fromarray(grid).save(png, "PNG")
+        write_atomic(run_dir / "samples" / f"step_{state['step']:07d}.png", png.getvalue())
+        CsvLog(val_path).write({"step": state["step"], "images_seen": state["images_seen"], "wall_s": round(state["wall_s"], 2), **{k: round(v, 5) for k, v in val.items()}})
         meta = {
             **state,
             "method": cfg.method,
@@ -246,26 +391,44 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             "validation": val,
         }
         method.save(ckpt, meta, training=True)
-        meta_path.write_text(json.dumps(meta, indent=2))
+        write_atomic(meta_path, json.dumps(meta, indent=2))
         method.train()
 
-    interrupted = {"flag": False}
+    # SIGINT (Ctrl-C) and SIGTERM (systemd, Slurm, kill -- -PGID) end the current step, save one
+    # interrupt checkpoint and exit 130 / 143. A second signal while it saves is only reported:
+    # the save finishes (and every file is written atomically, so even SIGKILL loses no more than
+    # the steps since the last checkpoint). DataLoader workers ignore both (_worker_init).
+    interrupted = {"signum": None, "saved_step": -1}
 
-    def on_signal(signum, frame):
-        interrupted["flag"] = True
+    def on_signal(signum, frame):  # os.write: print() here could re-enter a stderr write (tqdm)
+        name = signal.Signals(signum).name
+        if interrupted["signum"] is None:
+            interrupted["signum"] = signum
+            msg = f"\n{name}: finishing step {state['step'] + 1} and saving a checkpoint\n"
+        else:
+            msg = f"\n{name} again: still saving the interrupt checkpoint, please wait\n"
+        if master:
+            os.write(sys.stderr.fileno(), msg.encode())
 
-    old = signal.signal(signal.SIGTERM, on_signal)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, on_signal) for sig in handled} if in_main_thread else {}
     log = CsvLog(log_path) if master else None
     bar = None
     if progress and master:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.train.steps, initial=state["step"], desc=f"train {cfg.method}", unit="step", dynamic_ncols=True)
+        total, initial, unit = (cfg.train.images, state["images_seen"], "img") if cfg.train.images else (cfg.train.steps, state["step"], "step")
+        bar = tqdm(total=total, initial=initial, desc=f"train {cfg.method}", unit=unit, dynamic_ncols=True)
     method.train()
     data = epochs()
     t0 = time.perf_counter() - state["wall_s"]
+
+    def done() -> bool:
+        return state["images_seen"] >= cfg.train.images if cfg.train.images else state["step"] >= cfg.train.steps
+
     try:
-        while state["step"] < cfg.train.steps:
+        while not done():
             batch = next(data)
             losses = method.train_step(batch)
             state["step"] += 1
@@ -273,21 +436,26 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             state["images_seen"] += len(batch["L"]) * world
             state["wall_s"] = time.perf_counter() - t0
             if bar is not None:
-                bar.update(1)
+                bar.update(len(batch["L"]) * world if cfg.train.images else 1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
-            if master and (state["step"] % cfg.train.log_every == 0 or state["step"] == cfg.train.steps):
+            if master and (state["step"] % cfg.train.log_every == 0 or done()):
                 log.write({"step": state["step"], "epoch": state["epoch"], "wall_s": round(state["wall_s"], 3), "images_seen": state["images_seen"], **{k: round(float(v), 6) for k, v in losses.items()}})
-            if state["step"] % cfg.train.checkpoint_every == 0 or state["step"] == cfg.train.steps:
+            if state["step"] % cfg.train.checkpoint_every == 0 or done():
                 save_checkpoint()
-            if interrupted["flag"]:
-                raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        save_checkpoint()
+                interrupted["saved_step"] = state["step"]
+            if interrupted["signum"] is not None:
+                raise TrainingInterrupted(interrupted["signum"], state["step"], ckpt)
+    except KeyboardInterrupt as exc:
+        interrupted["signum"] = interrupted["signum"] or signal.SIGINT  # a second signal now is only reported
+        if interrupted["saved_step"] != state["step"]:
+            save_checkpoint()
         if master:
             print(f"\ninterrupted: checkpoint saved at step {state['step']} in {ckpt}", file=sys.stderr)
-        raise
+        raise TrainingInterrupted(interrupted["signum"], state["step"], ckpt) from exc
     finally:
-        signal.signal(signal.SIGTERM, old)
+        data.close()  # shuts the DataLoader workers down now, not at garbage collection
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.close()
         if world > 1:
@@ -298,20 +466,43 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
 def _worker_init(worker_id: int) -> None:
     import torch
 
+    # the main process handles SIGINT/SIGTERM (one interrupt checkpoint, then it stops the workers);
+    # a signal sent to the whole process group must not kill a worker under it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
 
 
-def ship(run_dir: Path, method_name: str) -> Path:
-    """Copy a run's checkpoint to results/checkpoints/<method>.<ext> (half precision) with provenance."""
+def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: int = 200, seed: int = 0) -> Path | None:
+    """Copy a run's checkpoint to results/checkpoints/<method>.<ext> (half precision) with provenance.
+
+    ``if_better``: only when the run's model scores at least the shipped one's rebalanced AuC on
+    the fixed validation photos (both scored now, with the same photos, prior and code, in half
+    precision as shipped); returns None when the shipped model stays."""
     cls = backends.method_class(method_name)
     src = run_dir / f"checkpoint{cls.checkpoint_ext}"
     meta = json.loads((run_dir / "checkpoint.json").read_text())
     model = cls.from_checkpoint(src, device="cpu")
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
-    model.save(dst, meta, training=False, half=True)
-    (CHECKPOINT_DIR / f"{method_name}.json").write_text(json.dumps({**meta, "shipped_from": str(run_dir.relative_to(PROJECT_ROOT)) if run_dir.is_relative_to(PROJECT_ROOT) else str(run_dir), "precision": "float16"}, indent=2))
+    shipped_from = str(run_dir.relative_to(PROJECT_ROOT)) if run_dir.is_relative_to(PROJECT_ROOT) else str(run_dir)
+    tmp = dst.with_name(f".candidate-{os.getpid()}{cls.checkpoint_ext}")
+    model.save(tmp, meta, training=False, half=True)
+    gate = {}
+    if if_better:
+        from experiments.config import DataConfig
+
+        photos = validation_photos(project_path(DataConfig().val), val_photos, seed)
+        new = validate_photos(cls.from_checkpoint(tmp, device="cpu"), photos)["val_auc_rebal"]
+        old = validate_photos(cls.from_checkpoint(dst, device="cpu"), photos)["val_auc_rebal"] if dst.exists() else float("-inf")
+        gate = {"ship_gate": {"photos": len(photos), "val_auc_rebal": round(new, 5), "replaced_val_auc_rebal": round(old, 5) if dst.exists() else None}}
+        print(f"ship gate {method_name}: candidate {new:.4f} vs shipped {old:.4f} on {len(photos)} validation photos", file=sys.stderr)
+        if new < old:
+            tmp.unlink(missing_ok=True)
+            return None
+    os.replace(tmp, dst)
+    write_atomic(CHECKPOINT_DIR / f"{method_name}.json", json.dumps({**meta, **gate, "shipped_from": shipped_from, "precision": "float16"}, indent=2))
     return dst
 
 
@@ -323,13 +514,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming the run's checkpoint")
     p.add_argument("--init-from", metavar="CKPT", help="when the run has no checkpoint of its own, start from this one's weights and step (e.g. results/checkpoints/<method>.pt)")
     p.add_argument("--ship", action="store_true", help="after training, ship the checkpoint to results/checkpoints")
+    p.add_argument("--ship-if-better", action="store_true", help="ship only when it beats the shipped model's rebalanced AuC on the validation photos")
+    p.add_argument("--ship-as", metavar="NAME", help="ship under this method name (a variant registered as its own method)")
     p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # overrides before or after --device and the other options
     try:
         cfg = load_config(args.config, args.overrides)
         run_dir = train(cfg, args.device, fresh=args.fresh, progress=not args.no_progress, init_from=args.init_from)
-        if args.ship and int(os.environ.get("RANK", "0")) == 0:
-            print(f"shipped {ship(run_dir, cfg.method)}")
+        if (args.ship or args.ship_if_better) and int(os.environ.get("RANK", "0")) == 0:
+            dst = ship(run_dir, args.ship_as or cfg.method, if_better=args.ship_if_better, val_photos=cfg.data.val_photos or 200, seed=cfg.train.seed)
+            print(f"shipped {dst}" if dst else "not shipped: the shipped model scores higher")
+    except TrainingInterrupted as exc:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"stopped by {signal.Signals(exc.signum).name} at step {exc.step}; the same command resumes from {exc.checkpoint}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except (ColorizationError, FileNotFoundError, ValueError) as exc:

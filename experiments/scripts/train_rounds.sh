@@ -1,25 +1,45 @@
 #!/usr/bin/env bash
-# Train the learned methods round-robin on a machine without a GPU, shipping after every chunk,
-# so a session that ends at any time leaves every method with its latest checkpoint in
-# results/checkpoints. Runs resume from results/runs/<method>/checkpoint.* or, when that is
-# missing (run checkpoints are not committed), from the shipped results/checkpoints/<method>.*.
-#   nohup bash experiments/scripts/train_rounds.sh [ROUNDS] > results/runs/train_rounds.log 2>&1 &
-# PLAN lists method:chunk pairs (steps added per round), e.g. PLAN="classification:1500 gan:1500".
+# Train the learned methods round-robin on a machine without a GPU, to equal budgets of images
+# seen, shipping after every chunk when the model beats the shipped one on the fixed validation
+# photos, so a session that ends at any time leaves every method with its best checkpoint in
+# results/checkpoints. Runs resume exactly from results/runs/<run>/checkpoint.* (the data stream
+# is a pure function of images seen; run checkpoints are not committed, so a fresh machine starts
+# the run over unless results/runs/<run>/checkpoint.* is restored).
+#   nohup bash experiments/scripts/train_rounds.sh > results/runs/train_rounds.log 2>&1 &
+# PLAN lists method:chunk pairs (images added per round; a method stops at its config's budget),
+# e.g. PLAN="classification:20000 gan:20000". CONFIG_<method> overrides the config file.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . .venv/bin/activate 2>/dev/null || true
-rounds=${1:-20}
-plan=${PLAN:-"classification:1000 gan:1000 regression:1000 fusion:200"}
+export OMP_WAIT_POLICY=PASSIVE   # OpenMP workers sleep instead of spinning on a shared CPU
+rounds=${ROUNDS:-100}
+plan=${PLAN:-"classification:20000 gan:20000 fusion:20000 regression:20000"}
+NICE=${NICE:-5}
+run_of() {  # run folder named in the config ([train] run = "..."), else the method name
+  local r
+  r=$(sed -n 's/^run *= *"\(.*\)"/\1/p' "$1" | head -n1)
+  echo "${r:-$2}"
+}
 for r in $(seq 1 "$rounds"); do
+  left=0
   for item in $plan; do
     m=${item%%:*}
     chunk=${item##*:}
-    done_steps=$(tail -n1 "results/runs/$m/log.csv" 2>/dev/null | cut -d, -f1)
-    [[ "$done_steps" =~ ^[0-9]+$ ]] || done_steps=0
-    target=$(( (done_steps / chunk + 1) * chunk ))
-    ext=.pt; [ "$m" = regression ] && ext=.keras
-    echo "[$(date -u +%H:%M:%S)] round $r: $m $done_steps -> $target"
-    python -m experiments.train --config "experiments/configs/$m.toml" "train.steps=$target" \
-      --init-from "results/checkpoints/$m$ext" --ship --no-progress || echo "$m failed"
+    var="CONFIG_$m"
+    cfg=${!var:-experiments/configs/$m.toml}
+    run=$(run_of "$cfg" "$m")
+    budget=$(sed -n 's/^images *= *\([0-9]*\)/\1/p' "$cfg" | head -n1)
+    seen=$(python -c "import json,sys; print(json.load(open(sys.argv[1])).get('images_seen', 0))" "results/runs/$run/checkpoint.json" 2>/dev/null || echo 0)
+    [[ "$seen" =~ ^[0-9]+$ ]] || seen=0
+    if [ -n "$budget" ] && [ "$seen" -ge "$budget" ]; then
+      echo "[$(date -u +%H:%M:%S)] $m: budget of $budget images reached"
+      continue
+    fi
+    left=1
+    target=$(( (seen / chunk + 1) * chunk ))
+    [ -n "$budget" ] && [ "$target" -gt "$budget" ] && target=$budget
+    echo "[$(date -u +%H:%M:%S)] round $r: $m ($run) $seen -> $target images"
+    nice -n "$NICE" python -m experiments.train --config "$cfg" "train.images=$target" --ship-if-better --no-progress || echo "$m failed"
   done
+  [ "$left" = 1 ] || { echo "every budget reached"; break; }
 done
