@@ -3,6 +3,7 @@
     python -m experiments.evaluate --data ../shared/data/val --methods all --out results/metrics/val.csv
     python -m experiments.evaluate --data DIR --methods classification,gan --out results/metrics/x.csv --size 256 --limit 200
     python -m experiments.evaluate ... --limit-method neural_style=20     # ~20 s a photo on CPU
+    python -m experiments.evaluate --data DIR --predictions ddcolor=out/ddcolor --out results/metrics/x.csv  # made elsewhere
 
 Protocol. Every photo is read as RGB and resized (squashed, bicubic; the aspect ratio is not kept,
 as in ``experiments.data``'s evaluation mode) to ``size x size``: that is the ground truth. Each
@@ -280,6 +281,7 @@ def evaluate(
                 todo[name] = None
     rows: list[dict] = []
     skipped: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}  # outside predictions: photos without a file
     fid_values: dict[str, float] = {}
     truth_feats: dict[str, np.ndarray] = {}
     truth_cache: dict[str, np.ndarray] = {}
@@ -306,6 +308,16 @@ def evaluate(
                 print(f"skipped {name}: {exc}", file=sys.stderr)
                 continue
         subset = photos[: method_limits[name]] if name in method_limits else photos
+        if hasattr(model, "predict_photos"):  # colorizations made elsewhere (experiments.predictions)
+            subset, gone = [p for p in subset if model.file_for(p.name)], model.missing([p.name for p in subset])
+            if gone:
+                missing[name] = gone
+                print(f"{name}: no prediction in {model.folder} for {len(gone)} photo(s): {', '.join(gone[:10])}"
+                      + (" ..." if len(gone) > 10 else ""), file=sys.stderr)  # fmt: skip
+            if not subset:
+                skipped[name] = f"no prediction in {model.folder} matches a photo of {data} (matched by file name)"
+                print(f"skipped {name}: {skipped[name]}", file=sys.stderr)
+                continue
         cache = Cache(name, method_identity(name, model), size, mm.signature(), enabled=use_cache)
         set_key = hashlib.sha1("\n".join(sorted(p.key for p in subset)).encode()).hexdigest()[:16]
         need_fid = mm.fid is not None and (name == "truth" or set_key not in cache.sets)
@@ -326,6 +338,8 @@ def evaluate(
                     preds = truths
                 elif name == "gray":
                     preds = greys
+                elif hasattr(model, "predict_photos"):
+                    preds = model.predict_photos(batch, truths)  # re-aligned to the truth's size
                 else:
                     preds = (
                         model.colorize_batch(greys, reference=reference) if reference is not None else model.colorize_batch(greys)
@@ -391,6 +405,8 @@ def evaluate(
         "metric_sources": mm.sources,
         "unavailable": unavailable,
         "skipped": skipped,
+        "predictions": {n: str(m.folder) for n, m in todo.items() if hasattr(m, "predict_photos")},
+        "missing_predictions": missing,
         "bootstrap": {"resamples": M.bootstrap.N_RESAMPLES, "confidence": M.bootstrap.CONFIDENCE, "seed": M.bootstrap.SEED},
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -471,6 +487,10 @@ def to_markdown(res: EvalResult, title: str) -> str:
         lines += ["", "Unavailable metrics:"] + [f"- `{c}`: {why}" for c, why in res.unavailable.items()]
     if res.skipped:
         lines += ["", "Methods not evaluated:"] + [f"- `{m}`: {why}" for m, why in res.skipped.items()]
+    for m, folder in res.meta.get("predictions", {}).items():
+        gone = res.meta.get("missing_predictions", {}).get(m, [])
+        lines += ["", f"`{m}`: colorizations made elsewhere, read from `{folder}`"
+                  + (f"; no prediction for {len(gone)} photo(s): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}" if gone else "")]  # fmt: skip
     if res.meta.get("metric_sources"):
         lines += ["", "Weights used:"] + [f"- `{c}`: {src}" for c, src in res.meta["metric_sources"].items()]
     return "\n".join(lines) + "\n"
@@ -547,6 +567,8 @@ def load_results(out: str | Path) -> dict:
 def parse_methods(spec: str) -> list[str]:
     if spec.strip() == "all":
         return backends.names()
+    if spec.strip() == "none":  # only outside predictions (and the reference rows)
+        return []
     names = [m.strip() for m in spec.split(",") if m.strip()]
     unknown = [m for m in names if m not in backends.METHODS and m not in REFERENCE_ROWS]
     if unknown or not names:
@@ -558,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
     p.add_argument("--data", type=Path, help="photo folder (class sub-folders optional); or --video")
-    p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")
+    p.add_argument("--methods", default="all", help="all, none, or a comma-separated list of method names")
+    p.add_argument("--predictions", action="append", default=[], metavar="NAME=DIR",
+                   help="score colorizations made elsewhere: DIR holds one image per photo, matched by file name (any size)")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, help="per-image CSV path, e.g. results/metrics/val.csv")
     p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size)")
     p.add_argument("--limit", type=int, help="evaluate a fixed random sample of N photos")
@@ -595,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--limit must be >= 1, got {args.limit}")
         reference = load_image(args.reference, mode="rgb") if args.reference else None
         scan_photos(args.data)
+        if args.predictions:
+            from experiments.predictions import parse_predictions
+
+            methods = {**{m: None for m in methods}, **parse_predictions(args.predictions)}
         res = evaluate(args.data, methods, size=args.size, limit=args.limit, method_limits=limits, device=args.device,
                        batch_size=args.batch_size, reference=reference, class_train=args.class_train,
                        model_metrics=not args.no_models, use_cache=not args.no_cache, progress=not args.quiet)  # fmt: skip
