@@ -315,3 +315,27 @@ class FusionColorizer(TorchColorizer):
         d = super().info()
         d.update(global_branch=self.config.global_branch, classes=len(self.class_names), pretrained=self.weights_source)
         return d
+
+
+@dataclass
+class KoalarizationConfig(FusionConfig):
+    """Deep Koalarization's defaults: the learned encoder of the paper's low-level features, the
+    frozen pretrained embedding as the global branch, Adam (the paper's optimiser)."""
+
+    global_branch: str = "squeezenet"
+    encoder: str = "scratch"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+
+
+class KoalarizationColorizer(FusionColorizer):
+    """Deep Koalarization (Baldassarre, Gonzalez Morin & Rodes-Guirao 2017) as its own model: the
+    fusion network whose global branch is a frozen ImageNet classifier embedding (SqueezeNet 1.1
+    here, Inception-ResNet-v2 in the paper), fused into a learned encoder-decoder; MSE on ab."""
+
+    name: ClassVar[str] = "koalarization"
+    method_info: ClassVar = MethodInfo(
+        "koalarization", "Deep Koalarization: a learned encoder-decoder fused with a frozen ImageNet embedding (SqueezeNet 1.1)",
+        paper="Baldassarre, Gonzalez Morin & Rodes-Guirao, Deep Koalarization, arXiv 2017", url="https://arxiv.org/abs/1712.03400", framework="PyTorch",
+    )  # fmt: skip
+    Config: ClassVar[type] = KoalarizationConfig

@@ -54,6 +54,7 @@ BUILTIN: dict[str, str] = {
     "regression": "backends.regression:RegressionColorizer",
     "classification": "backends.classification:ClassificationColorizer",
     "fusion": "backends.fusion:FusionColorizer",
+    "koalarization": "backends.fusion:KoalarizationColorizer",
     "gan": "backends.gan:GANColorizer",
     "neural_style": "backends.neural_style:NeuralStyleColorizer",
     "zhang_eccv16": "backends.zhang_published:ZhangECCV16",
