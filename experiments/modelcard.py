@@ -1,0 +1,142 @@
+"""Model cards: ``python -m experiments.modelcard`` adds a ``card`` to ``results/checkpoints/<method>.json``.
+
+A card says what a reviewer needs to weigh a shipped model: its variant (encoder, global branch),
+the data it saw, images seen, crop schedule, wall time, hardware, and its validation and test
+numbers with their 95% intervals (from ``results/metrics/{val,test}.summary.csv``, which
+``experiments.evaluate`` writes from the same shipped checkpoints). :func:`cards` reads them for the
+README, the dashboard and the report; :func:`to_markdown` renders the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from backends.base import CHECKPOINT_DIR, PROJECT_ROOT
+
+METRICS_DIR = PROJECT_ROOT / "results" / "metrics"
+#: Columns a card carries from each evaluation summary (mean, lo, hi).
+CARD_METRICS = ("auc_rebal", "auc", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff")
+
+
+def _summary_row(name: str, method: str) -> dict | None:
+    path = METRICS_DIR / f"{name}.summary.csv"
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("method") == method:
+                return row
+    return None
+
+
+def _metrics(name: str, method: str) -> dict | None:
+    row = _summary_row(name, method)
+    if row is None:
+        return None
+    out: dict = {"n": int(float(row.get("n") or 0))}
+    for col in CARD_METRICS:
+        if row.get(col) not in (None, ""):
+            out[col] = [round(float(row[col]), 4), round(float(row[f"{col}_lo"]), 4), round(float(row[f"{col}_hi"]), 4)]
+    gray = _summary_row(name, "gray")
+    if gray and row.get("auc_rebal") and gray.get("auc_rebal"):
+        out["auc_rebal_minus_gray"] = round(float(row["auc_rebal"]) - float(gray["auc_rebal"]), 4)
+    return out
+
+
+def variant(method: str, config: dict) -> str:
+    model = config.get("model", {}) if "model" in config else config
+    enc = model.get("encoder", "scratch")
+    parts = [f"encoder: {'SqueezeNet 1.1 (ImageNet, frozen)' if enc == 'squeezenet' and not model.get('encoder_trainable') else 'SqueezeNet 1.1 (ImageNet, fine-tuned)' if enc == 'squeezenet' else 'learned from scratch (the paper)'}"]
+    if "global_branch" in model:
+        parts.append(f"global branch: {'frozen SqueezeNet embedding (Deep Koalarization)' if model['global_branch'] == 'squeezenet' else 'learned (Iizuka et al.)'}")
+    return "; ".join(parts)
+
+
+def make_card(method: str, meta: dict) -> dict:
+    cfg = meta.get("config", {})
+    data = cfg.get("data", {})
+    roots = data.get("train")
+    schedule = data.get("schedule") or []
+    crops = [f"{data.get('crop')} px (batch {data.get('batch_size')})"] + [f"{c} px (batch {b}) from {int(s):,} images" for s, c, b in schedule]
+    return {
+        "variant": variant(method, cfg),
+        "data": roots if isinstance(roots, list) else [roots],
+        "images_seen": meta.get("images_seen"),
+        "steps": meta.get("step"),
+        "crops": crops,
+        "wall_hours": round(float(meta.get("wall_s", 0)) / 3600, 2),
+        "hardware": meta.get("hardware"),
+        "commit": meta.get("commit"),
+        "val": _metrics("val", method),
+        "test": _metrics("test", method),
+    }
+
+
+def update_cards(methods: list[str] | None = None) -> list[Path]:
+    written = []
+    for path in sorted(CHECKPOINT_DIR.glob("*.json")):
+        method = path.stem
+        if methods and method not in methods:
+            continue
+        meta = json.loads(path.read_text())
+        meta["card"] = make_card(method, meta)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def cards() -> dict[str, dict]:
+    """method -> card of every shipped checkpoint (computed now when the json has none)."""
+    out = {}
+    for path in sorted(CHECKPOINT_DIR.glob("*.json")):
+        meta = json.loads(path.read_text())
+        out[path.stem] = meta.get("card") or make_card(path.stem, meta)
+    return out
+
+
+def _ci(v) -> str:
+    return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if v else "-"
+
+
+def to_markdown(all_cards: dict[str, dict] | None = None) -> str:
+    all_cards = cards() if all_cards is None else all_cards
+    lines = [
+        "| method | variant | images seen | crops | wall time | hardware | val AuC rebal. (vs grey) | test AuC rebal. (vs grey) |",
+        "|---|---|---:|---|---:|---|---|---|",
+    ]
+    for m, c in all_cards.items():
+        val, test = c.get("val") or {}, c.get("test") or {}
+
+        def cell(d):
+            if not d.get("auc_rebal"):
+                return "-"
+            return f"{_ci(d['auc_rebal'])} ({d.get('auc_rebal_minus_gray', 0):+.3f})"
+
+        lines.append(
+            f"| `{m}` | {c['variant']} | {c['images_seen'] or 0:,} | {'; '.join(c['crops'])} | {c['wall_hours']} h | {c['hardware']} | {cell(val)} | {cell(test)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.modelcard", description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", help="comma-separated (default: every shipped checkpoint)")
+    p.add_argument("--markdown", action="store_true", help="print the README's model-card table")
+    args = p.parse_args(argv)
+    written = update_cards(args.methods.split(",") if args.methods else None)
+    if args.markdown:
+        print(to_markdown())
+    else:
+        print("\n".join(f"wrote the card of {w.relative_to(PROJECT_ROOT)}" for w in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
