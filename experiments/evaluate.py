@@ -53,6 +53,7 @@ from . import metrics as M
 
 REFERENCE_ROWS = ("gray", "truth")
 CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
+PRIOR_FILE = PROJECT_ROOT / "backends" / "assets" / "ab_gamut.npz"
 METRICS_VERSION = 3  # 2: gray_of gives exactly R = G = B; 3: float32 SSIM / Lab / CIEDE2000 (older cached rows are not reused)
 DEFAULT_CLASS_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "train"
 
@@ -178,7 +179,8 @@ class Cache:
 
     def __init__(self, method: str, identity: str | None, size: int, signature: str, enabled: bool = True):
         self.enabled = enabled and identity is not None
-        key = hashlib.sha1(f"{METRICS_VERSION}|{method}|{identity}|{size}|{signature}".encode()).hexdigest()[:16]
+        # the rebalanced AuC weighs pixels by the training prior: a recomputed prior is a new key
+        key = hashlib.sha1(f"{METRICS_VERSION}|{method}|{identity}|{size}|{signature}|{_file_id(PRIOR_FILE)}".encode()).hexdigest()[:16]
         self.path = CACHE_DIR / f"{method}-{key}.json"
         self.rows: dict[str, dict] = {}
         self.sets: dict[str, float] = {}
