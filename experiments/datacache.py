@@ -36,7 +36,8 @@ from backends.imageio import load_image
 
 from .data import scan_folder
 
-CACHE_DIR = PROJECT_ROOT / "results" / "cache"
+#: Where caches live: ``COLORIZE_CACHE_DIR``, else results/cache (not committed).
+CACHE_DIR = Path(os.environ.get("COLORIZE_CACHE_DIR") or PROJECT_ROOT / "results" / "cache")
 CACHE_VERSION = 1
 
 
@@ -103,7 +104,7 @@ def build_cache(
     roots = [Path(r) for r in roots]
     files, classes = _listing(roots)
     key = cache_key(files, short, min_chroma)
-    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR  # read at call time (tests patch it)
     cache_dir.mkdir(parents=True, exist_ok=True)
     stem = cache_dir / f"{'+'.join(r.name for r in roots)}-{short}-{key}"
     data_path, meta_path = stem.with_suffix(".u8"), stem.with_suffix(".json")

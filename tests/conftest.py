@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# training caches of the tests' tiny photo folders go to a temporary folder, not results/cache
+os.environ.setdefault("COLORIZE_CACHE_DIR", tempfile.mkdtemp(prefix="colorize-cache-"))
 
 PROJECT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT.parent / "shared"

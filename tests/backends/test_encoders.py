@@ -1,0 +1,86 @@
+"""The pretrained SqueezeNet encoder option of the learned methods (genuine ImageNet weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from backends.encoders import SqueezeNetEncoder, SqueezeNetFeatures, grey_srgb
+from backends.weights import resolve
+from tests.conftest import SHARED
+
+WEIGHTS = SHARED / "weights" / "squeezenet1_1_imagenet_notop.h5"
+pytestmark = pytest.mark.skipif(not WEIGHTS.exists(), reason="needs ../shared/weights (genuine SqueezeNet 1.1)")
+
+
+def _batch(n=4, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"L": torch.rand(n, 1, size, size, generator=g) * 100, "ab": torch.randn(n, 2, size, size, generator=g) * 20,
+            "label": torch.zeros(n, dtype=torch.long)}  # fmt: skip
+
+
+def test_taps_sit_at_exact_fractions_and_features_are_the_genuine_ones():
+    enc = SqueezeNetEncoder()
+    taps = enc(torch.rand(2, 1, 64, 96) * 100)
+    assert [tuple(t.shape[1:]) for t in taps] == [(64, 32, 48), (128, 16, 24), (256, 8, 12), (512, 4, 6)]
+    # the weights are the released ones: the aligned network's conv1 equals the original's
+    ref = SqueezeNetFeatures()
+    ref.load_pretrained(resolve("squeezenet").path)
+    assert torch.equal(enc.net.features[0].weight, ref.features[0].weight)
+    assert not any(p.requires_grad for p in enc.parameters())
+
+
+def test_grey_srgb_inverts_lightness():
+    from backends import color
+
+    g = np.linspace(0, 1, 11, dtype=np.float32)
+    rgb = np.stack([g, g, g], -1)[None]
+    L = color.rgb_to_lab((rgb * 255).round().astype(np.uint8))[..., 0]
+    np.testing.assert_allclose(grey_srgb(L)[0], (rgb[0, :, 0] * 255).round() / 255, atol=2e-3)
+
+
+@pytest.mark.parametrize("method", ["classification", "gan", "fusion"])
+def test_torch_methods_train_a_frozen_encoder_and_reload_without_the_weights_file(method, tmp_path, monkeypatch):
+    import backends
+
+    cls = backends.method_class(method)
+    extra = {"optimizer": "adam", "lr": 1e-3} if method == "fusion" else {}
+    m = cls(cls.Config(encoder="squeezenet", **extra), "cpu")
+    net = next(iter(m.nets.values()))
+    enc = net.encoder
+    before = [p.detach().clone() for p in enc.parameters()]
+    losses = m.train_step(_batch())
+    assert np.isfinite(losses["loss"])
+    assert all(torch.equal(a, b) for a, b in zip(before, enc.parameters()))  # frozen
+    path = m.save(tmp_path / f"{method}.pt", {"images_seen": 4}, half=True)
+    L = np.random.default_rng(0).random((1, 48, 64), dtype=np.float32) * 100
+    want = m.predict_ab(L)
+    # a shipped checkpoint carries the encoder: it loads with no weights file anywhere
+    monkeypatch.setenv("COLORIZE_WEIGHTS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("COLORIZE_SQUEEZENET", str(tmp_path / "none.h5"))
+    again = cls.from_checkpoint(path, device="cpu")
+    assert again.config.encoder == "squeezenet"
+    np.testing.assert_allclose(again.predict_ab(L), want, atol=1.0)  # float16 weights
+
+
+def test_keras_regression_encoder_folds_the_caffe_input_exactly():
+    import keras
+
+    from backends.regression import Config, RegressionColorizer
+
+    m = RegressionColorizer(Config(encoder="squeezenet"), "cpu")
+    L = (np.random.default_rng(1).random((1, 32, 32), dtype=np.float32) * 60 + 20)
+    sub = keras.Model(m.model.inputs, m.model.get_layer("conv1").output)
+    got = sub([((L - 50) / 100)[..., None], grey_srgb(L)[..., None]]).numpy()
+    ref = SqueezeNetFeatures()
+    ref.load_pretrained(resolve("squeezenet").path)
+    with torch.no_grad():
+        want = ref.features[1](ref.features[0](ref.prepare(torch.from_numpy(L)[:, None]))).numpy().transpose(0, 2, 3, 1)
+    n = want.shape[1]  # 'valid' original vs 'same' here: the same windows away from the far border
+    np.testing.assert_allclose(got[:, :n, :n], want, atol=0.05, rtol=1e-4)
+    trained = [getattr(w, "path", w.name) for w in m.model.trainable_weights]
+    assert not any("fire" in n or "conv1" in n for n in trained) and any("dec16" in n for n in trained)
+    out = m.train_step(_batch(2, 32))
+    assert np.isfinite(out["loss"])
+    assert m.predict_ab(np.full((1, 40, 56), 50, np.float32)).shape == (1, 2, 40, 56)
