@@ -171,6 +171,46 @@ def _f_of_y(y: np.ndarray) -> np.ndarray:
 LIGHTNESS_LUT = gray_to_lightness(np.arange(256, dtype=np.uint8))
 
 
+def lightness_exact(rgb: np.ndarray) -> np.ndarray:
+    """``rgb_to_lab(rgb)[..., 0]`` bit for bit (float64 arithmetic, then float32), with the sRGB
+    decoding by table and without the a and b: what reference computations that must not change
+    by a single bit (the evaluation's grey input, cached per photo) use."""
+    a = np.asarray(rgb)
+    if a.dtype != np.uint8 or a.shape[-1:] != (3,):
+        raise ValueError(f"lightness_exact expects uint8 ... x 3 sRGB, got {a.dtype} {a.shape}")
+    y = SRGB_TO_LINEAR_LUT[a] @ XYZ_FROM_RGB.T / WHITE_D65  # the same product as rgb_to_lab's
+    y = y[..., 1]
+    f = np.where(y > _EPS, np.cbrt(y), _KAPPA * y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _neutral_thresholds() -> np.ndarray:
+    """For each 8-bit grey level k in 1..255, the smallest float32 L whose neutral colour (a = b
+    = 0) :func:`neutral_levels` renders as k or more - found by bisection on the float32 values
+    between 0 and 100, so the lookup equals the float64 rendering exactly."""
+
+    def level(L32: np.ndarray) -> np.ndarray:
+        z = np.zeros_like(L32)
+        return np.round(lab_to_rgb(np.stack([L32, z, z], axis=-1)).mean(-1) * 255.0)
+
+    lo = np.zeros(255, np.int64)  # the bit pattern of 0.0
+    hi = np.full(255, np.float32(100.5).view(np.int32), np.int64)
+    k = np.arange(1, 256)
+    while (hi - lo > 1).any():
+        mid = (lo + hi) // 2
+        ok = level(mid.astype(np.int32).view(np.float32)) >= k
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+    return hi.astype(np.int32).view(np.float32)
+
+
+def neutral_levels(L: np.ndarray) -> np.ndarray:
+    """8-bit grey level of the neutral colour (L, 0, 0) for float32 L: exactly
+    ``round(mean(lab_to_rgb((L, 0, 0))) * 255)`` (the mean of R, G and B, which float error can
+    round apart), by a search in 255 precomputed L thresholds."""
+    return np.searchsorted(_neutral_thresholds(), np.asarray(L, dtype=np.float32), side="right").astype(np.uint8)
+
+
 def is_grey(rgb: np.ndarray) -> bool:
     """True when every pixel of an ``H x W x 3`` array has R = G = B (checked strip by strip)."""
     h, w = rgb.shape[:2]

@@ -37,6 +37,7 @@ import os
 import random
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,18 @@ from backends.base import PROJECT_ROOT
 from backends.errors import ColorizationError, ImageError, WeightsUnavailable
 from backends.imageio import load_image
 
-from . import metrics as M
+
+class _LazyMetrics:
+    """``experiments.metrics`` (which imports PyTorch), imported on first use: ``--help``, a bad
+    option or a bad folder answer at once, and the first photos decode while PyTorch loads."""
+
+    def __getattr__(self, name):
+        from . import metrics
+
+        return getattr(metrics, name)
+
+
+M = _LazyMetrics()
 
 REFERENCE_ROWS = ("gray", "truth")
 CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
@@ -83,11 +95,16 @@ def load_truth(path: str | Path, size: int) -> np.ndarray:
 
 def gray_of(rgb: np.ndarray) -> np.ndarray:
     """The grey rendering of a photo: its L with a = b = 0 (sRGB uint8, R = G = B)."""
-    lab = color.rgb_to_lab(rgb)
-    lab[..., 1:] = 0
     # a = b = 0 is neutral, but float error can round R, G and B of one pixel to different levels:
-    # round their mean once, so the input really is grey (and an ab = 0 colorizer returns it unchanged)
-    g = np.round(color.lab_to_rgb(lab).mean(-1) * 255.0).astype(np.uint8)
+    # round their mean once, so the input really is grey (and an ab = 0 colorizer returns it unchanged).
+    # uint8 input: the same numbers bit for bit (every 8-bit colour checked), by tables.
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8 and rgb.shape[-1:] == (3,):
+        g = color.neutral_levels(color.lightness_exact(rgb))
+    else:
+        lab = color.rgb_to_lab(rgb)
+        lab[..., 1:] = 0
+        g = np.round(color.lab_to_rgb(lab).mean(-1) * 255.0).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=-1)
 
 
@@ -267,8 +284,21 @@ def evaluate(
 
     if size < 32:
         raise ValueError(f"--size must be at least 32 pixels, got {size}")
-    device = backends.resolve_device(device)
     photos = scan_photos(data, limit)
+    # photos decode one batch ahead in a thread (Pillow releases the GIL) - the first batch while
+    # PyTorch and the metrics load; each photo's truth and grey rendering are made once, for all rows
+    position = {p.name: i for i, p in enumerate(photos)}
+    decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluate-decode")
+    pending: dict[str, Future] = {}
+
+    def read_ahead(batch) -> None:
+        ahead = photos[position[batch[-1].name] + 1 : position[batch[-1].name] + 1 + batch_size] if batch else []
+        for p in [*batch, *ahead]:
+            if p.name not in pending:
+                pending[p.name] = decoder.submit(load_truth, p.path, size)
+
+    read_ahead(photos[:batch_size])
+    device = backends.resolve_device(device)
     method_limits = dict(method_limits or {})
     mm = model_metrics if isinstance(model_metrics, ModelMetrics) else ModelMetrics.load(
         device, size, Path(class_train) if class_train else None, progress=progress, enabled=bool(model_metrics))  # fmt: skip
@@ -287,13 +317,21 @@ def evaluate(
     fid_values: dict[str, float] = {}
     truth_feats: dict[str, np.ndarray] = {}
     truth_cache: dict[str, np.ndarray] = {}
+    grey_cache: dict[str, np.ndarray] = {}
+
+    def greys_of(batch, truths):
+        for p, t in zip(batch, truths):
+            if p.name not in grey_cache:
+                grey_cache[p.name] = gray_of(t)
+        return [grey_cache[p.name] for p in batch]
 
     def truths_of(batch):
         out = []
+        read_ahead(batch)
         for p in batch:
             if p.name not in truth_cache:
                 try:
-                    truth_cache[p.name] = load_truth(p.path, size)
+                    truth_cache[p.name] = pending[p.name].result()
                 except ImageError as exc:  # a bad photo is a --data problem, not the method's: stop
                     raise ValueError(f"--data {data}: {exc}; remove or replace that file") from None
             out.append(truth_cache[p.name])
@@ -335,7 +373,7 @@ def evaluate(
                     bar.update(len(batch))
                     continue
                 truths = truths_of(batch)
-                greys = [gray_of(t) for t in truths]
+                greys = greys_of(batch, truths) if name != "truth" else []
                 if name == "truth":
                     preds = truths
                 elif name == "gray":
@@ -386,6 +424,7 @@ def evaluate(
             dt = time.perf_counter() - t0
             print(f"{name}: {len(subset)} photos in {dt:.1f} s ({len(subset) / max(dt, 1e-9):.1f} photos/s)", file=sys.stderr)
 
+    decoder.shutdown(wait=False, cancel_futures=True)
     row_order = ["gray", *[m for m in todo if m not in skipped], "truth"]
     per_image = pd.DataFrame(rows, columns=["method", "image", "label", *columns])
     per_image["method"] = pd.Categorical(per_image["method"], categories=row_order, ordered=True)

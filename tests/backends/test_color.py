@@ -235,3 +235,19 @@ def test_fast_lab_to_rgb_equals_the_float64_gamut_mapping(monkeypatch):
     cube = rng.integers(0, 256, (1, 5000, 3)).astype(np.uint8)
     inside = color.rgb_to_lab(cube)
     np.testing.assert_array_equal(color.lab_to_rgb_uint8_mapped(*np.moveaxis(inside, -1, 0)), cube)
+
+
+def test_grey_rendering_by_tables_is_bit_identical():
+    """evaluate.gray_of's inputs must not change by one bit (per-photo results are cached): L by
+    the sRGB table and the neutral grey level by 255 L thresholds equal the float64 path exactly
+    (checked on every 8-bit colour once; here on 300,000 random ones and every grey)."""
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (300, 1000, 3)).astype(np.uint8)
+    rgb[0, :256] = np.arange(256, dtype=np.uint8)[:, None]
+    L_ref = color.rgb_to_lab(rgb)[..., 0]
+    L = color.lightness_exact(rgb)
+    np.testing.assert_array_equal(L, L_ref)
+    lab = color.rgb_to_lab(rgb)
+    lab[..., 1:] = 0
+    ref = np.round(color.lab_to_rgb(lab).mean(-1) * 255.0).astype(np.uint8)
+    np.testing.assert_array_equal(color.neutral_levels(L), ref)
