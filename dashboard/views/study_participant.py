@@ -1,13 +1,14 @@
 """Colorization Turing test, participant side (Zhang et al., ECCV 2016 protocol).
 
 URL: ``?study=<name>`` (the invite link); after consent the page adds ``&pid=<opaque id>`` so a
-reload resumes the same participant at the first unanswered trial. Images arrive as inline PNG
-bytes only; nothing on the page says which is real or which method made the other.
+reload resumes the same participant at the first unanswered trial. Images arrive as inline,
+uncompressed PNGs of identical size; nothing on the page says which is real or which method made
+the other. Practice answers get their feedback beside the pair that was judged. The completion
+code (an HMAC of the participant id) appears only after the last trial.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,43 +20,27 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from experiments.study import protocol, ui  # noqa: E402
-from experiments.study.storage import StudyStore  # noqa: E402
-
-image, ready_photos = ui.image, ui.ready_photos
+from experiments.study.errors import NotEnoughPhotos  # noqa: E402
 
 
 def answer(url: str, pid: str, trial: protocol.Trial, side: str) -> None:
-    """Button callback: commit the vote (idempotent per participant and trial)."""
-    store = StudyStore(url)
-    participant = store.participant(pid)
-    rt_ms = ui.response_ms(pid, trial.index)
-    stored = store.record_vote(participant, trial, side, rt_ms)
-    if trial.phase == "practice" and stored:
-        st.session_state["study_feedback"] = (side == trial.fake_side, trial.fake_side)
+    """Button callback: commit the vote; a practice answer keeps its pair on screen with feedback."""
+    if ui.submit_vote(url, pid, trial, side) and trial.phase == "practice":
+        st.session_state[f"feedback:{pid}"] = (trial.index, side == trial.fake_side)
+
+
+def next_pair(pid: str) -> None:
+    st.session_state.pop(f"feedback:{pid}", None)
 
 
 st.header("Which one is fake?")
-store = ui.store()
-name = st.query_params.get("study") or os.environ.get("COLORIZE_STUDY")
-s = store.study(name) if name else None
-if s is None or s.kind != "turing":
-    st.info("To take part in a study, open the link you were given." if not name else "This study link is not valid.")
-    st.stop()
-if s.status != "open":
-    st.info("This study is not open at the moment. Thank you for your interest.")
-    st.stop()
+store, s, participant = ui.open_participant("turing", "study")
 design = s.design
 
-participant = None
-pid = st.query_params.get("pid")
-if pid:
-    participant = store.participant(pid, s.name)
-    if participant is None:
-        st.error("This participant link is not valid. Open the study link you were given to start.")
-        st.stop()
-
 if participant is None:
-    st.markdown(
+    ui.consent_and_join(
+        store,
+        s,
         f"""
 **What you will do.** On each screen you see two colour photos of the same scene. One is a real
 photograph; the other was coloured by a computer from a black-and-white version. Click the button
@@ -64,33 +49,39 @@ under the one you think is **fake**.
 - {design.practice} practice pairs first, with feedback; then {design.trials + design.n_vigilance} pairs without feedback.
 - {"Each pair is shown for " + f"{design.display_ms / 1000:g} s, then hidden; answer after it disappears." if design.display_ms else "Take as long as you like, but go with your first impression."}
 - It takes about {max(1, round(design.total_trials * 4 / 60))} min. Some pairs are easy checks of attention.
+- At the end you get a completion code.
 
 **Consent.** Taking part is voluntary. We record only your answers and response times, under a
 random code; no name, e-mail or IP address. You may stop at any time by closing the page.
-"""
+""",
+        "I have read the above and agree to take part.",
+        "study",
     )
-    agree = st.checkbox("I have read the above and agree to take part.", key="study_consent")
-    if st.button("Start", key="study_start", type="primary", disabled=not agree):
-        participant = store.join(s.name)
-        st.query_params["pid"] = participant.id
-        st.rerun()
-    st.stop()
 
-photos = ready_photos(store.url, s.name)
-trials = protocol.plan(design, participant.id, participant.condition, photos)
+try:
+    trials = protocol.plan(design, participant.id, participant.condition, ui.ready_photos(store.url, s.name))
+except NotEnoughPhotos:
+    st.info("This study is not ready yet. Please try again later.")
+    st.stop()
 answers = store.answers(participant.id)
 
-feedback = st.session_state.pop("study_feedback", None)
-if feedback is not None:
-    correct, fake_side = feedback
-    (st.success if correct else st.error)(f"{'Correct' if correct else 'Not quite'}: the fake was on the **{fake_side}**.")
+feedback = st.session_state.get(f"feedback:{participant.id}")
+if feedback is not None and feedback[0] in answers and participant.finished_at is None:
+    index, correct = feedback
+    judged = trials[index]
+    fake = judged.fake_side
+    st.caption(f"Practice {index + 1} of {design.practice} (with feedback)")
+    (st.success if correct else st.error)(
+        f"{'Correct' if correct else 'Not quite'}: the fake was on the **{fake}**, the real photo on the {judged.real_side}."
+    )
+    labels = ("Left: fake", "Right: real") if fake == "left" else ("Left: real", "Right: fake")
+    ui.show_trial(store.url, s.name, design, judged, display_ms=0, captions=labels)
+    st.button("Next pair", key=f"study_next_{index}", type="primary", on_click=next_pair, args=(participant.id,), width="stretch")
+    st.stop()
 
 todo = [t for t in trials if t.index not in answers]
-if not todo:
-    store.finish(participant.id)
-    st.success("All done - thank you for taking part!")
-    st.markdown(f"Your completion code: `{participant.id[:10]}`")
-    st.stop()
+if not todo or participant.finished_at is not None:
+    ui.finish_screen(store, participant.id, "All done - thank you for taking part!")
 
 trial = todo[0]
 n_practice = design.practice
@@ -105,13 +96,7 @@ else:
 st.progress(done / max(total, 1))
 
 st.session_state.setdefault(f"shown:{participant.id}:{trial.index}", time.monotonic())
-ui.show_pair(
-    image(store.url, s.name, trial.photo, trial.left),
-    image(store.url, s.name, trial.photo, trial.right),
-    design.size,
-    design.display_ms,
-    tag=str(trial.index),
-)
+ui.show_trial(store.url, s.name, design, trial)
 c1, c2 = st.columns(2)
 for col, side in ((c1, "left"), (c2, "right")):
     col.button(

@@ -8,7 +8,13 @@ degrees, chroma boosted, a magenta cast added so that even near-grey photos look
 
 Images are stored as PNG bytes (no metadata) in the study database under random ids, so the
 participant pages never handle a file name, and every app instance sharing the database serves
-the same pictures. Preparing again fills only what is missing (e.g. after adding photos).
+the same pictures. Preparing again fills only what is missing (resumable after an interruption);
+once participants have joined, the images are frozen.
+
+What reaches the browser is :func:`wire_png`: the pixels re-encoded as an uncompressed RGB PNG
+with no ancillary chunks, so every image of a study has the same dimensions and exactly the same
+byte length - a colorization, which compresses better than a real photo, can no longer be
+spotted by its size.
 """
 
 from __future__ import annotations
@@ -41,9 +47,63 @@ def square(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
+    """Compressed PNG for storage (never sent to participants as is; see :func:`wire_png`)."""
     buf = io.BytesIO()
     Image.fromarray(np.asarray(rgb, np.uint8)).save(buf, format="PNG", optimize=False)
     return buf.getvalue()
+
+
+def wire_png(png: bytes) -> bytes:
+    """The bytes a participant receives: RGB, zlib level 0 (stored blocks, so the length
+    depends on the dimensions only), no filters chosen by content, no metadata chunks."""
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = im.convert("RGB")
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG", compress_level=0, optimize=False)
+    return buf.getvalue()
+
+
+#: Seconds per photo when no benchmark of this machine is at hand (2-core CPU figures).
+FALLBACK_SECONDS = {"neural_style": 10.0}
+FALLBACK_FEEDFORWARD = 0.1
+
+
+def seconds_per_photo(method: str, size: int = 256) -> float:
+    """Time to colorize one photo of ``size`` px with ``method``: the slowest benchmark row of
+    ``results/benchmarks/*.csv`` at the nearest size, else a rough CPU figure."""
+    import csv
+
+    from .storage import PROJECT_ROOT
+
+    best: tuple[int, float] | None = None
+    for f in sorted((PROJECT_ROOT / "results" / "benchmarks").glob("*.csv")):
+        try:
+            with open(f, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    if row.get("kind") != "latency" or row.get("method") != method or not row.get("median_s"):
+                        continue
+                    gap, sec = abs(int(float(row["size"])) - size), float(row["median_s"])
+                    if best is None or gap < best[0] or (gap == best[0] and sec > best[1]):
+                        best = (gap, sec)
+        except (OSError, ValueError, KeyError):
+            continue
+    if best is not None:
+        return best[1]
+    return FALLBACK_SECONDS.get(method, FALLBACK_FEEDFORWARD)
+
+
+def estimate_seconds(methods: list[str], n_photos: int, size: int = 256) -> float:
+    """Rough preparation time of a study: every photo through every method (plus ~5 % for
+    reading photos and the real / vigilance images)."""
+    return 1.05 * n_photos * sum(seconds_per_photo(m, size) for m in methods) + 2.0 * len(methods)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def vigilance_image(rgb: np.ndarray) -> np.ndarray:
@@ -100,9 +160,7 @@ def prepare(
     ``colorizers`` maps a method name to ``rgb -> rgb``; methods not given are opened with
     ``backends.load(name, device)`` (raises :class:`backends.BackendUnavailable` with the fix).
     """
-    s = store.study(study)
-    if s is None:
-        raise KeyError(f"no study named {study!r}")
+    s = store.require(study)
     design = s.design
     colorizers = dict(colorizers or {})
     roles = roles_needed(design)

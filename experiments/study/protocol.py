@@ -8,8 +8,16 @@ failing more than ``vigilance_max_fail`` of them excludes the participant from t
 Fool rate = share of main trials where the participant picked the real photo as fake; a perfect
 colorizer scores 50 %.
 
-Arena: "which colorization looks more natural?" between two methods on the same photo, the pair
-drawn uniformly at random (sides random too), with a tie option; rated by Bradley-Terry.
+Sampling within a participant: every photo is used at most once (practice, scored and vigilance
+photos are all different - a photo seen with feedback, or as an obvious vigilance fake, would
+give its scored trial away), so a Turing study needs ``practice + trials + vigilance`` photos.
+The fake's side is a fair coin per trial (no pattern to learn from the practice feedback).
+
+Arena: "which colorization looks more natural?" between two methods on the same photo. Method
+pairs come in shuffled blocks of all pairs, and each pair's sides alternate between blocks, so
+every participant sees each pair and each side equally often (within one); photos are drawn
+without replacement (reshuffled only once all are used), and no trial repeats the previous
+trial's photo or method pair. Rated by Bradley-Terry.
 
 Everything random is a pure function of the study seed and the participant id, so a reload (or
 another app instance) rebuilds exactly the same plan, and the seed recorded with the study
@@ -20,17 +28,36 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 
+from .errors import InvalidDesign, NotEnoughPhotos
+
 KINDS = ("turing", "arena")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+METHOD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 #: Image roles: the real photo, the obviously wrong recolouring, otherwise a method name.
 REAL = "real"
 VIGILANCE = "vigilance"
 PHASES = ("practice", "main", "vigilance")
+MAX_TRIALS = 10_000
+
+
+def valid_name(name) -> bool:
+    """A study name: 1-63 lowercase letters, digits, '-' or '_' (the whole string)."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+
+
+def _int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidDesign(f"{name} must be a whole number, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise InvalidDesign(f"{name} must be between {lo} and {hi}, got {value}")
+    return int(value)
 
 
 @dataclass
@@ -58,26 +85,38 @@ class StudyDesign:
     allow_tie: bool = True
 
     def validate(self) -> StudyDesign:
-        if not NAME_RE.match(self.name or ""):
-            raise ValueError(f"study name {self.name!r}: use 1-63 lowercase letters, digits, '-' or '_'")
+        """Check every field (types included); raises :class:`InvalidDesign` naming the field."""
+        if not valid_name(self.name):
+            raise InvalidDesign(f"study name {self.name!r}: use 1-63 lowercase letters, digits, '-' or '_'")
         if self.kind not in KINDS:
-            raise ValueError(f"unknown study kind {self.kind!r}; use one of {', '.join(KINDS)}")
-        if len(set(self.methods)) != len(self.methods) or not self.methods:
-            raise ValueError("choose at least one method, each once")
+            raise InvalidDesign(f"unknown study kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if not isinstance(self.methods, (list, tuple)) or not self.methods:
+            raise InvalidDesign("methods: choose at least one method")
+        for m in self.methods:
+            if not isinstance(m, str) or not METHOD_RE.fullmatch(m):
+                raise InvalidDesign(f"method name {m!r}: use letters, digits, '.', '-' or '_'")
+        if len(set(self.methods)) != len(self.methods):
+            raise InvalidDesign("methods: each method once")
         if self.kind == "arena" and len(self.methods) < 2:
-            raise ValueError("an arena needs at least two methods")
+            raise InvalidDesign("an arena needs at least two methods")
         if any(m in (REAL, VIGILANCE) for m in self.methods):
-            raise ValueError(f"'{REAL}' and '{VIGILANCE}' are reserved names")
-        if self.kind == "turing" and self.trials < 1:
-            raise ValueError("trials per participant must be at least 1")
-        if self.trials < 0 or self.practice < 0 or self.vigilance_max_fail < 0:
-            raise ValueError("trial counts cannot be negative")
-        if not 0.0 <= self.vigilance < 1.0:
-            raise ValueError("vigilance share must be in [0, 1)")
-        if self.display_ms < 0:
-            raise ValueError("display time cannot be negative (0 = unlimited)")
-        if not 32 <= self.size <= 1024:
-            raise ValueError("image size must be between 32 and 1024 px")
+            raise InvalidDesign(f"'{REAL}' and '{VIGILANCE}' are reserved names")
+        if not isinstance(self.photos, (list, tuple)) or not all(isinstance(p, str) for p in self.photos):
+            raise InvalidDesign("photos must be a list of file paths")
+        if len(set(self.photos)) != len(self.photos):
+            raise InvalidDesign("photos: each file once")
+        _int("trials", self.trials, 1 if self.kind == "turing" else 0, MAX_TRIALS)
+        _int("practice", self.practice, 0, 1000)
+        _int("vigilance_max_fail", self.vigilance_max_fail, 0, MAX_TRIALS)
+        _int("display_ms", self.display_ms, 0, 600_000)
+        _int("size", self.size, 32, 1024)
+        _int("seed", self.seed, 0, 2**63 - 1)
+        if isinstance(self.vigilance, bool) or not isinstance(self.vigilance, Real) or not 0.0 <= self.vigilance < 1.0:
+            raise InvalidDesign(f"vigilance must be a share in [0, 1), got {self.vigilance!r}")
+        if not isinstance(self.allow_tie, bool):
+            raise InvalidDesign(f"allow_tie must be true or false, got {self.allow_tie!r}")
+        if self.photos and len(self.photos) < self.photos_needed:
+            raise NotEnoughPhotos(self.not_enough(len(self.photos), "photos"))
         return self
 
     @property
@@ -90,6 +129,18 @@ class StudyDesign:
         if self.kind == "arena":
             return self.trials
         return self.practice + self.trials + self.n_vigilance
+
+    @property
+    def photos_needed(self) -> int:
+        """Photos one participant uses (each at most once): Turing practice + scored + vigilance;
+        an arena runs with any number (photos are reshuffled once all were used)."""
+        return self.total_trials if self.kind == "turing" else 1
+
+    def not_enough(self, have: int, what: str = "prepared photos") -> str:
+        return (
+            f"study {self.name!r} needs at least {self.photos_needed} {what} (practice {self.practice} + "
+            f"scored {self.trials} + vigilance {self.n_vigilance}; each photo at most once per participant), has {have}"
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -119,6 +170,11 @@ class Trial:
             return "left"
         return None
 
+    @property
+    def real_side(self) -> str | None:
+        """Turing trials: the side holding the real photo."""
+        return {"left": "right", "right": "left"}.get(self.fake_side or "")
+
 
 def stable_key(*parts) -> int:
     """A stable 64-bit integer from strings/ints (Python's hash() is salted per process)."""
@@ -141,29 +197,18 @@ def condition_for(design: StudyDesign, seq: int) -> str:
     return design.methods[int(perm[seq % n])]
 
 
-def _draw(rng: np.random.Generator, items: list[str], k: int) -> list[str]:
-    """``k`` items, without repetition until every item has been used once."""
-    out: list[str] = []
-    while len(out) < k and items:
-        out.extend(items[i] for i in rng.permutation(len(items)))
-    return out[:k]
-
-
 def turing_plan(design: StudyDesign, participant: str, condition: str, photos: list[str]) -> list[Trial]:
-    """Practice trials (index 0..practice-1), then scored trials with vigilance trials mixed in."""
+    """Practice trials (index 0..practice-1), then scored trials with vigilance trials mixed in.
+    Every trial has its own photo; raises :class:`NotEnoughPhotos` when there are too few."""
     photos = sorted(photos)
-    if not photos:
-        raise ValueError(f"study {design.name!r} has no prepared photos")
+    if len(photos) < design.photos_needed:
+        raise NotEnoughPhotos(design.not_enough(len(photos)))
     rng = rng_for(design.seed, "turing", participant)
-    n_main, n_vig = design.trials, design.n_vigilance
-    drawn = _draw(rng, photos, design.practice + n_main)
-    practice, main = drawn[n_main:], drawn[:n_main]
-    if len(photos) > n_main:  # practice photos differ from scored ones when the set allows it
-        rest = [p for p in photos if p not in set(main)]
-        practice = _draw(rng, rest, design.practice)
-    vig_photos = _draw(rng, photos, n_vig)
+    n_prac, n_main, n_vig = design.practice, design.trials, design.n_vigilance
+    drawn = [photos[i] for i in rng.permutation(len(photos))[: n_prac + n_main + n_vig]]
+    practice, main, vig = drawn[:n_prac], drawn[n_prac : n_prac + n_main], drawn[n_prac + n_main :]
     seq: list[tuple[str, str, str]] = [("main", p, condition) for p in main]
-    for pos, p in zip(sorted(rng.choice(n_main + n_vig, n_vig, replace=False).tolist()), vig_photos):
+    for pos, p in zip(sorted(rng.choice(n_main + n_vig, n_vig, replace=False).tolist()), vig):
         seq.insert(pos, ("vigilance", p, VIGILANCE))
     trials = []
     for i, (phase, photo, fake) in enumerate([("practice", p, condition) for p in practice] + seq):
@@ -172,16 +217,46 @@ def turing_plan(design: StudyDesign, participant: str, condition: str, photos: l
     return trials
 
 
-def arena_trial(design: StudyDesign, participant: str, index: int, photos: list[str]) -> Trial:
-    """Comparison ``index`` of a participant: a uniformly random pair of distinct methods (random
-    sides) on a random photo."""
+def _photo_stream(rng: np.random.Generator, photos: list[str], n: int) -> list[str]:
+    """``n`` photos without replacement, reshuffled once all were used; a reshuffle never starts
+    with the photo that ended the previous round."""
+    out: list[str] = []
+    while len(out) < n:
+        order = [photos[i] for i in rng.permutation(len(photos))]
+        if out and len(order) > 1 and order[0] == out[-1]:
+            order[0], order[1] = order[1], order[0]
+        out.extend(order)
+    return out[:n]
+
+
+def arena_plan(design: StudyDesign, participant: str, photos: list[str], n: int) -> list[Trial]:
+    """The first ``n`` comparisons of a participant: method pairs in shuffled blocks of all pairs,
+    each pair's sides flipping from block to block, photos without replacement."""
     photos = sorted(photos)
     if not photos:
-        raise ValueError(f"study {design.name!r} has no prepared photos")
-    rng = rng_for(design.seed, "arena", participant, index)
-    a, b = rng.choice(len(design.methods), 2, replace=False)
-    photo = photos[int(rng.integers(len(photos)))]
-    return Trial(index, "main", photo, design.methods[int(a)], design.methods[int(b)])
+        raise NotEnoughPhotos(f"study {design.name!r} has no prepared photos")
+    # Two streams, so the first k trials are the same whatever n is (a reload, a longer plan).
+    rng, photo_rng = rng_for(design.seed, "arena", participant), rng_for(design.seed, "arena-photos", participant)
+    methods = list(design.methods)
+    pairs = list(itertools.combinations(range(len(methods)), 2))
+    first_flip = rng.integers(2, size=len(pairs))
+    order: list[tuple[int, int]] = []
+    block = 0
+    while len(order) < n:
+        ks = [int(k) for k in rng.permutation(len(pairs))]
+        if order and len(ks) > 1 and set(pairs[ks[0]]) == set(order[-1]):
+            ks[0], ks[1] = ks[1], ks[0]
+        for k in ks:
+            a, b = pairs[k]
+            order.append((b, a) if (first_flip[k] + block) % 2 else (a, b))
+        block += 1
+    stream = _photo_stream(photo_rng, photos, n)
+    return [Trial(i, "main", stream[i], methods[a], methods[b]) for i, (a, b) in enumerate(order[:n])]
+
+
+def arena_trial(design: StudyDesign, participant: str, index: int, photos: list[str]) -> Trial:
+    """Comparison ``index`` of a participant (see :func:`arena_plan`)."""
+    return arena_plan(design, participant, photos, index + 1)[index]
 
 
 def plan(design: StudyDesign, participant: str, condition: str, photos: list[str], upto: int | None = None) -> list[Trial]:
@@ -189,7 +264,7 @@ def plan(design: StudyDesign, participant: str, condition: str, photos: list[str
     if design.kind == "turing":
         return turing_plan(design, participant, condition, photos)
     n = design.trials or (upto if upto is not None else 0)
-    return [arena_trial(design, participant, i, photos) for i in range(n)]
+    return arena_plan(design, participant, photos, n) if n else []
 
 
 def roles_needed(design: StudyDesign) -> list[str]:

@@ -9,7 +9,10 @@
   ties counted as half a win for each side (Rao-Kupper/Davidson would add a tie parameter; with
   half wins a tie says "equally good", which is what the arena's "can't tell" means). A small
   symmetric prior (``prior`` virtual games per pair, split evenly) keeps strengths finite when
-  a method wins or loses every game. Reported as Elo-like ratings: 1000 + 400 log10(strength).
+  a method wins or loses every game. Reported on the natural scale (log-strength, centred at 0)
+  and, for readers used to it, as an Elo-like rating 1000 + 400 log10(strength).
+- :func:`fool_rate_differences`: pairwise differences of fool rates between methods with a
+  participant bootstrap interval, a permutation test and Holm's correction.
 """
 
 from __future__ import annotations
@@ -102,40 +105,148 @@ def vigilance(votes: pd.DataFrame, max_fail: int = 0) -> pd.DataFrame:
     return out.reset_index()
 
 
-def fool_rates(votes: pd.DataFrame, max_fail: int = 0, conf: float = 0.95, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Per method: fool rate on scored trials of included participants, with Wilson,
-    Clopper-Pearson and participant-bootstrap intervals and the binomial test against 50 %."""
-    cols = [
-        "method",
-        "participants",
-        "excluded",
-        "trials",
-        "fooled",
-        "fool_rate",
-        "wilson_lo",
-        "wilson_hi",
-        "cp_lo",
-        "cp_hi",
-        "boot_lo",
-        "boot_hi",
-        "p_vs_50",
-        "median_rt_ms",
-    ]
-    if votes.empty:
-        return pd.DataFrame(columns=cols)
+#: Fewer included participants than this (per method) leave the participant bootstrap blank:
+#: resampling one or two people gives an interval that collapses to a point.
+MIN_BOOT_PARTICIPANTS = 5
+
+FOOL_COLUMNS = [
+    "method",
+    "participants",
+    "excluded",
+    "trials",
+    "fooled",
+    "fool_rate",
+    "wilson_lo",
+    "wilson_hi",
+    "cp_lo",
+    "cp_hi",
+    "boot_lo",
+    "boot_hi",
+    "p_vs_50",
+    "median_rt_ms",
+    "note",
+]
+
+
+def included_main(votes: pd.DataFrame, max_fail: int = 0) -> pd.DataFrame:
+    """Scored trials of the participants who passed vigilance (with turing_table's columns)."""
     df = turing_table(votes)
     vig = vigilance(df, max_fail)
     excluded = set(vig.loc[vig["excluded"], "participant"])
-    main = df[(df["phase"] == "main") & ~df["participant"].isin(excluded)]
+    return df[(df["phase"] == "main") & ~df["participant"].isin(excluded)]
+
+
+def fool_rates(
+    votes: pd.DataFrame,
+    max_fail: int = 0,
+    conf: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    methods: list[str] | None = None,
+) -> pd.DataFrame:
+    """Per method (every method of ``methods`` gets a row, even with no included participant):
+    fool rate on scored trials of included participants, with Wilson, Clopper-Pearson and
+    participant-bootstrap intervals, the binomial test against 50 %, participants included and
+    excluded, and a note when an interval cannot be trusted."""
+    cols = FOOL_COLUMNS
+    if votes.empty and not methods:
+        return pd.DataFrame(columns=cols)
+    df = turing_table(votes) if len(votes) else votes.assign(method=[], fooled=[])
+    vig = vigilance(df, max_fail) if len(df) else pd.DataFrame(columns=["participant", "condition", "excluded"])
+    excluded = set(vig.loc[vig["excluded"].astype(bool), "participant"])
+    main = df[(df["phase"] == "main") & ~df["participant"].isin(excluded)] if len(df) else df
+    order = list(methods or []) + sorted(set(main["method"]) - set(methods or []))
     rows = []
-    for method, g in main.groupby("method"):
+    for method in order:
+        g = main[main["method"] == method]
+        n_excl = int(vig[(vig["condition"] == method) & vig["excluded"].astype(bool)].shape[0])
+        if g.empty:
+            note = f"no included participant ({n_excl} excluded)" if n_excl else "no votes yet"
+            rows.append([method, 0, n_excl, 0, 0, *[np.nan] * 9, note])
+            continue
         per = g.groupby("participant")["fooled"].agg(["sum", "size"])
         k, n = int(per["sum"].sum()), int(per["size"].sum())
         w, cp = wilson(k, n, conf), clopper_pearson(k, n, conf)
-        b = bootstrap_participants(per["sum"].to_numpy(), per["size"].to_numpy(), conf, n_boot, seed)
-        n_excl = int(vig[(vig["condition"] == method) & vig["excluded"]].shape[0])
-        rows.append([method, len(per), n_excl, n, k, k / n, *w, *cp, *b, binom_p(k, n), float(g["rt_ms"].median())])
-    return pd.DataFrame(rows, columns=cols).sort_values("fool_rate", ascending=False, ignore_index=True)
+        if len(per) >= MIN_BOOT_PARTICIPANTS:
+            b, note = bootstrap_participants(per["sum"].to_numpy(), per["size"].to_numpy(), conf, n_boot, seed), ""
+        else:
+            b = (np.nan, np.nan)
+            note = (
+                f"only {len(per)} participant(s): too few for the bootstrap interval (needs {MIN_BOOT_PARTICIPANTS}); "
+                "Wilson / Clopper-Pearson treat votes as independent and are too narrow"
+            )
+        rt = g["rt_ms"].dropna()
+        rows.append(
+            [method, len(per), n_excl, n, k, k / n, *w, *cp, *b, binom_p(k, n), float(rt.median()) if len(rt) else np.nan, note]
+        )
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values("fool_rate", ascending=False, ignore_index=True, na_position="last")
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone)."""
+    p = np.asarray(pvalues, float)
+    order = np.argsort(p)
+    adj = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adj[i] = running
+    return adj.tolist()
+
+
+def fool_rate_differences(
+    votes: pd.DataFrame,
+    max_fail: int = 0,
+    conf: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    methods: list[str] | None = None,
+) -> pd.DataFrame:
+    """Every pair of methods: difference of fool rates (a - b) with a percentile interval from
+    a bootstrap that resamples participants within each method (the Turing test is between
+    subjects, so each participant's answers stay together), a two-sided permutation test that
+    shuffles the method labels of participants, and Holm-adjusted p-values over all pairs."""
+    cols = ["a", "b", "rate_a", "rate_b", "difference", "lo", "hi", "p", "p_holm", "participants_a", "participants_b", "note"]
+    main = included_main(votes, max_fail) if len(votes) else pd.DataFrame(columns=["method", "participant", "fooled"])
+    per = main.groupby(["method", "participant"])["fooled"].agg(["sum", "size"]).reset_index()
+    names = [m for m in (methods or sorted(per["method"].unique()))]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            pa, pb = per[per["method"] == a], per[per["method"] == b]
+            if pa.empty or pb.empty:
+                rows.append([a, b, *[np.nan] * 7, len(pa), len(pb), "a method has no included participant"])
+                continue
+            ka, na, kb, nb = (
+                pa["sum"].to_numpy(float),
+                pa["size"].to_numpy(float),
+                pb["sum"].to_numpy(float),
+                pb["size"].to_numpy(float),
+            )
+            ra, rb = ka.sum() / na.sum(), kb.sum() / nb.sum()
+            ia = rng.integers(len(ka), size=(n_boot, len(ka)))
+            ib = rng.integers(len(kb), size=(n_boot, len(kb)))
+            diffs = ka[ia].sum(1) / na[ia].sum(1) - kb[ib].sum(1) / nb[ib].sum(1)
+            q = (1 - conf) / 2
+            lo, hi = float(np.quantile(diffs, q)), float(np.quantile(diffs, 1 - q))
+            k_all, n_all = np.concatenate([ka, kb]), np.concatenate([na, nb])
+            hits = 0
+            for _ in range(n_boot):
+                perm = rng.permutation(len(k_all))
+                sa, sb = perm[: len(ka)], perm[len(ka) :]
+                d = k_all[sa].sum() / n_all[sa].sum() - k_all[sb].sum() / n_all[sb].sum()
+                hits += abs(d) >= abs(ra - rb) - 1e-12
+            p = (hits + 1) / (n_boot + 1)
+            few = min(len(ka), len(kb)) < MIN_BOOT_PARTICIPANTS
+            note = f"fewer than {MIN_BOOT_PARTICIPANTS} participants on a side: interval unreliable" if few else ""
+            rows.append([a, b, ra, rb, ra - rb, lo, hi, p, np.nan, len(ka), len(kb), note])
+    out = pd.DataFrame(rows, columns=cols)
+    ok = out["p"].notna()
+    if ok.any():
+        out.loc[ok, "p_holm"] = holm(out.loc[ok, "p"].tolist())
+    return out
 
 
 def photo_fool_rates(votes: pd.DataFrame, max_fail: int = 0) -> pd.DataFrame:
@@ -196,16 +307,19 @@ def elo(theta: np.ndarray) -> np.ndarray:
 def bradley_terry(
     votes: pd.DataFrame, methods: list[str], conf: float = 0.95, n_boot: int = 1000, prior: float = 0.5, seed: int = 0
 ) -> pd.DataFrame:
-    """Leaderboard: rating with a bootstrap interval (participants resampled), wins, losses, ties."""
-    cols = ["rank", "method", "rating", "lo", "hi", "games", "wins", "losses", "ties", "win_rate"]
+    """Leaderboard on Bradley-Terry's natural scale: ``strength`` = log-strength, centred so the
+    methods average 0 (a difference of 1 = odds of e:1), with a bootstrap interval (participants
+    resampled); ``elo`` is the same number on an Elo-like scale for readers used to it; wins,
+    losses and ties."""
+    cols = ["rank", "method", "strength", "lo", "hi", "elo", "games", "wins", "losses", "ties", "win_rate", "note"]
     W = win_matrix(votes, methods)
     theta = bt_fit(W, prior)
     lo = hi = np.full(len(methods), np.nan)
-    if len(votes) and n_boot:
+    n_part = votes["participant"].nunique() if len(votes) else 0
+    if n_part >= 2 and n_boot:
         per = np.stack([win_matrix(g, methods) for _, g in votes.groupby("participant", sort=False)])
-        n_part = len(per)
         counts = np.random.default_rng(seed).multinomial(n_part, np.full(n_part, 1 / n_part), size=n_boot)
-        boots = np.stack([elo(bt_fit(np.tensordot(c, per, 1), prior, tol=1e-8)) for c in counts])
+        boots = np.stack([bt_fit(np.tensordot(c, per, 1), prior, tol=1e-8) for c in counts])
         a = (1 - conf) / 2
         lo, hi = np.quantile(boots, a, 0), np.quantile(boots, 1 - a, 0)
     rows = []
@@ -214,29 +328,31 @@ def bradley_terry(
         won = ((mine["left"] == m) & (mine["choice"] == "left")) | ((mine["right"] == m) & (mine["choice"] == "right"))
         ties = mine["choice"] == "tie"
         games = len(mine)
+        note = "no games yet" if not games else ("too few participants for an interval" if n_part < MIN_BOOT_PARTICIPANTS else "")
         rows.append(
             [
                 0,
                 m,
-                elo(theta)[i],
+                theta[i],
                 lo[i],
                 hi[i],
+                elo(theta)[i],
                 games,
                 int(won.sum()),
                 int(games - won.sum() - ties.sum()),
                 int(ties.sum()),
                 (won.sum() + 0.5 * ties.sum()) / games if games else np.nan,
+                note,
             ]
         )
-    out = pd.DataFrame(rows, columns=cols).sort_values("rating", ascending=False, ignore_index=True)
+    out = pd.DataFrame(rows, columns=cols).sort_values("strength", ascending=False, ignore_index=True)
     out["rank"] = np.arange(1, len(out) + 1)
     return out
 
 
-def bt_win_probability(theta_or_ratings: np.ndarray, elo_scale: bool = True) -> np.ndarray:
-    """P[i beats j] from ratings (Elo-like scale) or log-strengths."""
-    r = np.asarray(theta_or_ratings, float)
-    t = (r - 1000) * np.log(10) / 400 if elo_scale else r
+def bt_win_probability(strengths: np.ndarray) -> np.ndarray:
+    """P[i beats j] from log-strengths (the diagonal is 0.5: a method against itself)."""
+    t = np.asarray(strengths, float)
     return 1 / (1 + np.exp(t[None, :] - t[:, None]))
 
 
@@ -250,7 +366,10 @@ __all__ = [
     "bt_win_probability",
     "clopper_pearson",
     "elo",
+    "fool_rate_differences",
     "fool_rates",
+    "holm",
+    "included_main",
     "photo_fool_rates",
     "turing_table",
     "vigilance",

@@ -11,16 +11,29 @@ or not at all, and double-clicks, replays and a second tab cannot count twice (t
 wins). SQLite runs with ``journal_mode=WAL``, ``synchronous=FULL`` (a committed vote survives a
 killed process and a power cut) and ``BEGIN IMMEDIATE`` transactions (writers queue on the busy
 timeout instead of failing with "database is locked").
+
+A vote is checked against the server's own plan of that participant (same photo, same sides)
+and refused once the study is not open (:class:`~.errors.StudyNotOpen`). Once a participant has
+joined, the study's images are frozen (:class:`~.errors.StudyLocked`): every plan depends on the
+photo set. Every bad argument raises a named error from :mod:`.errors`.
+
+Completion codes are an HMAC-SHA256 of the participant id under a server secret
+(``COLORIZE_STUDY_SECRET``, else a random secret created once and kept in the database, so every
+app instance agrees), given out only once the participant has finished.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import pandas as pd
@@ -45,11 +58,25 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .protocol import StudyDesign, Trial, condition_for, roles_needed, stable_key
+from .errors import (
+    InvalidArgument,
+    InvalidVote,
+    MissingImage,
+    NotEnoughPhotos,
+    StudyExists,
+    StudyLocked,
+    StudyNotOpen,
+    UnknownParticipant,
+    UnknownStudy,
+)
+from .protocol import PHASES, StudyDesign, Trial, condition_for, plan, roles_needed, stable_key, valid_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHOICES = ("left", "right", "tie")
 STATUSES = ("draft", "open", "closed")
+SECRET_ENV = "COLORIZE_STUDY_SECRET"
+#: Longest response time stored (a day); anything longer is a broken clock, not an answer.
+MAX_RT_MS = 86_400_000
 
 metadata = MetaData()
 
@@ -110,6 +137,14 @@ votes = Table(
     Column("rt_ms", Integer),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("participant", "trial", name="uq_vote_trial"),
+)
+
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 
@@ -197,15 +232,31 @@ class Study:
     created_at: float
 
 
+def _check_name(name) -> str:
+    if not valid_name(name):
+        raise InvalidArgument(f"study name {name!r}: use 1-63 lowercase letters, digits, '-' or '_'")
+    return name
+
+
+def _check_id(value, what: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise InvalidArgument(f"{what} must be a non-empty string of at most 64 characters, got {value!r}")
+    return value
+
+
 class StudyStore:
-    """All reads and writes of the study pages and the analysis go through here."""
+    """All reads and writes of the study pages, the CLI and the analysis go through here."""
 
     def __init__(self, url: str | None = None):
+        if url is not None and not isinstance(url, str):
+            raise InvalidArgument(f"database URL must be a string, got {url!r}")
         self.url = url or default_url()
         self.engine = engine_for(self.url)
 
     # -- studies -------------------------------------------------------------------------------
     def create_study(self, design: StudyDesign) -> Study:
+        if not isinstance(design, StudyDesign):
+            raise InvalidArgument(f"create_study needs a StudyDesign, got {type(design).__name__}")
         design.validate()
         try:
             with self.engine.begin() as c:
@@ -219,15 +270,24 @@ class StudyStore:
                     )
                 )
         except IntegrityError:
-            raise ValueError(f"a study named {design.name!r} exists already; choose another name") from None
+            raise StudyExists(f"a study named {design.name!r} exists already; choose another name") from None
         return self.study(design.name)
 
     def study(self, name: str) -> Study | None:
+        """The study, or None if there is none of that name."""
+        _check_name(name)
         with self.engine.connect() as c:
             row = c.execute(select(studies).where(studies.c.name == name)).mappings().first()
         if row is None:
             return None
         return Study(row["name"], row["kind"], StudyDesign.from_dict(json.loads(row["design"])), row["status"], row["created_at"])
+
+    def require(self, name: str) -> Study:
+        """The study; :class:`UnknownStudy` if there is none of that name."""
+        s = self.study(name)
+        if s is None:
+            raise UnknownStudy(f"no study named {name!r}")
+        return s
 
     def studies(self) -> list[Study]:
         with self.engine.connect() as c:
@@ -236,22 +296,38 @@ class StudyStore:
 
     def set_status(self, name: str, status: str) -> None:
         if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}")
+            raise InvalidArgument(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        s = self.require(name)
+        if status == "open":
+            ready = len(self.ready_photos(name))
+            if ready < s.design.photos_needed:
+                raise NotEnoughPhotos(s.design.not_enough(ready) + "; prepare the study's images first")
         with self.engine.begin() as c:
             c.execute(update(studies).where(studies.c.name == name).values(status=status))
 
     def delete_study(self, name: str) -> None:
+        self.require(name)
         with self.engine.begin() as c:
             for t in (votes, participants, images, photos):
                 c.execute(t.delete().where(t.c.study == name))
             c.execute(studies.delete().where(studies.c.name == name))
 
     # -- photos and images ---------------------------------------------------------------------
+    def _unlocked(self, c, study: str) -> None:
+        if c.execute(select(participants.c.id).where(participants.c.study == study).limit(1)).first() is not None:
+            raise StudyLocked(
+                f"study {study!r} has participants: its images (and so every participant's trials) can no longer change"
+            )
+
     def photo_id(self, study: str, source: str) -> str:
         """The opaque id of ``source`` in ``study`` (created on first use)."""
+        self.require(study)
+        if not isinstance(source, str) or not source:
+            raise InvalidArgument(f"photo source must be a file path, got {source!r}")
         with self.engine.begin() as c:
             pid = c.execute(select(photos.c.id).where(photos.c.study == study, photos.c.source == source)).scalar()
             if pid is None:
+                self._unlocked(c, study)
                 pid = secrets.token_hex(8)
                 c.execute(photos.insert().values(id=pid, study=study, source=source))
         return pid
@@ -262,18 +338,28 @@ class StudyStore:
             return c.execute(q).first() is not None
 
     def add_image(self, study: str, photo: str, role: str, png: bytes) -> str:
+        """Store (or replace) one image; refused once participants have joined."""
+        self.require(study)
+        _check_id(photo, "photo id")
+        _check_id(role, "image role")
+        if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(b"\x89PNG\r\n\x1a\n"):
+            raise InvalidArgument("image must be PNG bytes")
         iid = secrets.token_hex(12)
         with self.engine.begin() as c:
+            self._unlocked(c, study)
+            if c.execute(select(photos.c.id).where(photos.c.id == photo, photos.c.study == study)).first() is None:
+                raise InvalidArgument(f"study {study!r} has no photo {photo!r}; get its id from photo_id()")
             c.execute(images.delete().where(images.c.study == study, images.c.photo == photo, images.c.role == role))
-            c.execute(images.insert().values(id=iid, study=study, photo=photo, role=role, png=png))
+            c.execute(images.insert().values(id=iid, study=study, photo=photo, role=role, png=bytes(png)))
         return iid
 
     def image_png(self, study: str, photo: str, role: str) -> bytes:
+        _check_name(study)
         with self.engine.connect() as c:
             q = select(images.c.png).where(images.c.study == study, images.c.photo == photo, images.c.role == role)
             png = c.execute(q).scalar()
         if png is None:
-            raise KeyError(f"study {study!r}: no image for this trial; prepare the study's images first")
+            raise MissingImage(f"study {study!r}: no {role!r} image for photo {photo!r}; prepare the study's images first")
         return bytes(png)
 
     def ready_photos(self, study: str) -> list[str]:
@@ -290,15 +376,17 @@ class StudyStore:
         return sorted(p for p, r in have.items() if need <= r)
 
     def photo_sources(self, study: str) -> dict[str, str]:
+        _check_name(study)
         with self.engine.connect() as c:
             return dict(c.execute(select(photos.c.id, photos.c.source).where(photos.c.study == study)).all())
 
     # -- participants --------------------------------------------------------------------------
     def join(self, study: str) -> Participant:
-        """A new participant with a balanced, randomised condition (permuted blocks by join order)."""
-        s = self.study(study)
-        if s is None:
-            raise KeyError(f"no study named {study!r}")
+        """A new participant with a balanced, randomised condition (permuted blocks by join order).
+        Only an open study takes participants (:class:`StudyNotOpen`)."""
+        s = self.require(study)
+        if s.status != "open":
+            raise StudyNotOpen(f"study {study!r} is {s.status}, not open: nobody can join")
         for _ in range(50):  # PostgreSQL: two instances may race for the same seq
             try:
                 with self.engine.begin() as c:
@@ -318,14 +406,24 @@ class StudyStore:
         raise RuntimeError("could not register the participant; try again")
 
     def participant(self, pid: str, study: str | None = None) -> Participant | None:
+        """The participant, or None if there is none with that id (in that study)."""
+        _check_id(pid, "participant id")
         q = select(participants).where(participants.c.id == pid)
         if study is not None:
-            q = q.where(participants.c.study == study)
+            q = q.where(participants.c.study == _check_name(study))
         with self.engine.connect() as c:
             row = c.execute(q).mappings().first()
         return Participant(**row) if row else None
 
+    def require_participant(self, pid: str, study: str | None = None) -> Participant:
+        p = self.participant(pid, study)
+        if p is None:
+            raise UnknownParticipant(f"no participant {pid!r}" + (f" in study {study!r}" if study else ""))
+        return p
+
     def finish(self, pid: str) -> None:
+        """Mark the participant as finished (idempotent)."""
+        self.require_participant(pid)
         with self.engine.begin() as c:
             c.execute(
                 update(participants)
@@ -333,30 +431,115 @@ class StudyStore:
                 .values(finished_at=time.time())
             )
 
+    # -- completion codes ----------------------------------------------------------------------
+    def _secret(self) -> bytes:
+        env = os.environ.get(SECRET_ENV)
+        if env:
+            return env.encode()
+        with self.engine.begin() as c:
+            value = c.execute(select(settings.c.value).where(settings.c.key == "completion_secret")).scalar()
+            if value is None:
+                value = secrets.token_hex(32)
+                c.execute(settings.insert().values(key="completion_secret", value=value))
+        return value.encode()
+
+    def code_for(self, pid: str) -> str:
+        """The completion code of a participant id: HMAC-SHA256 under the server secret, 12
+        base-32 characters (60 bits; guessing one is hopeless)."""
+        _check_id(pid, "participant id")
+        digest = hmac.new(self._secret(), pid.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest).decode()[:12]
+
+    def completion_code(self, pid: str) -> str:
+        """The code a participant gets once finished (:class:`StudyNotOpen`-free: a finished
+        participant of a closed study still sees it); refused before the last trial."""
+        p = self.require_participant(pid)
+        if p.finished_at is None:
+            raise InvalidArgument(f"participant {pid!r} has not finished; the completion code comes after the last trial")
+        return self.code_for(pid)
+
+    def verify_code(self, study: str, code: str) -> Participant | None:
+        """The finished participant of ``study`` whose completion code is ``code``, else None."""
+        if not isinstance(code, str):
+            raise InvalidArgument(f"completion code must be a string, got {code!r}")
+        want = code.strip().upper()
+        for pid in self.participants_frame(study).query("finished_at.notna()")["id"]:
+            if hmac.compare_digest(self.code_for(pid), want):
+                return self.participant(pid)
+        return None
+
     # -- votes ---------------------------------------------------------------------------------
+    def _check_vote(self, c, participant: Participant, trial: Trial, choice: str, rt_ms) -> None:
+        if not isinstance(participant, Participant):
+            raise InvalidArgument(f"participant must be a Participant (from join() or participant()), got {participant!r}")
+        if not isinstance(trial, Trial):
+            raise InvalidArgument(f"trial must be a Trial from the participant's plan, got {trial!r}")
+        if choice not in CHOICES:
+            raise InvalidVote(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+        if rt_ms is not None and (isinstance(rt_ms, bool) or not isinstance(rt_ms, Integral) or not 0 <= rt_ms <= MAX_RT_MS):
+            raise InvalidVote(f"rt_ms must be whole milliseconds between 0 and {MAX_RT_MS} (or None), got {rt_ms!r}")
+        if isinstance(trial.index, bool) or not isinstance(trial.index, int) or trial.index < 0 or trial.phase not in PHASES:
+            raise InvalidVote(f"trial {trial!r}: index must be a whole number >= 0 and phase one of {', '.join(PHASES)}")
+        row = (
+            c.execute(
+                select(participants.c.condition, studies.c.status, studies.c.design, studies.c.name, studies.c.created_at)
+                .join(studies, studies.c.name == participants.c.study)
+                .where(participants.c.id == _check_id(participant.id, "participant id"))
+            )
+            .mappings()
+            .first()
+        )
+        if row is None or row["name"] != participant.study:
+            raise UnknownParticipant(f"no participant {participant.id!r} in study {participant.study!r}")
+        if row["status"] != "open":
+            raise StudyNotOpen(f"study {participant.study!r} is {row['status']}: votes are no longer accepted")
+        design = StudyDesign.from_dict(json.loads(row["design"]))
+        if choice == "tie" and (design.kind != "arena" or not design.allow_tie):
+            raise InvalidVote(f"study {participant.study!r} offers no 'tie' answer")
+        ready = self._frozen_photos(c, participant.study, row["created_at"], design)
+        expected = plan(design, participant.id, row["condition"], ready, upto=trial.index + 1)
+        if trial.index >= len(expected) or expected[trial.index] != trial:
+            raise InvalidVote(f"trial {trial.index} does not match participant {participant.id!r}'s plan")
+
+    def _frozen_photos(self, c, study: str, created_at: float, design: StudyDesign) -> list[str]:
+        # Safe to cache: a study with participants cannot change its images (StudyLocked).
+        key = (study, created_at)
+        cache = self.__dict__.setdefault("_photo_cache", {})
+        if key not in cache:
+            need = set(roles_needed(design))
+            have: dict[str, set] = {}
+            for photo, role in c.execute(select(images.c.photo, images.c.role).where(images.c.study == study)).all():
+                have.setdefault(photo, set()).add(role)
+            cache[key] = sorted(p for p, r in have.items() if need <= r)
+        return cache[key]
+
     def record_vote(self, participant: Participant, trial: Trial, choice: str, rt_ms: int | None = None) -> bool:
         """Commit one answer atomically. True if stored now, False if this trial was answered
-        before (replay, double-click, second tab): the first answer stands."""
-        if choice not in CHOICES:
-            raise ValueError(f"choice must be one of {CHOICES}")
-        row = dict(
-            study=participant.study,
-            participant=participant.id,
-            trial=int(trial.index),
-            phase=trial.phase,
-            photo=trial.photo,
-            left=trial.left,
-            right=trial.right,
-            choice=choice,
-            rt_ms=None if rt_ms is None else int(rt_ms),
-            created_at=time.time(),
-        )
-        insert = _insert(self.engine.dialect.name)
-        if insert is not None:
-            stmt = (
-                insert(votes).values(**row).on_conflict_do_nothing(index_elements=["participant", "trial"]).returning(votes.c.id)
+        before (replay, double-click, second tab): the first answer stands. Raises
+        :class:`StudyNotOpen` once the study is closed, :class:`InvalidVote` for a choice, time
+        or trial that does not fit, :class:`UnknownParticipant` for an unknown participant."""
+        with self.engine.begin() as c:
+            self._check_vote(c, participant, trial, choice, rt_ms)
+            row = dict(
+                study=participant.study,
+                participant=participant.id,
+                trial=int(trial.index),
+                phase=trial.phase,
+                photo=trial.photo,
+                left=trial.left,
+                right=trial.right,
+                choice=choice,
+                rt_ms=None if rt_ms is None else int(rt_ms),
+                created_at=time.time(),
             )
-            with self.engine.begin() as c:  # RETURNING: rowcount is not reliable across drivers
+            insert = _insert(self.engine.dialect.name)
+            if insert is not None:  # RETURNING: rowcount is not reliable across drivers
+                stmt = (
+                    insert(votes)
+                    .values(**row)
+                    .on_conflict_do_nothing(index_elements=["participant", "trial"])
+                    .returning(votes.c.id)
+                )
                 return c.execute(stmt).first() is not None
         try:  # other databases: rely on the unique constraint
             with self.engine.begin() as c:
@@ -367,12 +550,14 @@ class StudyStore:
 
     def answers(self, pid: str) -> dict[int, str]:
         """trial index -> choice of one participant."""
+        _check_id(pid, "participant id")
         with self.engine.connect() as c:
             return dict(c.execute(select(votes.c.trial, votes.c.choice).where(votes.c.participant == pid)).all())
 
     # -- analysis ------------------------------------------------------------------------------
     def votes_frame(self, study: str) -> pd.DataFrame:
         """Every vote with its participant's condition (one row per participant and trial)."""
+        _check_name(study)
         q = (
             select(votes, participants.c.condition, participants.c.seq)
             .join(participants, participants.c.id == votes.c.participant)
@@ -385,6 +570,7 @@ class StudyStore:
         return df if len(df) else pd.DataFrame(columns=cols)
 
     def participants_frame(self, study: str) -> pd.DataFrame:
+        _check_name(study)
         with self.engine.connect() as c:
             df = pd.DataFrame(
                 c.execute(select(participants).where(participants.c.study == study).order_by(participants.c.seq)).mappings().all()

@@ -19,7 +19,7 @@ def study_photos(tmp_path_factory) -> list[str]:
     root = tmp_path_factory.mktemp("study_photos")
     rng = np.random.default_rng(3)
     paths = []
-    for i in range(8):
+    for i in range(12):
         p = root / f"scene_{i}.png"
         Image.fromarray(synthetic_photo(rng, 40 + 4 * i, i % 2)).save(p)
         paths.append(str(p))
@@ -36,6 +36,7 @@ def make_study(store, study_photos):
     """Create, prepare (with deterministic stand-in colorizers) and open a study."""
 
     def make(name="s1", kind="turing", methods=("hue40", "hue120"), **design) -> StudyDesign:
+        design = dict(trials=6, practice=2, vigilance=0.34) | design  # 10 photos a participant; 12 exist
         d = StudyDesign(name=name, kind=kind, methods=list(methods), photos=study_photos, size=32, seed=7, **design)
         store.create_study(d)
         prep.prepare(store, name, {m: FAKE_METHODS[m] for m in methods})

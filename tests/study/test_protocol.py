@@ -2,7 +2,8 @@ from collections import Counter
 
 import pytest
 
-from experiments.study.protocol import REAL, VIGILANCE, StudyDesign, arena_trial, condition_for, turing_plan
+from experiments.study.errors import InvalidDesign, NotEnoughPhotos
+from experiments.study.protocol import REAL, VIGILANCE, StudyDesign, arena_plan, arena_trial, condition_for, turing_plan
 
 PHOTOS = [f"p{i:02d}" for i in range(60)]
 
@@ -30,11 +31,29 @@ def test_defaults_follow_zhang_et_al():
         dict(vigilance=1.0),
         dict(size=8),
         dict(trials=0),
+        dict(name="pilot\n"),  # a full match: no trailing newline
+        dict(name="pilot/../x"),
+        dict(trials="abc"),
+        dict(trials=2.5),
+        dict(trials=True),
+        dict(practice=-1),
+        dict(size=2**70),
+        dict(vigilance="0.1"),
+        dict(methods="ab"),
+        dict(methods=["a b"]),
+        dict(photos=["x", "x"]),
+        dict(allow_tie="yes"),
     ],
 )
-def test_invalid_designs_are_refused(bad):
-    with pytest.raises(ValueError):
+def test_invalid_designs_are_refused_with_a_named_error(bad):
+    with pytest.raises(InvalidDesign):
         design(**bad)
+
+
+def test_a_turing_design_needs_a_photo_per_trial():
+    with pytest.raises(NotEnoughPhotos, match="needs at least 54 photos"):
+        design(photos=PHOTOS[:53])
+    assert design(photos=PHOTOS[:54]).photos_needed == 54
 
 
 def test_assignment_is_balanced_in_every_block_and_random_across_blocks():
@@ -69,17 +88,16 @@ def test_plan_is_reproducible_per_participant_and_differs_between_them():
     assert turing_plan(d, "x", "a", PHOTOS) != turing_plan(d, "y", "a", PHOTOS)
 
 
-def test_small_photo_sets_are_reused_evenly():
-    plan = turing_plan(design(), "x", "a", PHOTOS[:7])
-    counts = Counter(t.photo for t in plan if t.phase == "main")
-    assert max(counts.values()) - min(counts.values()) <= 1
+def test_too_few_prepared_photos_are_refused():
+    with pytest.raises(NotEnoughPhotos):
+        turing_plan(design(), "x", "a", PHOTOS[:53])
 
 
 def test_arena_pairs_are_uniform_distinct_methods():
     d = design(kind="arena", methods=["a", "b", "c", "d"], trials=0)
-    trials = [arena_trial(d, f"p{k}", i, PHOTOS) for k in range(30) for i in range(100)]
+    trials = [t for k in range(30) for t in arena_plan(d, f"p{k}", PHOTOS, 100)]
     assert all(t.left != t.right for t in trials)
     pairs = Counter(frozenset((t.left, t.right)) for t in trials)
     assert len(pairs) == 6 and all(abs(n / 3000 - 1 / 6) < 0.02 for n in pairs.values())
     assert abs(Counter(t.left for t in trials)["a"] / 3000 - 0.25) < 0.03
-    assert arena_trial(d, "p1", 5, PHOTOS) == arena_trial(d, "p1", 5, PHOTOS)
+    assert arena_trial(d, "p1", 5, PHOTOS) == arena_trial(d, "p1", 5, PHOTOS) == arena_plan(d, "p1", PHOTOS, 9)[5]

@@ -92,9 +92,11 @@ def test_bradley_terry_recovers_simulated_strengths():
     df = pd.DataFrame(rows, columns=["participant", "left", "right", "choice"])
     board = stats.bradley_terry(df, methods, n_boot=200)
     assert list(board["method"]) == methods
-    est = (board.set_index("method").loc[methods, "rating"].to_numpy() - 1000) * np.log(10) / 400
-    assert np.allclose(est - est.mean(), true - true.mean(), atol=0.15)
-    assert (board["lo"] < board["rating"]).all() and (board["rating"] < board["hi"]).all()
+    est = board.set_index("method").loc[methods, "strength"].to_numpy()
+    assert est.mean() == pytest.approx(0, abs=1e-9)  # natural scale, centred
+    assert np.allclose(est, true - true.mean(), atol=0.15)
+    assert (board["lo"] < board["strength"]).all() and (board["strength"] < board["hi"]).all()
+    assert np.allclose(board["elo"], stats.elo(board["strength"]))
     assert board["games"].sum() == 2 * len(df) and (board["wins"] + board["losses"] == board["games"]).all()
 
 
@@ -103,7 +105,7 @@ def test_ties_count_as_half_wins():
     rows = [["p", "a", "b", "left"]] * 6 + [["p", "b", "a", "left"]] * 2 + [["q", "a", "b", "tie"]] * 4
     df = pd.DataFrame(rows, columns=["participant", "left", "right", "choice"])
     board = stats.bradley_terry(df, ["a", "b"], n_boot=0, prior=0.0).set_index("method")
-    assert stats.bt_win_probability(board.loc[["a", "b"], "rating"].to_numpy())[0, 1] == pytest.approx(2 / 3)
+    assert stats.bt_win_probability(board.loc[["a", "b"], "strength"].to_numpy())[0, 1] == pytest.approx(2 / 3)
     assert board.loc["a", ["wins", "losses", "ties", "games"]].tolist() == [6, 2, 4, 12]
     assert board.loc["a", "win_rate"] == pytest.approx(8 / 12)
 
@@ -111,7 +113,46 @@ def test_ties_count_as_half_wins():
 def test_bradley_terry_all_ties_and_unbeaten_method_stay_finite():
     df = pd.DataFrame([["p", "a", "b", "tie"]] * 10, columns=["participant", "left", "right", "choice"])
     board = stats.bradley_terry(df, ["a", "b"], n_boot=50)
-    assert board["rating"].tolist() == pytest.approx([1000, 1000])
+    assert board["strength"].tolist() == pytest.approx([0, 0], abs=1e-9)
     df = pd.DataFrame([["p", "a", "b", "left"]] * 10, columns=["participant", "left", "right", "choice"])
     board = stats.bradley_terry(df, ["a", "b"], n_boot=50)
-    assert np.isfinite(board["rating"]).all() and board.iloc[0]["method"] == "a"
+    assert np.isfinite(board["strength"]).all() and board.iloc[0]["method"] == "a"
+    p = stats.bt_win_probability(board["strength"].to_numpy())
+    assert np.isfinite(p).all() and np.allclose(np.diag(p), 0.5)  # no empty cells on the diagonal
+
+
+def test_every_method_gets_a_row_with_its_exclusions_and_a_warning_note():
+    rows = [["p1", "a", i, "main", f"x{i}", "real", "a", "left", 900] for i in range(4)]
+    rows.append(["p1", "a", 9, "vigilance", "x9", "real", "vigilance", "left", 500])  # failed: excluded
+    rows += [["p2", "b", i, "main", f"x{i}", "b", "real", "right", 700] for i in range(4)]
+    res = stats.fool_rates(votes_frame(rows), methods=["a", "b", "c"], n_boot=200).set_index("method")
+    assert list(res.index) == ["b", "a", "c"]
+    assert res.loc["a", ["participants", "excluded", "trials"]].tolist() == [0, 1, 0]
+    assert "no included participant (1 excluded)" in res.loc["a", "note"] and np.isnan(res.loc["a", "fool_rate"])
+    assert res.loc["c", "note"] == "no votes yet"
+    assert np.isnan(res.loc["b", "boot_lo"]) and "too few" in res.loc["b", "note"]  # one participant: no bootstrap
+
+
+def test_differences_between_methods_have_intervals_and_a_permutation_test():
+    rng = np.random.default_rng(1)
+    rows = []
+    for p in range(40):
+        m, rate = ("a", 0.45) if p % 2 else ("b", 0.15)
+        for i in range(20):
+            fooled = rng.random() < rate
+            rows.append([f"p{p}", m, i, "main", f"x{i}", "real", m, "left" if fooled else "right", 800])
+    d = stats.fool_rate_differences(votes_frame(rows), methods=["a", "b"], n_boot=1000).iloc[0]
+    assert d["a"] == "a" and 0.15 < d["difference"] < 0.45
+    assert d["lo"] < d["difference"] < d["hi"] and d["lo"] > 0
+    assert d["p"] < 0.01 and d["p_holm"] == d["p"]
+    same = [r[:7] + [r[7]] + r[8:] for r in rows if r[1] == "a"]
+    half = [
+        [r[0], "b" if int(r[0][1:]) % 4 == 1 else "a", *r[2:5], "real", "b" if int(r[0][1:]) % 4 == 1 else "a", *r[7:]]
+        for r in same
+    ]
+    d = stats.fool_rate_differences(votes_frame(half), methods=["a", "b"], n_boot=1000).iloc[0]
+    assert d["lo"] < 0 < d["hi"] and d["p"] > 0.05  # same rate: interval covers 0
+
+
+def test_holm_adjustment():
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])

@@ -14,21 +14,33 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
-from experiments.study.protocol import StudyDesign, Trial, plan
-from experiments.study.storage import StudyStore
+from experiments.study import errors, storage
+from experiments.study.prepare import png_bytes
+from experiments.study.protocol import StudyDesign, Trial, plan, roles_needed
+from experiments.study.storage import Participant, StudyStore
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def bare_study(store: StudyStore, name="c", methods=("a", "b"), **kw) -> StudyDesign:
-    d = StudyDesign(name=name, methods=list(methods), photos=[], trials=36, practice=0, vigilance=0.1, seed=1, **kw)
+TINY_PNG = png_bytes(__import__("numpy").zeros((4, 4, 3), "uint8"))
+
+
+def bare_study(store: StudyStore, name="c", methods=("a", "b"), n_photos=50, **kw) -> StudyDesign:
+    """An open study whose ``n_photos`` photos have every image (4x4 placeholders)."""
+    kw = dict(trials=36, practice=0, vigilance=0.1, seed=1) | kw
+    d = StudyDesign(name=name, methods=list(methods), photos=[], **kw)
     store.create_study(d)
+    with store.engine.begin() as c:  # one transaction: 200 separate fsyncs would take seconds
+        c.execute(storage.photos.insert(), [dict(id=f"{name}{i:03d}", study=name, source=f"ph{i}.png") for i in range(n_photos)])
+        rows = [
+            dict(id=f"{name}{i:03d}{r}", study=name, photo=f"{name}{i:03d}", role=r, png=TINY_PNG)
+            for i in range(n_photos)
+            for r in roles_needed(d)
+        ]
+        c.execute(storage.images.insert(), rows)
+    store.set_status(name, "open")
     return d
-
-
-PHOTOS = [f"ph{i}" for i in range(50)]
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(store):
@@ -42,29 +54,95 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(store):
 def test_vote_is_idempotent_first_answer_stands(store):
     d = bare_study(store)
     p = store.join("c")
-    t = plan(d, p.id, p.condition, PHOTOS)[0]
+    t = plan(d, p.id, p.condition, store.ready_photos("c"))[0]
     assert store.record_vote(p, t, "left", 812) is True
     assert store.record_vote(p, t, "right", 90) is False  # replay / double-click / second tab
     df = store.votes_frame("c")
     assert len(df) == 1 and df.iloc[0]["choice"] == "left" and df.iloc[0]["rt_ms"] == 812
     assert store.answers(p.id) == {0: "left"}
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.InvalidVote):
         store.record_vote(p, t, "both")
 
 
 def test_votes_need_a_registered_participant(store):
     bare_study(store)
-    from experiments.study.storage import Participant
-
     ghost = Participant("nobody", "c", 0, "a", 0.0, None)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(errors.UnknownParticipant, match="nobody"):
         store.record_vote(ghost, Trial(0, "main", "ph1", "real", "a"), "left")
 
 
 def test_duplicate_study_names_are_refused(store):
     bare_study(store)
-    with pytest.raises(ValueError, match="exists already"):
+    with pytest.raises(errors.StudyExists, match="exists already"):
         bare_study(store)
+
+
+def test_every_bad_argument_gets_a_named_error(store):
+    d = bare_study(store)
+    p = store.join("c")
+    t = plan(d, p.id, p.condition, store.ready_photos("c"))[0]
+    bad_calls = [
+        (errors.InvalidVote, lambda: store.record_vote(p, t, "left", rt_ms=2**70)),
+        (errors.InvalidVote, lambda: store.record_vote(p, t, "left", rt_ms=-1)),
+        (errors.InvalidVote, lambda: store.record_vote(p, t, "left", rt_ms="fast")),
+        (errors.InvalidVote, lambda: store.record_vote(p, t, "tie")),  # a Turing test has no tie
+        (errors.InvalidVote, lambda: store.record_vote(p, Trial(0, "main", t.photo, t.right, t.left), "left")),  # not the plan
+        (errors.InvalidVote, lambda: store.record_vote(p, Trial(-1, "main", t.photo, t.left, t.right), "left")),
+        (errors.InvalidArgument, lambda: store.record_vote("pid", t, "left")),
+        (errors.InvalidArgument, lambda: store.record_vote(p, "trial", "left")),
+        (errors.UnknownParticipant, lambda: store.finish("nobody")),
+        (errors.UnknownParticipant, lambda: store.completion_code("nobody")),
+        (errors.InvalidArgument, lambda: store.completion_code(p.id)),  # not finished yet
+        (errors.InvalidArgument, lambda: store.participant(42)),
+        (errors.InvalidArgument, lambda: store.study("c\n")),  # full match: no trailing newline
+        (errors.InvalidArgument, lambda: store.study(None)),
+        (errors.InvalidArgument, lambda: store.set_status("c", "paused")),
+        (errors.UnknownStudy, lambda: store.set_status("nope", "open")),
+        (errors.UnknownStudy, lambda: store.join("nope")),
+        (errors.UnknownStudy, lambda: store.delete_study("nope")),
+        (errors.MissingImage, lambda: store.image_png("c", "nophoto", "real")),
+        (errors.InvalidArgument, lambda: store.add_image("c", "nophoto", "real", b"not a png")),
+        (errors.StudyLocked, lambda: store.add_image("c", store.ready_photos("c")[0], "a", TINY_PNG)),
+        (errors.StudyLocked, lambda: store.photo_id("c", "new.png")),
+        (errors.InvalidArgument, lambda: store.create_study({"name": "x"})),
+        (errors.InvalidDesign, lambda: store.create_study(StudyDesign(name="x", methods=["a"], trials="abc"))),
+    ]
+    for expected, call in bad_calls:
+        with pytest.raises(expected) as info:
+            call()
+        assert str(info.value) and "\n" not in str(info.value)
+    assert len(store.votes_frame("c")) == 0  # nothing half-stored
+
+
+def test_closed_study_refuses_votes_and_new_participants(store):
+    d = bare_study(store)
+    p = store.join("c")
+    trials = plan(d, p.id, p.condition, store.ready_photos("c"))
+    assert store.record_vote(p, trials[0], "left", 500)
+    store.set_status("c", "closed")
+    with pytest.raises(errors.StudyNotOpen, match="no longer accepted"):
+        store.record_vote(p, trials[1], "left", 500)
+    with pytest.raises(errors.StudyNotOpen):
+        store.join("c")
+    assert len(store.votes_frame("c")) == 1
+
+
+def test_completion_codes_are_hmacs_given_only_after_finishing(store, monkeypatch):
+    bare_study(store)
+    p, q = store.join("c"), store.join("c")
+    store.finish(p.id)
+    code = store.completion_code(p.id)
+    assert len(code) == 12 and code.isalnum() and code not in p.id and p.id[:10] not in code
+    assert code != store.code_for(q.id) and store.completion_code(p.id) == code  # stable, per participant
+    assert store.verify_code("c", code.lower()).id == p.id and store.verify_code("c", store.code_for(q.id)) is None
+    monkeypatch.setenv("COLORIZE_STUDY_SECRET", "another server secret")
+    assert store.completion_code(p.id) != code  # keyed by the server secret
+
+
+def test_opening_needs_enough_prepared_photos(store):
+    with pytest.raises(errors.NotEnoughPhotos, match="needs at least 4 prepared photos"):
+        bare_study(store, name="few", n_photos=3, trials=4, practice=0, vigilance=0.0)
+    assert store.study("few").status == "draft"
 
 
 def test_50_concurrent_participants_lose_and_duplicate_nothing(store):
@@ -81,10 +159,10 @@ def test_50_concurrent_participants_lose_and_duplicate_nothing(store):
             barrier.wait()
             s = StudyStore(store.url)  # what each Streamlit session does
             p = s.join("c")
-            trials = plan(d, p.id, p.condition, PHOTOS)
+            trials = plan(d, p.id, p.condition, s.ready_photos("c"))
             ok = [s.record_vote(p, t, "left" if (t.index + k) % 2 else "right", t.index) for t in trials]
             if k % 2 == 0:
-                ok += [s.record_vote(p, t, "tie" if t.index % 3 else "left", 1) for t in trials]
+                ok += [s.record_vote(p, t, "right" if t.index % 3 else "left", 1) for t in trials]
             results[p.id] = (k, ok)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -118,7 +196,7 @@ KILL_SCRIPT = textwrap.dedent(
     from experiments.study.storage import StudyStore
     store = StudyStore(sys.argv[1])
     d = store.study("c").design
-    photos = [f"ph{i}" for i in range(50)]
+    photos = store.ready_photos("c")
     while True:
         p = store.join("c")
         for t in plan(d, p.id, p.condition, photos):
