@@ -66,7 +66,7 @@ M = _LazyMetrics()
 REFERENCE_ROWS = ("gray", "truth")
 CACHE_DIR = PROJECT_ROOT / "results" / "metrics" / ".cache"
 PRIOR_FILE = PROJECT_ROOT / "backends" / "assets" / "ab_gamut.npz"
-METRICS_VERSION = 3  # 2: gray_of gives exactly R = G = B; 3: float32 SSIM / Lab / CIEDE2000 (older cached rows are not reused)
+METRICS_VERSION = 4  # 2: gray_of gives exactly R = G = B; 3: float32 SSIM / Lab / CIEDE2000; 4: artefact columns (older cached rows are not reused)
 DEFAULT_CLASS_TRAIN = PROJECT_ROOT.parent / "shared" / "data" / "train"
 
 

@@ -19,6 +19,8 @@ lpips_* / featdist_*   perceptual distance (see perceptual.py)                  
 fid                    Frechet Inception Distance (set metric)                     lower
 top1_resnet50          ImageNet ResNet-50 top-1 accuracy                           higher
 ncm_squeeze            nearest-class-mean accuracy on SqueezeNet features          higher
+false_hue_share ...    colour artefacts: false hues, warm cast, checkerboard,     (see
+edge_bleed             colour bleeding across edges (see artefacts.py)            there)
 =====================  =========================================================  ========
 """
 
@@ -26,6 +28,16 @@ from __future__ import annotations
 
 import torch
 
+from .artefacts import (
+    ARTEFACT_COLUMNS,
+    ARTEFACT_INFO,
+    checkerboard_ratio,
+    edge_bleed,
+    false_hue_share,
+    magenta_share,
+    warm_share,
+    warm_share_difference,
+)
 from .auc import ab_auc, auc, error_cdf
 from .bootstrap import bootstrap_ci
 from .ciede2000 import ciede2000, delta_e_ciede2000
@@ -39,15 +51,21 @@ __all__ = [
     "ab_auc",
     "auc",
     "bootstrap_ci",
+    "checkerboard_ratio",
     "ciede2000",
     "colorfulness",
     "colorfulness_difference",
     "delta_e_ciede2000",
+    "edge_bleed",
     "error_cdf",
+    "false_hue_share",
     "frechet_distance",
+    "magenta_share",
     "pixel_metrics",
     "psnr",
     "ssim",
+    "warm_share",
+    "warm_share_difference",
 ]
 
 #: column -> (label for tables, direction: +1 higher is better, -1 lower, 0 neither)
@@ -65,18 +83,20 @@ METRIC_INFO: dict[str, tuple[str, int]] = {
     "fid": ("FID (Inception-v3)", -1),
     "top1_resnet50": ("top-1 acc. (ImageNet ResNet-50)", +1),
     "ncm_squeeze": ("NCM acc. (SqueezeNet features; substitute, not ImageNet top-1)", +1),
+    **ARTEFACT_INFO,
 }
 
-PIXEL_COLUMNS = ("psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff", "auc", "auc_rebal")
+PIXEL_COLUMNS = ("psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff", "auc", "auc_rebal", *ARTEFACT_COLUMNS)
 
 
 @torch.no_grad()
 def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
     """Every pixel metric of each image of ``x`` against ``y``: column -> ``N`` float64 values.
 
-    Lab is computed once (float32, as :func:`ciede2000` and :func:`auc` do) and shared by CIEDE2000
-    and both AuCs; the values equal those of the single metric functions."""
+    Lab is computed once (float32, as :func:`ciede2000` and :func:`auc` do) and shared by CIEDE2000,
+    both AuCs and the artefact measures; the values equal those of the single metric functions."""
     from ._common import check_pair, rgb_to_lab32
+    from .artefacts import artefacts_from_lab
     from .auc import auc_from_cdf, rebalance_pixel_weights
     from .colorfulness import _colorfulness
     from .psnr import _psnr
@@ -96,5 +116,6 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> 
         "colorfulness_diff": m_x - _colorfulness(y, data_range),
         "auc": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:])),
         "auc_rebal": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:], rebalance_pixel_weights(lab_y[:, 1:]))),
+        **artefacts_from_lab(lab_x, lab_y),
     }
     return {k: v.double().cpu() for k, v in out.items()}
