@@ -225,3 +225,47 @@ def phase_at(images_seen: int, schedule: list[list[int]], crop: int, batch_size:
             end = int(start)
             break
     return cur[0], cur[1], end
+
+
+def loader_throughput(roots: list[str | Path], crop: int = 64, n: int = 256, seed: int = 0) -> dict[str, float]:
+    """Samples per CPU-second of the two training inputs at ``crop``, one process, no workers:
+    ``jpeg`` (the image-folder dataset: decode + resize + crop + Lab per sample) and ``cache``
+    (:class:`StreamCrops` on the pre-decoded cache). The cache must exist (built once)."""
+    import random as _random
+    import time
+
+    from .data import ImageFolderLab
+
+    roots = [Path(r) for r in roots]
+    cache = build_cache(roots, progress=False)
+    stream = StreamCrops(cache, crop, seed=seed)
+    folder = ImageFolderLab(roots[0], crop, True, seed=seed)
+    rng = _random.Random(seed)
+    picks = [rng.randrange(len(folder)) for _ in range(n)]
+    t = time.process_time()
+    for i in picks:
+        folder[i]
+    jpeg = n / (time.process_time() - t)
+    t = time.process_time()
+    for p in range(n):
+        stream[p]
+    cached = n / (time.process_time() - t)
+    return {"crop": crop, "jpeg_per_cpu_s": round(jpeg, 1), "cache_per_cpu_s": round(cached, 1), "speedup": round(cached / jpeg, 2)}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m experiments.datacache", description="Build the training cache; --bench measures loader throughput.")
+    p.add_argument("--data", nargs="+", default=["../shared/data/train", "../shared/data/train_extra"])
+    p.add_argument("--short", type=int, default=160)
+    p.add_argument("--bench", action="store_true", help="samples per CPU-second: JPEG folder loader vs the cache, at 64 and 128 px")
+    args = p.parse_args()
+    from .config import project_path
+
+    roots = [project_path(d) for d in args.data]
+    c = build_cache(roots, short=args.short)
+    print(f"{c.path}: {len(c)} photos, {c.nbytes / 1e6:.0f} MB, {len(c.classes)} labels")
+    if args.bench:
+        for crop in (64, 128):
+            print(loader_throughput(roots, crop))
