@@ -27,6 +27,7 @@ TINY = [
     "--device",
     "cpu",
     "--quiet",
+    "--no-speed",  # the full-resolution, thread, click, evaluate-CLI and training rows: tested on their own below
 ]
 
 
@@ -194,3 +195,51 @@ def _report_stub() -> dict:
                      "eval_batch": 8},
         "methods": {},
     }  # fmt: skip
+
+
+# --- where the time goes: CPU ratios, busy machine, training, evaluate CLI ----------------------------
+
+
+def test_speed_rows_of_a_method_are_measured_and_judged(checkpoints, photo):
+    """colorize/predict_ab CPU ratios at 512 and 1024 px, the busy-machine 2/1-thread ratio and the
+    training throughput against the FLOP limit, as the worker records them (a tiny gan)."""
+    import torch
+
+    from backends.gan import GANColorizer
+
+    model = GANColorizer.from_checkpoint(checkpoints / "gan.pt", "cpu")
+    spec = {"method": "gan", "device": "cpu", "repeats": 1, "speed": True}
+    threads = torch.get_num_threads()
+    rows = [benchmark.ratio_row(model, spec, photo, s, "cpu") for s in (512, 1024)]
+    rows.append(benchmark.busy_row(model, spec, photo, "cpu"))
+    rows.append(benchmark.train_row("gan", spec, benchmark.matmul_gflops_per_cpu_s(256, 1),
+                                    config={"model": {"ngf": 8, "ndf": 8}, "data": {"crop": 64, "batch_size": 2}}))  # fmt: skip
+    assert torch.get_num_threads() == threads  # the 1- and 2-thread measurements put the count back
+    rows = [benchmark.judge(r) for r in rows]
+    assert all(r["status"] == "ok" for r in rows), [r["status"] for r in rows]
+    r512, r1024, busy, train = rows
+    assert r512["cpu_s"] > r512["median_s"] > 0 and r512["ratio"] == pytest.approx(r512["cpu_s"] / r512["median_s"])
+    assert r512["target"] == "<= 1.6x" and r1024["target"] == "<= 3x" and r1024["result"] in ("PASS", "FAIL")
+    assert busy["target"] == "<= 1x" and busy["ratio"] > 0 and busy["min_s"] > 0 and busy["median_s"] > 0
+    assert train["per_s"] > 0 and train["min_s"] > 0 and train["p90_s"] > 0 and 0 < train["ratio"]
+    assert train["target"] == ">= 0.5 of the FLOP limit" and train["result"] in ("PASS", "FAIL")
+    # a ratio at or under its limit passes, above it fails
+    t = benchmark.target_for(r512)
+    assert t.check({**r512, "ratio": 1.6}) == "PASS" and t.check({**r512, "ratio": 1.61}) == "FAIL"
+
+
+@pytest.mark.slow
+def test_evaluate_cli_is_timed_against_a_scikit_image_script(tiny_data):
+    row = benchmark.judge(benchmark.eval_cli_row(tiny_data / "val", 2, 1, 1))
+    assert row["status"] == "ok", row["status"]
+    assert row["n"] == 2 and row["total_s"] > 0 and row["cpu_s"] > 0 and row["median_s"] > 0 and row["min_s"] > 0
+    assert row["peak_mem_mb"] > 0 and row["p90_s"] > 0  # both processes' peak memory
+    assert row["ratio"] == pytest.approx(row["cpu_s"] / row["min_s"]) and row["result"] in ("PASS", "FAIL")
+    assert benchmark.eval_cli_row(None, 2, 1, 1)["status"].startswith("n/a")
+
+
+@pytest.fixture
+def photo(tiny_data):
+    from backends.imageio import load_image
+
+    return load_image(tiny_data / "val" / "meadow" / "meadow_0.png", mode="rgb")
