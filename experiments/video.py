@@ -184,7 +184,7 @@ def _open_input(path: Path):
         raise VideoError(name, f"cannot open video ({exc})") from None
     if not container.streams.video:
         container.close()
-        raise VideoError(name, "holds no video stream")
+        raise VideoError(name, "holds no frames (no video stream)")
     vs = container.streams.video[0]
     if vs.codec_context is None:
         tag = getattr(vs, "codec_tag", "") or "unknown"
@@ -392,17 +392,31 @@ class ClipReader:
                 )
             if first_t is not None:
                 self._collect_audio(pending_audio, first_t, index / fps)
-        finally:
-            container.close()
+        except BaseException:
+            self.close()
+            raise
+        # on success the container stays open until close(): the writer still copies its audio
+        # packets and took its audio stream as a template
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
             self._container = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def _collect_audio(self, pending: list, first_t: float, until: float) -> None:
         """Move the audio packets from the piece's start up to ``until`` (piece time) to :attr:`audio_packets`."""
         keep = []
         for pkt in pending:
             t = float(pkt.pts * pkt.time_base) - first_t
-            if t < -1e-6:
-                continue  # before the piece
+            if t < -1e-6 and self.start > 0:
+                continue  # before the piece (from the clip's start, the codec's priming packets stay)
             if t < until:
                 self.audio_packets.append(pkt)
             else:
@@ -534,8 +548,8 @@ class ClipWriter:
             copy.duration = pkt.duration
             copy.time_base = pkt.time_base
             copy.is_keyframe = pkt.is_keyframe
-            if copy.dts < 0:
-                continue
+            if copy.dts < 0 and offset > 0:
+                continue  # before the piece
             copy.stream = self._audio_out
             self.container.mux(copy)
 
@@ -825,6 +839,7 @@ def colorize_clip(model, src: str | Path, dst: str | Path, *, start: float = 0.0
             writer.abort()
         raise
     finally:
+        reader.close()
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
@@ -1104,6 +1119,7 @@ def evaluate_video(source: str | Path, methods: list[str] | dict[str, object], *
             n += len(batch)
             if bar is not None:
                 bar.update(len(batch))
+        reader.close()
         for tr in tracks:  # the warp errors of this clip's frames (NaN for the first frame and after cuts)
             rows = [r for r in frame_rows if r["image"] == rel and r["method"] == tr.label]
             for r, e in zip(rows, tr.warp):
