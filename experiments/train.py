@@ -33,6 +33,7 @@ import numpy as np
 import backends
 from backends.base import CHECKPOINT_DIR, PROJECT_ROOT, config_from_dict, join_lab, resolve_device
 from backends.errors import ColorizationError
+from experiments import logsinks
 from experiments.config import ExperimentConfig, dump_toml, load_config, project_path
 from experiments.data import ImageFolderLab, fixed_batch
 from experiments.datacache import StreamBatches, StreamCrops, build_cache, phase_at
@@ -300,6 +301,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
     ckpt = run_dir / f"checkpoint{method.checkpoint_ext}"
     meta_path = run_dir / "checkpoint.json"
     log_path, val_path = run_dir / "log.csv", run_dir / "val.csv"
+    sinks = logsinks.open_sinks(run_dir, cfg.to_dict()) if master else logsinks.Sinks([])  # TensorBoard / W&B, off by default
     state = {"step": 0, "epoch": 0, "wall_s": 0.0, "images_seen": 0}
     # Resume from the run's own checkpoint; or, when the run has none (checkpoints are not
     # committed), from ``init_from`` - e.g. the shipped model - whose weights and step/wall-time
@@ -379,6 +381,8 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         Image.fromarray(grid).save(png, "PNG")
         write_atomic(run_dir / "samples" / f"step_{state['step']:07d}.png", png.getvalue())
         CsvLog(val_path).write({"step": state["step"], "images_seen": state["images_seen"], "wall_s": round(state["wall_s"], 2), **{k: round(v, 5) for k, v in val.items()}})
+        sinks.scalars(state["step"], val, "val")
+        sinks.image(state["step"], "samples", grid)
         meta = {
             **state,
             "method": cfg.method,
@@ -440,6 +444,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
                 bar.set_postfix({k: f"{v:.4g}" for k, v in list(losses.items())[:3]})
             if master and (state["step"] % cfg.train.log_every == 0 or done()):
                 log.write({"step": state["step"], "epoch": state["epoch"], "wall_s": round(state["wall_s"], 3), "images_seen": state["images_seen"], **{k: round(float(v), 6) for k, v in losses.items()}})
+                sinks.scalars(state["step"], {k: float(v) for k, v in losses.items()}, "train")
             if state["step"] % cfg.train.checkpoint_every == 0 or done():
                 save_checkpoint()
                 interrupted["saved_step"] = state["step"]
