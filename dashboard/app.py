@@ -33,6 +33,7 @@ workbench = [
     st.Page("views/metrics.py", title="Metrics", icon=":material/bar_chart:"),
     st.Page("views/training.py", title="Training", icon=":material/show_chart:"),
     st.Page("views/history.py", title="History", icon=":material/history:"),
+    st.Page("views/video.py", title="Video", icon=":material/movie:"),
 ]
 
 participant = common.participant_mode()

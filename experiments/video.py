@@ -476,9 +476,10 @@ class ClipWriter:
         if codec == "libx264" and (self.width % 2 or self.height % 2):
             pix = "yuv444p"  # 4:2:0 needs even sides; the size is kept
             self.notes.append(f"odd size {self.width}x{self.height}: H.264 written in 4:4:4 (some players need even sides)")
-        self.container = av.open(str(self.tmp), "w", format=fmt)
-        if web and fmt == "mp4":
-            self.container.options = {"movflags": "+faststart"}
+        # faststart: the index first, so a browser plays the file while it loads
+        self.container = av.open(
+            str(self.tmp), "w", format=fmt, container_options={"movflags": "+faststart"} if web and fmt == "mp4" else {}
+        )
         self.stream = self.container.add_stream(codec, rate=self.fps)
         self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, pix
         self.stream.codec_context.time_base = 1 / self.fps
@@ -1226,3 +1227,237 @@ def add_evaluate_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--duration", help="length of the piece of each clip (seconds, M:SS or H:MM:SS)")
     g.add_argument("--max-frames", type=int, help="at most this many frames per clip")
     g.add_argument("--flow", default="dis", choices=("dis", "farneback"), help="optical flow of the warp error (default dis)")
+
+
+# --- a background job for the dashboard's Video page ---------------------------------------------
+
+#: What the Video page accepts (stated on the page; environment overrides).
+PAGE_MAX_MB = int(os.environ.get("COLORIZE_VIDEO_MAX_MB", "50"))
+PAGE_MAX_SECONDS = float(os.environ.get("COLORIZE_VIDEO_MAX_SECONDS", "10"))
+PAGE_MAX_SIDE = int(os.environ.get("COLORIZE_VIDEO_MAX_SIDE", "480"))
+UPLOAD_TYPES = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "gif"]
+TILE_SIDE = 320
+LABEL_H = 18
+
+
+def even_size(w: int, h: int, max_side: int | None) -> tuple[int, int]:
+    """:func:`fit_size`, then each side rounded down to even (H.264 in 4:2:0, what browsers play)."""
+    w, h = fit_size(w, h, max_side)
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def grid_frame(tiles: list[tuple[str, np.ndarray]], columns: int) -> np.ndarray:
+    """Frames of one instant side by side (``columns`` a row), each under its label; even size."""
+    from PIL import ImageDraw
+
+    h, w = tiles[0][1].shape[:2]
+    rows = -(-len(tiles) // columns)
+    gw, gh = columns * w, rows * (h + LABEL_H)
+    canvas = Image.new("RGB", (gw + gw % 2, gh + gh % 2), (17, 17, 17))
+    draw = ImageDraw.Draw(canvas)
+    for k, (label, rgb) in enumerate(tiles):
+        x, y = (k % columns) * w, (k // columns) * (h + LABEL_H)
+        draw.text((x + 4, y + 3), label, fill=(235, 235, 235))
+        canvas.paste(Image.fromarray(rgb), (x, y + LABEL_H))
+    return np.asarray(canvas)
+
+
+@dataclass
+class VideoJob:
+    """Colorize one clip with several methods (and the stabiliser) in a worker thread: one H.264
+    MP4 per track (audio copied), a stitched grid video (input, each track, truth) for the browser,
+    the per-frame warp errors and, for a colour clip, the per-frame image metrics. The page polls
+    :attr:`done`/:attr:`total` and calls :meth:`stop`; nothing here uses Streamlit."""
+
+    clip: Path
+    models: dict[str, object]
+    out_dir: Path
+    stabilize: str = "off"  # "off", "on" or "both"
+    strength: float = 0.6
+    max_seconds: float | None = PAGE_MAX_SECONDS
+    max_side: int | None = PAGE_MAX_SIDE
+    batch_size: int = 4
+    label: str = "the clip"  # what the page calls the clip
+    status: str = "waiting"  # waiting, running, done, stopped, failed
+    message: str = ""
+    done: int = 0
+    total: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    colour: bool = False
+    outputs: dict[str, Path] = field(default_factory=dict)
+    grid: Path | None = None
+    frames: object | None = None  # pandas DataFrame: track, frame, warp_error (+ metrics for a colour clip)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = None
+
+    # -- control ---------------------------------------------------------------------------------
+    def start(self) -> VideoJob:
+        import threading
+
+        self._thread = threading.Thread(target=self._run, name="video-job", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status in ("done", "stopped", "failed")
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("waiting", "running")
+
+    @property
+    def fps(self) -> float:
+        dt = (self.finished or time.time()) - self.started
+        return self.done / dt if self.started and dt > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        return (self.total - self.done) / self.fps if self.fps > 0 and self.total else None
+
+    def labels(self) -> list[str]:
+        out = []
+        for name in self.models:
+            if self.stabilize in ("off", "both"):
+                out.append(name)
+            if self.stabilize in ("on", "both"):
+                out.append(f"{name}+stab")
+        return out
+
+    # -- work --------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            from experiments.jobs import heavy_jobs, wait_message
+
+            def on_wait(position, running):
+                self.message = wait_message(position, running)
+                if self._stop.is_set():
+                    raise InterruptedError
+
+            with heavy_jobs().slot(on_wait):
+                self.status, self.message, self.started = "running", "", time.time()
+                self._work()
+            self.status = "stopped" if self._stop.is_set() else "done"
+        except InterruptedError:
+            self.status = "stopped"
+        except ColorizationError as exc:
+            self.status, self.message = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown on the page, not lost in a thread
+            self.status, self.message = "failed", f"{type(exc).__name__}: {str(exc)[:300]}"
+        finally:
+            self.finished = time.time()
+
+    def _work(self) -> None:
+        import pandas as pd
+        import torch
+
+        from backends import color
+        from experiments import metrics as M
+
+        info = probe(self.clip)
+        size = even_size(info.width, info.height, self.max_side)
+        reader = ClipReader(self.clip, 0.0, self.max_seconds, None, info=info)
+        reader.size = size
+        self.total = reader.expected_frames
+        tracks = []
+        for name, model in self.models.items():
+            if self.stabilize in ("off", "both"):
+                tracks.append(Track(name, name, model))
+            if self.stabilize in ("on", "both"):
+                tracks.append(Track(f"{name}+stab", name, model, TemporalStabilizer(self.strength)))
+        pipe = ClipPipeline(tracks, flow=True, flow_side=STAB_FLOW_SIDE)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        writers: dict[str, ClipWriter] = {}
+        grid_writer = None
+        rows: list[dict] = []
+        tile = fit_size(*size, TILE_SIDE)
+        try:
+            for batch in batches(reader, self.batch_size):
+                if self._stop.is_set():
+                    break
+                frames = [f.rgb for f in batch]
+                if self.done == 0:
+                    self.colour = any(float(color.chroma(color.rgb_to_lab(f)).mean()) > 2.0 for f in frames[:3])
+                    for tr in tracks:
+                        tr.reference = video_reference(tr.model, grey_frame(frames[0]), None)
+                    for tr in tracks:
+                        writers[tr.label] = ClipWriter(self.out_dir / f"{safe_name(tr.label)}.mp4", info.fps, *size,
+                                                       reader.audio_stream, overwrite=True, web=True)  # fmt: skip
+                inputs = [grey_frame(f) for f in frames]
+                outs = pipe.push(inputs)
+                for tr in tracks:
+                    for rgb in outs[tr.label]:
+                        writers[tr.label].write(rgb)
+                    writers[tr.label].add_audio(reader.audio_packets, reader.audio_offset)  # each writer muxes copies
+                for j in range(len(batch)):
+                    small = [("input (grey)", _tile(inputs[j], tile))] + [
+                        (tr.label, _tile(outs[tr.label][j], tile)) for tr in tracks
+                    ]
+                    if self.colour:
+                        small.append(("original", _tile(frames[j], tile)))
+                    g = grid_frame(small, min(3, len(small)))
+                    if grid_writer is None:
+                        grid_writer = ClipWriter(self.out_dir / "grid.mp4", info.fps, g.shape[1], g.shape[0], reader.audio_stream,
+                                                 overwrite=True, web=True)  # fmt: skip
+                    grid_writer.write(g)
+                grid_writer.add_audio(reader.audio_packets, reader.audio_offset)
+                reader.audio_packets = []
+                y = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).double() if self.colour else None
+                for tr in tracks:
+                    x = torch.from_numpy(np.stack(outs[tr.label])).permute(0, 3, 1, 2).double()
+                    if self.colour:
+                        cols = {k: v.numpy() for k, v in M.pixel_metrics(x, y, 255.0).items() if k in M.PIXEL_COLUMNS}
+                    else:
+                        cols = {"colorfulness": M.colorfulness(x, 255.0).numpy()}
+                    for j in range(len(batch)):
+                        rows.append({"track": tr.label, "frame": self.done + j, "time_s": batch[j].time,
+                                     "warp_error": tr.warp[self.done + j], **{k: float(v[j]) for k, v in cols.items()}})  # fmt: skip
+                self.done += len(batch)
+            if self._stop.is_set():  # stopped: no half clips left behind
+                raise InterruptedError
+            for tr in tracks:
+                self.outputs[tr.label] = writers[tr.label].close()
+                self.notes += [n for n in writers[tr.label].notes if n not in self.notes]
+            if grid_writer is not None:
+                self.grid = grid_writer.close()
+        except BaseException:
+            for w in [*writers.values(), grid_writer]:
+                if w is not None:
+                    w.abort()
+            raise
+        finally:
+            reader.close()
+        self.frames = pd.DataFrame(rows)
+
+    def summary(self):
+        """One row per track: frames, mean warp error and the frames' mean metrics."""
+        if self.frames is None or len(self.frames) == 0:
+            return None
+        cols = [c for c in self.frames.columns if c not in ("track", "frame", "time_s")]
+        out = self.frames.groupby("track", sort=False)[cols].mean().reset_index()
+        out.insert(1, "frames", self.frames.groupby("track", sort=False).size().to_numpy())
+        return out
+
+
+def safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+
+
+def _tile(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return rgb if (rgb.shape[1], rgb.shape[0]) == size else np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+
+
+def sample_clip(path: str | Path, photo: np.ndarray, seconds: float = 3.0, fps: int = 25, width: int = 320) -> Path:
+    """A short pan-and-zoom clip over ``photo`` (the page's sample; nothing downloaded)."""
+    h = int(round(width * 3 / 4 / 2)) * 2
+    return write_clip(path, pan_zoom_frames(photo, int(seconds * fps), (width, h)), fps=fps)
