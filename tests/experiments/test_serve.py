@@ -152,3 +152,12 @@ def test_more_requests_than_the_limits_are_turned_away_busy(server):
     assert codes == [200, 429, 429], codes
     busy = next(r for r in results if r[0] == 429)
     assert json.loads(busy[2])["error"] == "busy" and busy[3]["Retry-After"] == "1"
+
+
+def test_the_container_healthcheck_sees_the_api(server):
+    ok = subprocess.run([sys.executable, "-m", "experiments.healthcheck"], cwd=PROJECT, capture_output=True, text=True,
+                        env=clean_env(PYTHONPATH=str(PROJECT), COLORIZE_HEALTH_URLS=server + "/health"))  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    down = subprocess.run([sys.executable, "-m", "experiments.healthcheck"], cwd=PROJECT, capture_output=True, text=True,
+                          env=clean_env(PYTHONPATH=str(PROJECT), COLORIZE_HEALTH_URLS=f"http://127.0.0.1:{free_port()}/health"))  # fmt: skip
+    assert down.returncode == 1 and "unhealthy" in down.stderr
