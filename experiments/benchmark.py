@@ -1371,8 +1371,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-speed", action="store_true",
                    help="skip the CPU-ratio, busy-machine, training, Compare-click and evaluate-CLI rows")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table on stdout")
+    from experiments import video
+
+    video.add_benchmark_options(p)
     try:
         args = p.parse_args(argv)
+        if args.video:  # only the video rows (experiments.video): frames/s at 480p, memory over a 1-minute clip
+            return video.benchmark_cli(args)
         methods = parse_methods(args.methods)
         sizes = parse_sizes(args.sizes)
         for opt, v, lo in (("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0), ("--batch", args.batch, 0),

@@ -1461,3 +1461,184 @@ def sample_clip(path: str | Path, photo: np.ndarray, seconds: float = 3.0, fps: 
     """A short pan-and-zoom clip over ``photo`` (the page's sample; nothing downloaded)."""
     h = int(round(width * 3 / 4 / 2)) * 2
     return write_clip(path, pan_zoom_frames(photo, int(seconds * fps), (width, h)), fps=fps)
+
+
+# --- benchmark rows (python -m experiments.benchmark --video) -----------------------------------------
+
+BENCH_SIZE = (854, 480)  # 480p, 16:9
+#: memory target: the peak RSS may grow, after the first batches, by at most this many RGB frames
+MEMORY_FRAMES_TARGET = 10
+
+
+def bench_worker(spec: dict) -> dict:
+    """One method over one clip in THIS (fresh) process: load time, frames/s after the first two
+    batches, and the peak resident memory - after loading, after the first two batches, at the end."""
+    from experiments import benchmark as B
+
+    if spec["device"] == "cpu":
+        B.pin_cpu(spec["threads"])
+    B.torch_first()
+    import backends
+
+    ckpt = None
+    if spec.get("checkpoints"):
+        for ext in (".pt", ".keras"):
+            p = Path(spec["checkpoints"]) / f"{spec['method']}{ext}"
+            if p.exists():
+                ckpt = p
+    t0 = time.perf_counter()
+    model = backends.load(spec["method"], device=spec["device"], checkpoint=ckpt)
+    load_s = time.perf_counter() - t0
+    loaded = B.peak_rss_mb()
+    warm: dict = {}
+
+    quarter: dict = {}
+
+    def tick(done: int, total: int) -> None:
+        if not warm and done >= 2 * spec["batch"]:
+            warm.update(frames=done, t=time.perf_counter(), peak=B.peak_rss_mb())
+        if not quarter and total and done >= total / 4:
+            quarter.update(frames=done, peak=B.peak_rss_mb())
+
+    out = Path(spec["out"])
+    t0 = time.perf_counter()
+    res = colorize_clip(model, spec["clip"], out, max_frames=spec.get("frames"), batch_size=spec["batch"],
+                        stabilize=spec["stabilize"], overwrite=True, progress=tick)  # fmt: skip
+    end = time.perf_counter()
+    peak = B.peak_rss_mb()
+    out.unlink(missing_ok=True)
+    w, h = res.info.width, res.info.height
+    frame_mb = w * h * 3 / 2**20
+    after = res.frames - warm.get("frames", 0)
+    return {
+        "method": spec["method"], "device": spec["device"], "threads": spec["threads"], "stabilize": spec["stabilize"],
+        "size": f"{w}x{h}", "frames": res.frames, "clip_seconds": round(res.frames / float(res.info.fps), 2), "batch": spec["batch"],
+        "load_s": round(load_s, 2), "seconds": round(end - t0, 2),
+        "fps": round(after / (end - warm["t"]), 3) if warm and after > 0 else round(res.frames / (end - t0), 3),
+        "peak_loaded_mb": round(loaded, 1), "peak_warm_mb": round(warm.get("peak", loaded), 1), "peak_end_mb": round(peak, 1),
+        "growth_after_warmup_mb": round(peak - warm.get("peak", loaded), 1), "frame_mb": round(frame_mb, 2),
+        "growth_in_frames": round((peak - warm.get("peak", loaded)) / frame_mb, 2),
+        # the part of the clip after its first quarter: memory that grows with the clip's length
+        "peak_quarter_mb": round(quarter.get("peak", peak), 1), "quarter_frames": quarter.get("frames"),
+        "growth_last_3q_in_frames": round((peak - quarter.get("peak", peak)) / frame_mb, 2),
+        "working_set_in_frames": round((peak - loaded) / frame_mb, 1),
+    }  # fmt: skip
+
+
+def bench_clip(path: Path, seconds: float, size: tuple[int, int] = BENCH_SIZE, fps: int = 25) -> Path:
+    """The benchmark's clip: a pan and zoom over a test photo, ``seconds`` long, with an audio tone."""
+    from experiments import benchmark as B
+
+    photo = B.load_photo(B.default_photo())
+    return write_clip(path, pan_zoom_frames(photo, int(round(seconds * fps)), size), fps=fps, audio_seconds=seconds)
+
+
+def benchmark_video(methods: list[str], seconds: float = 60.0, frames: int = 100, batch: int = DEFAULT_BATCH, device: str = "cpu",
+                    threads: int = 2, checkpoints: Path | None = None, stabilize: bool = False, memory: bool = True,
+                    progress: bool = True) -> dict:  # fmt: skip
+    """Frames/s of every method on ``frames`` frames of a 480p clip, each in a fresh process; with
+    ``memory``, the first method over the whole ``seconds``-long clip for the memory row."""
+    import json
+    import subprocess
+    import tempfile
+
+    from experiments import benchmark as B
+
+    rows, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="video-bench-") as tmp:
+        clip = bench_clip(Path(tmp) / "clip480p.mp4", seconds if memory else max(frames / 25 + 1, 2))
+        runs = [(m, frames, stabilize, "speed") for m in methods]
+        if memory and methods:
+            runs.append((methods[0], None, stabilize, "memory"))
+        for method, n, stab, kind in runs:
+            spec = {"method": method, "clip": str(clip), "out": str(Path(tmp) / f"{method}-{kind}.mp4"), "frames": n, "batch": batch,
+                    "stabilize": stab, "device": device, "threads": threads, "checkpoints": str(checkpoints) if checkpoints else None}  # fmt: skip
+            code = "import json, sys; from experiments.video import bench_worker; print('@@video ' + json.dumps(bench_worker(json.loads(sys.argv[1]))))"
+            env = {**os.environ, **(B.thread_env(threads) if device == "cpu" else {})}
+            if progress:
+                print(f"video benchmark: {method} ({kind}, {'all' if n is None else n} frames)", file=sys.stderr)
+            proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, env=env,
+                                  cwd=str(Path(__file__).resolve().parent.parent))  # fmt: skip
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@video ")), None)
+            if proc.returncode or line is None:
+                skipped[f"{method} ({kind})"] = (proc.stderr.strip().splitlines() or ["failed"])[-1][:300]
+                continue
+            row = json.loads(line[len("@@video ") :])
+            row["kind"] = kind
+            if kind == "memory":
+                row["target"] = f"peak RSS growth over the last 3/4 of the clip <= {MEMORY_FRAMES_TARGET} frames"
+                row["result"] = "PASS" if row["growth_last_3q_in_frames"] <= MEMORY_FRAMES_TARGET else "FAIL"
+            rows.append(row)
+    return {
+        "hardware": B.hardware_name([device]), "software": B.software(), "commit": B.git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M"), "clip": f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]}, 25 fps, {seconds:g} s pan and zoom with AAC audio",
+        "rows": rows, "skipped": skipped,
+    }  # fmt: skip
+
+
+def video_bench_markdown(report: dict) -> str:
+    lines = [f"# Video benchmark: {report['hardware']}", "",
+             f"{report['date']}, commit {report['commit']}. Clip: {report['clip']}. Each row in a fresh process; "
+             "frames/s after the first two batches (decode, colorize in batches, encode, audio copy); memory: the process's "
+             "peak resident set (ru_maxrss) after loading, after the first two batches, after a quarter of the clip and at the end; "
+             "one 480p RGB frame is 1.17 MB.", "",
+             "| kind | method | device | threads | stabiliser | size | frames | load (s) | frames/s | peak after load (MB) | "
+             "after 2 batches (MB) | after 1/4 (MB) | at end (MB) | above the model (frames) | growth over the last 3/4 (frames) | target | result |",
+             "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+    for r in report["rows"]:
+        lines.append(f"| {r['kind']} | {r['method']} | {r['device']} | {r['threads']} | {'on' if r['stabilize'] else 'off'} | {r['size']} | "
+                     f"{r['frames']} | {r['load_s']:.1f} | {r['fps']:.2f} | {r['peak_loaded_mb']:.0f} | {r['peak_warm_mb']:.0f} | "
+                     f"{r['peak_quarter_mb']:.0f} | {r['peak_end_mb']:.0f} | {r['working_set_in_frames']:.1f} | "
+                     f"{r['growth_last_3q_in_frames']:.1f} | {r.get('target', '')} | {r.get('result', '')} |")  # fmt: skip
+    for k, why in report["skipped"].items():
+        lines.append(f"\n- `{k}` did not run: {why}")
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_cli(args) -> int:
+    """``python -m experiments.benchmark --video``: writes ``video-<hardware>.{json,md}`` in ``--out``."""
+    import json
+
+    from experiments import benchmark as B
+
+    try:
+        methods = (
+            [m for m in B.parse_methods(args.methods) if m != "neural_style"]
+            if args.methods == "all"
+            else B.parse_methods(args.methods)
+        )
+        devices = B.parse_devices(args.device)
+        if args.video_seconds <= 0 or args.video_frames < 1:
+            raise ValueError("--video-seconds must be > 0 and --video-frames >= 1")
+    except (ColorizationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    checkpoints = args.checkpoints
+    if checkpoints is None and os.environ.get("COLORIZE_RESULTS_DIR"):
+        checkpoints = Path(os.environ["COLORIZE_RESULTS_DIR"]).expanduser() / "checkpoints"
+    reports = []
+    for device in devices:
+        reports.append(benchmark_video(methods, args.video_seconds, args.video_frames, batch=DEFAULT_BATCH, device=device,
+                                       threads=args.cpu_threads, checkpoints=checkpoints, stabilize=args.video_stabilize,
+                                       memory=not args.video_no_memory,
+                                       progress=not args.quiet))  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = reports[0] if len(reports) == 1 else {**reports[0], "rows": [r for rep in reports for r in rep["rows"]]}
+    stem = args.out / f"video-{B.slug(report['hardware'])}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    md = video_bench_markdown(report)
+    stem.with_suffix(".md").write_text(md)
+    if not args.quiet:
+        print(md)
+    print(f"wrote {stem}.json, {stem}.md")
+    return 0
+
+
+def add_benchmark_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video (--video: only the video rows)")
+    g.add_argument("--video", action="store_true",
+                   help="frames/s per method on a 480p clip and the memory over a 1-minute one -> video-<hardware>.{json,md}")  # fmt: skip
+    g.add_argument("--video-seconds", type=float, default=60.0, help="length of the memory row's clip (default 60 s)")
+    g.add_argument("--video-frames", type=int, default=100, help="frames timed per method (default 100)")
+    g.add_argument("--video-no-memory", action="store_true", help="skip the whole-clip memory row")
+    g.add_argument("--video-stabilize", action="store_true", help="with the temporal stabiliser on")
