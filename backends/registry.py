@@ -327,6 +327,8 @@ def _outside_items() -> list[tuple[str | None, str, str]]:
 
 _cache: dict[str, Any] = {"key": None, "entries": {}}
 _problems: list[str] = []
+#: Methods registered in this process (``backends.METHODS[name] = (module, class)``), e.g. by tests.
+_runtime: dict[str, Entry] = {}
 
 
 def _cache_key() -> tuple:
@@ -376,7 +378,9 @@ def discover(refresh: bool = False) -> dict[str, Entry]:
             _add(entries, Entry(info_of(cls).name, f"{cls.__module__}:{cls.__qualname__}", source, obj=cls))
     for msg in _problems:
         warnings.warn(f"colorization methods: {msg}", stacklevel=2)
-    _cache.update(key=key, entries=entries)
+    base = dict(entries)
+    entries.update(_runtime)  # registered in this process: override everything else
+    _cache.update(key=key, entries=entries, base=base)
     return entries
 
 
@@ -415,6 +419,23 @@ class MethodTable(Mapping):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries()
+
+    def __setitem__(self, name: str, value: tuple[str, str]) -> None:
+        """Register ``name`` in this process: ``METHODS[name] = (module, class)``."""
+        module, attr = value
+        discover()
+        base = _cache.get("base", {}).get(name)
+        if base is not None and base.target == f"{module}:{attr}":
+            _runtime.pop(name, None)  # back to what was found (monkeypatch restoring a value)
+        else:
+            _runtime[name] = Entry(name, f"{module}:{attr}", "registered at run time")
+        _cache["key"] = None
+
+    def __delitem__(self, name: str) -> None:
+        if name not in _runtime:
+            raise KeyError(f"{name}: only methods registered at run time can be removed")
+        del _runtime[name]
+        _cache["key"] = None
 
     def __repr__(self) -> str:
         return f"MethodTable({list(self)})"
