@@ -16,7 +16,9 @@ the *mean* (not the sum) of squared feature differences, so the content/style ba
 depend on the working size; L-BFGS uses a strong-Wolfe line search and the loss is taken on the
 image clipped to [0, 1] (the image that is shown), so every iteration lowers it - fixed-step
 L-BFGS overshoots on this quartic loss starting from a grey image (the loss jumped 50 to 1000x in
-its first steps, and could end above where it started).
+its first steps, and could end above where it started). Coarse to fine by default: 20 iterations
+at half the working size, whose colours start 8 at the full size (2.3x less CPU than 30 at full
+size, no loss in AuC on validation photos; see the README).
 
 Weights (one resolver, :func:`backends.weights.resolve`, in order): the ``weights`` option, then
 ``$COLORIZE_VGG19``, then torchvision's ``vgg19-dcbb9e9d.pth`` in the torch hub cache, then the
@@ -323,15 +325,25 @@ class NeuralStyleColorizer(Colorizer):
         "neural_style", "Gatys et al. style transfer: colour from a reference photo (optimisation)",
         paper="Gatys, Ecker & Bethge, Image Style Transfer Using Convolutional Neural Networks, CVPR 2016", framework="PyTorch",
         reference="optional", speed="slow",
-        options=(Option("iterations", "int", 30, 5, 300, 5, label="neural_style L-BFGS iterations (more: closer to the reference's colours, slower)"),),
+        options=(Option("iterations", "int", 8, 0, 300, 1, label="neural_style L-BFGS iterations at the full working size, after 20 at half size (more: closer to the reference's colours, slower)"),),
     )
     uses_reference: ClassVar[bool] = True
 
     @dataclass
     class Config:
-        #: L-BFGS iterations, each a strong-Wolfe line search of one or more VGG forward + backward
-        #: passes; the run also ends once about 1.25 x iterations passes are spent (the time budget).
-        iterations: int = 30
+        #: L-BFGS iterations at the working size, each a strong-Wolfe line search of one or more VGG
+        #: forward + backward passes; a stage also ends once about 1.25 x its iterations passes are
+        #: spent (the time budget).
+        iterations: int = 8
+        #: Coarse to fine: L-BFGS iterations at ``coarse_scale`` of the working size first (0: none);
+        #: their colours start the full-size run. 20 at half size + 8 at full size cost 9 CPU-s
+        #: (1 thread, 256 px) against 21 for 30 at full size, with the same or better AuC on
+        #: validation photos (README, "neural_style's schedule").
+        coarse_iterations: int = 20
+        coarse_scale: float = 0.5
+        #: Early stop: a stage ends once an iteration lowers the loss by less than this fraction of
+        #: it (0: run every iteration).
+        tolerance: float = 0.0
         #: beta: weight of the style (Gram) loss.
         style_weight: float = 1e5
         #: alpha: weight of the content loss (mean squared feature difference).
@@ -384,9 +396,11 @@ class NeuralStyleColorizer(Colorizer):
         #: The reference used by the last :meth:`predict_ab` (name, path, score, rgb).
         self.last_reference: dict | None = None
         self.last_references: list[dict] = []
-        #: Loss of the last image, at the start and after each L-BFGS iteration: dicts with
-        #: total, style, content (non-increasing: the line search accepts only lower losses).
+        #: Loss of the last image at the full working size (the last stage), at the start and
+        #: after each L-BFGS iteration: dicts with total, style, content (non-increasing: the line
+        #: search accepts only lower losses); ``last_stage_losses``: one such list per stage.
         self.last_losses: list[dict[str, float]] = []
+        self.last_stage_losses: list[list[dict[str, float]]] = []
 
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
@@ -444,13 +458,54 @@ class NeuralStyleColorizer(Colorizer):
             out.append(self.transfer(L[i], ref["rgb"]))
         return np.stack(out).astype(np.float32)
 
+    def stages(self, h: int, w: int) -> list[tuple[int, int, int]]:
+        """The optimisation schedule for an ``h x w`` working image: ``(height, width, iterations)``
+        per stage - first ``coarse_iterations`` at ``coarse_scale`` of the size (when set), then
+        ``iterations`` at the full working size."""
+        cfg = self.config
+        out = []
+        if cfg.coarse_iterations > 0 and 0 < cfg.coarse_scale < 1:
+            hc, wc = max(16, round(h * cfg.coarse_scale)), max(16, round(w * cfg.coarse_scale))
+            if (hc, wc) < (h, w):
+                out.append((hc, wc, int(cfg.coarse_iterations)))
+        out.append((h, w, int(cfg.iterations)))
+        return out
+
     def transfer(self, L: np.ndarray, reference_rgb: np.ndarray) -> np.ndarray:
-        """One ``H x W`` L plane + a colour reference -> ``2 x H x W`` ab (the optimised image's)."""
+        """One ``H x W`` L plane + a colour reference -> ``2 x H x W`` ab (the optimised image's).
+
+        Coarse to fine when ``coarse_iterations`` > 0: the colours found at the coarse size start
+        the full-size run (joined with the full-size L); each stage ends early once an L-BFGS
+        iteration lowers the loss by less than ``tolerance`` of it."""
+        h, w = L.shape
+        stages = self.stages(h, w)
+        budget = [it * 5 // 4 for _, _, it in stages]
+        self.last_losses, self.last_stage_losses = [], []
+        self._evals, self._eval_total = 0, sum(budget)
+        bar = self._bar(self._eval_total)
+        ab = None
+        try:
+            for (hs, ws, iters), max_eval in zip(stages, budget):
+                Ls = resize_plane(L, (hs, ws))
+                start = None if ab is None else np.stack([resize_plane(ab[c], (hs, ws)) for c in (0, 1)])
+                ab = self._optimise(Ls, reference_rgb, iters, max_eval, start, bar)
+                self.last_stage_losses.append(self.last_losses)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.progress is not None and self._evals < self._eval_total:
+            self.progress(self._eval_total, self._eval_total)  # stopped early (flat loss or evaluations spent)
+        return ab
+
+    def _optimise(self, L: np.ndarray, reference_rgb: np.ndarray, iterations: int, max_eval: int, start_ab, bar) -> np.ndarray:
+        """One L-BFGS run at L's size, from the grey content (plus a little noise) or, when
+        ``start_ab`` is given, from that colouring of it."""
         import torch
 
         cfg = self.config
         h, w = L.shape
-        grey = color.lab_to_rgb(np.stack([L, np.zeros_like(L), np.zeros_like(L)], axis=-1))
+        zeros = np.zeros_like(L)
+        grey = color.lab_to_rgb(np.stack([L, zeros, zeros], axis=-1))
         ref = _resize_rgb(np.asarray(reference_rgb, dtype=np.uint8), max(h, w))
         content = torch.as_tensor(grey, device=self.device).permute(2, 0, 1)[None].contiguous()
         style = torch.as_tensor(ref.astype(np.float32) / 255.0, device=self.device).permute(2, 0, 1)[None].contiguous()
@@ -458,9 +513,13 @@ class NeuralStyleColorizer(Colorizer):
             p = self.vgg(content, [self.content_layer])[self.content_layer]
             a = {k: gram(v) for k, v in self.vgg(style, self.style_layers).items()}
         layers = list(dict.fromkeys(self.style_layers + [self.content_layer]))
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        noise = torch.randn(content.shape, generator=gen).to(self.device) * cfg.init_noise
-        x0 = (content + noise).clamp(0, 1)
+        if start_ab is None:
+            gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+            noise = torch.randn(content.shape, generator=gen).to(self.device) * cfg.init_noise
+            x0 = (content + noise).clamp(0, 1)
+        else:
+            coloured = color.lab_to_rgb(np.stack([L, start_ab[0], start_ab[1]], axis=-1))
+            x0 = torch.as_tensor(coloured, device=self.device).permute(2, 0, 1)[None].contiguous()
         # One L-BFGS run with a strong-Wolfe line search on u, the image being x0 + scale * u
         # clipped to [0, 1] - the image whose ab is returned. The scale only sets L-BFGS's first
         # step (|step|_1 = lr in u) to a mean pixel change of ~0.01 at any working size.
@@ -470,43 +529,56 @@ class NeuralStyleColorizer(Colorizer):
         def image():
             return (x0 + scale * u).clamp(0, 1)
 
-        max_eval = cfg.iterations * 5 // 4
-        opt = torch.optim.LBFGS([u], lr=cfg.lr, max_iter=cfg.iterations, max_eval=max_eval, history_size=50, line_search_fn="strong_wolfe")
-        self.last_losses = []
+        opt = torch.optim.LBFGS([u], lr=cfg.lr, max_iter=iterations, max_eval=max_eval, history_size=50, line_search_fn="strong_wolfe")
         best: dict[int, dict[str, float]] = {}  # iteration -> lowest loss evaluated in it
-        bar = self._bar(max_eval)
+        lowest = {"total": math.inf, "u": None}
         evals = 0
+
+        class Flat(Exception):
+            """The last iteration lowered the loss by less than ``tolerance`` of it."""
 
         def closure():
             nonlocal evals
+            k = int(opt.state[u].get("n_iter", 0))  # 0: the start; k: a trial point of iteration k
+            if cfg.tolerance > 0 and k >= 2 and k not in best and k - 2 in best and k - 1 in best:
+                before, after = best[k - 2]["total"], best[k - 1]["total"]
+                if before - after < cfg.tolerance * abs(before):
+                    raise Flat
+            if evals >= max_eval:  # the line search may ask for one more than the budget
+                raise Flat
             opt.zero_grad(set_to_none=True)
             f = self.vgg(image(), layers)
             ls = style_loss(f, a, self.style_layers)
             lc = ((f[self.content_layer] - p) ** 2).mean() * 0.5
             loss = cfg.style_weight * ls + cfg.content_weight * lc
             loss.backward()
-            k = int(opt.state[u].get("n_iter", 0))  # 0: the start; k: a trial point of iteration k
             now = {"total": float(loss.detach()), "style": float(ls.detach()), "content": float(lc.detach())}
             if k not in best or now["total"] < best[k]["total"]:
                 best[k] = now
+            if now["total"] < lowest["total"]:
+                lowest.update(total=now["total"], u=u.detach().clone())
             evals += 1
+            self._evals += 1
             if self.progress is not None:
-                self.progress(min(evals, max_eval), max_eval)
+                self.progress(min(self._evals, self._eval_total), self._eval_total)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(style=f"{now['style']:.3g}", content=f"{now['content']:.3g}")
             return loss
 
-        if cfg.iterations > 0:
+        self.last_losses = []  # this stage's (the last stage's: the full working size)
+        if iterations > 0:
             with torch.enable_grad():
-                opt.step(closure)
+                try:
+                    opt.step(closure)
+                except Flat:
+                    pass
+            with torch.no_grad():
+                if lowest["u"] is not None:  # the accepted point: the lowest loss evaluated
+                    u.copy_(lowest["u"])
             for k in sorted(best):  # the accepted point of an iteration is its lowest trial, or where it was
                 prev = self.last_losses[-1] if self.last_losses else None
                 self.last_losses.append(prev if prev is not None and prev["total"] <= best[k]["total"] else best[k])
-            if self.progress is not None and evals < max_eval:
-                self.progress(max_eval, max_eval)  # stopped early (converged or evaluations spent)
-        if bar is not None:
-            bar.close()
         with torch.no_grad():
             ab = color.rgb_to_lab_torch(image())[0, 1:]
         return ab.cpu().numpy()

@@ -20,7 +20,7 @@ from tests.conftest import SHARED, synthetic_photo
 VGG = SHARED / "weights" / "vgg19_normalised_to_relu3_1.pth"
 needs_vgg = pytest.mark.skipif(not VGG.is_file(), reason=f"genuine VGG19 weights (to relu3_1) not found at {VGG}")
 #: Tiny working size and few iterations: each colorization is well under a second on one core.
-FAST = {"iterations": 10, "working_size": 32, "progress_bar": False}
+FAST = {"iterations": 10, "working_size": 32, "progress_bar": False, "coarse_iterations": 0}  # one stage (coarse to fine: below)
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
@@ -247,3 +247,28 @@ def test_cli_with_reference_and_bad_references(photo, orange, tmp_path, capsys):
         assert rc != 0, bad
         assert len(err) == 1 and err[0].startswith("error:") and bad.name in err[0], err
         assert not (tmp_path / "x.png").exists()
+
+
+@needs_vgg
+def test_coarse_to_fine_starts_the_full_size_from_the_coarse_colours(photo, orange):
+    """The default schedule: iterations at half the working size first; their colours start the
+    full-size run, which then begins below where a run from grey begins and still only goes down."""
+    import torch
+
+    torch.set_num_threads(1)
+    cfg = {**FAST, "iterations": 4, "working_size": 48}
+    one = NeuralStyleColorizer(NeuralStyleColorizer.Config(**cfg, weights=str(VGG)), "cpu")
+    two = NeuralStyleColorizer(NeuralStyleColorizer.Config(**{**cfg, "coarse_iterations": 6}, weights=str(VGG)), "cpu")
+    assert one.stages(48, 48) == [(48, 48, 4)] and two.stages(48, 48) == [(24, 24, 6), (48, 48, 4)]
+    grey = grey_of(photo)
+    out = two.colorize(grey, reference=orange)
+    assert out.shape == photo.shape and len(two.last_stage_losses) == 2 and two.last_losses is two.last_stage_losses[-1]
+    one.colorize(grey, reference=orange)
+    start_fine, start_grey = two.last_losses[0]["total"], one.last_losses[0]["total"]
+    assert start_fine < start_grey, (start_fine, start_grey)
+    total = np.array([d["total"] for d in two.last_losses])
+    assert (np.diff(total) <= 0).all() and total[-1] < total[0]
+    # early stop: a huge tolerance ends each stage after its first iteration
+    stop = NeuralStyleColorizer(NeuralStyleColorizer.Config(**{**cfg, "iterations": 10, "tolerance": 0.99}, weights=str(VGG)), "cpu")
+    stop.colorize(grey, reference=orange)
+    assert len(stop.last_losses) <= 3
