@@ -96,8 +96,8 @@ if s.kind == "turing":
             f"Fool rate of a minus b, {conf:.0%} interval from a bootstrap over participants within each method; p from a "
             "permutation test of participants' method labels, Holm-adjusted over all pairs."
         )
-        d = a.differences
-        table(d, "analysis_differences", {k: PCT for k in ("rate_a", "rate_b", "difference", "lo", "hi")} | {"p": P, "p_holm": P})
+        d = a.differences[["a", "b", "difference", "lo", "hi", "p", "p_holm", "note"]]
+        table(d, "analysis_differences", {k: PCT for k in ("difference", "lo", "hi")} | {"p": P, "p_holm": P})
 
     st.subheader("Vigilance")
     excl = a.vigilance[a.vigilance["excluded"]] if len(a.vigilance) else a.vigilance

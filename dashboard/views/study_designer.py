@@ -155,7 +155,16 @@ if rows:
 st.subheader("New study")
 names = backends.names()
 status = {n: backends.status(n) for n in names}
-st.caption(" · ".join(f"`{n}`: {'ready' if status[n].available else status[n].reason}" for n in names))
+missing = [n for n in names if not status[n].available]
+st.caption(
+    "Methods ready: "
+    + ", ".join(f"`{n}`" for n in names if status[n].available)
+    + (f"; not available: {', '.join(missing)}" if missing else "")
+)
+if missing:
+    with st.expander("Why some methods are not available"):
+        for n in missing:
+            st.caption(f"`{n}`: {status[n].reason}")
 st.session_state.setdefault("designer_seed", secrets.randbelow(2**31))
 kind = st.radio(
     "Kind",

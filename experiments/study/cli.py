@@ -174,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{a.study.name} ({a.kind}, {a.study.status}): {a.votes['participant'].nunique()} participants, {len(a.votes)} votes"
                 )
                 print(text_table(a))
+                if a.differences is not None:
+                    print(f"\ndifferences of fool rates ({args.conf:.0%} participant bootstrap; permutation p, Holm-adjusted):")
+                    for r in a.differences.itertuples():
+                        if r.difference == r.difference:  # not NaN
+                            print(f"  {r.a} - {r.b}: {r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}], p = {r.p:.2g} (Holm {r.p_holm:.2g})")
             for w in a.warnings:
                 print(f"warning: {w}", file=sys.stderr)
     except (StudyError, FileNotFoundError) as exc:
