@@ -18,6 +18,8 @@ from experiments import colorize as colorize_cli
 from tests.conftest import SHARED, synthetic_photo
 
 VGG = SHARED / "weights" / "vgg19_normalised_to_relu3_1.pth"
+SQUEEZE = SHARED / "weights" / "squeezenet1_1_imagenet_notop.h5"
+DATA = SHARED / "data"
 needs_vgg = pytest.mark.skipif(not VGG.is_file(), reason=f"genuine VGG19 weights (to relu3_1) not found at {VGG}")
 #: Tiny working size and few iterations: each colorization is well under a second on one core.
 FAST = {"iterations": 10, "working_size": 32, "progress_bar": False, "coarse_iterations": 0}  # one stage (coarse to fine: below)
@@ -118,7 +120,10 @@ def test_colour_comes_from_the_reference(model, photo, orange):
 
 
 @needs_vgg
-def test_automatic_reference_is_similar_but_never_the_target_itself(tmp_path, orange):
+@pytest.mark.parametrize("rule", ["semantic", "greyscale"])
+def test_automatic_reference_is_similar_but_never_the_target_itself(tmp_path, orange, rule):
+    if rule == "semantic" and not SQUEEZE.is_file():
+        pytest.skip(f"genuine SqueezeNet 1.1 weights not found at {SQUEEZE}")
     from skimage import data
 
     photos = {n: small(getattr(data, n)()) for n in ("chelsea", "coffee", "astronaut")}
@@ -128,18 +133,21 @@ def test_automatic_reference_is_similar_but_never_the_target_itself(tmp_path, or
     for name, rgb in photos.items():
         Image.fromarray(rgb).save(gallery / f"{name}.png")
     Image.fromarray(photos["chelsea"][:, ::-1].copy()).save(gallery / "chelsea_mirrored.png")
-    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**{**FAST, "iterations": 2}, weights=str(VGG), gallery=[str(gallery)], gallery_fallback=False), "cpu")
-    assert len(m.gallery()) == 5
+    # the photos' own 96 px as the working size: SqueezeNet does not recognise a 32-px cat
+    cfg = NeuralStyleColorizer.Config(**{**FAST, "iterations": 2, "working_size": 96}, weights=str(VGG), gallery=[str(gallery)], gallery_fallback=False, reference_rule=rule)
+    m = NeuralStyleColorizer(cfg, "cpu")
+    assert len(m.gallery()) == 5 and m.reference_rule == rule
     for name in ("chelsea", "coffee", "astronaut"):
         out = m.colorize(grey_of(photos[name]))  # no reference given: one is picked from the gallery
         ref = m.last_reference
         assert out.shape == photos[name].shape
         assert Path(ref["path"]).name != f"{name}.png", f"{name} was coloured from its own colour photo"
         assert [Path(p).name for p in ref["skipped_as_self"]] == [f"{name}.png"]
-        assert ref["path"] is not None and Path(ref["path"]).parent == gallery
-    # by greyscale similarity: the mirrored copy of the cat is nearest to the grey cat
+        assert ref["path"] is not None and Path(ref["path"]).parent == gallery and ref["rule"] == rule
+    # by either rule: the mirrored copy of the cat is nearest to the grey cat
     m.colorize(grey_of(photos["chelsea"]))
-    assert Path(m.last_reference["path"]).name == "chelsea_mirrored.png" and m.last_reference["score"] > 0.9
+    assert Path(m.last_reference["path"]).name == "chelsea_mirrored.png"
+    assert m.last_reference["score"] > (0.9 if rule == "greyscale" else 0.7)  # semantic: cosine centred on 5 photos' mean
 
 
 @needs_vgg
@@ -155,6 +163,103 @@ def test_a_gallery_holding_only_the_target_asks_for_a_reference(tmp_path, photo)
     m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), gallery=[str(empty)], gallery_fallback=False), "cpu")
     with pytest.raises(ReferenceRequired, match="--reference"):
         m.colorize(grey_of(photo))
+
+
+needs_semantic = pytest.mark.skipif(
+    not (VGG.is_file() and SQUEEZE.is_file() and (DATA / "val").is_dir()), reason="genuine VGG19 / SqueezeNet weights or ../shared/data not found"
+)
+
+
+def _val_and_train(labels: tuple[str, ...], per_label: int) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """The first val photo of each label, and the first ``per_label`` train photos of each."""
+    val = [(lab, sorted((DATA / "val" / lab).glob("*.jpg"))[0]) for lab in labels]
+    train = [f for lab in labels for f in sorted((DATA / "train" / lab).glob("*.jpg"))[:per_label]]
+    return val, train
+
+
+@needs_semantic
+def test_semantic_rule_picks_a_reference_of_the_same_subject(tmp_path):
+    """Grey val photos of 4 subjects against a gallery of 2 train photos of each: the semantic rule
+    (SqueezeNet features of the grey images) picks a photo of the input's own subject. (On all
+    1,449 val photos against the shipped 171-photo gallery: 68% same label, against 10% by greyscale
+    similarity from the old 48-photo gallery; see the README.)"""
+    torch.set_num_threads(1)
+    labels = ("english_springer", "french_horn", "garbage_truck", "forest")
+    val, train = _val_and_train(labels, 2)
+    listing = tmp_path / "gallery.toml"
+    listing.write_text(f'[gallery]\nroot = "{DATA}"\nphotos = [{", ".join(repr(f.relative_to(DATA).as_posix()) for f in train)}]\n'.replace("'", '"'))
+    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), gallery=[str(listing)], gallery_features="", reference_rule="auto"), "cpu")
+    assert m.reference_rule == "semantic" and "SqueezeNet" in m.info()["reference_rule_note"]
+    assert len(m.gallery()) == 8
+    for label, path in val:
+        L = color.rgb_to_lab(np.asarray(Image.open(path).convert("RGB")))[..., 0]  # at its own size: SqueezeNet needs ~100+ px
+        ref = m.pick_reference(L)
+        assert ref["name"].split("/")[0] == label and ref["rule"] == "semantic", (label, ref["name"])
+
+
+@needs_semantic
+def test_stored_gallery_features_are_used_when_they_match_and_recomputed_when_not(tmp_path):
+    from backends import neural_style as ns
+
+    torch.set_num_threads(1)
+    _, train = _val_and_train(("church", "parachute", "golf_ball"), 1)
+    gallery = [str(f) for f in train]
+    cfg = {**FAST, "weights": str(VGG), "gallery": gallery}
+    fresh = NeuralStyleColorizer(NeuralStyleColorizer.Config(**cfg, gallery_features=""), "cpu").gallery()
+    net, found = ns.load_semantic_encoder("cpu")
+    store = tmp_path / "features.npz"
+    planes = [color.rgb_to_lab(np.asarray(Image.open(f).convert("RGB")))[..., 0] for f in train]
+    ns.save_gallery_features(store, train, ns.semantic_features(net, planes), found.path)
+    stored = NeuralStyleColorizer(NeuralStyleColorizer.Config(**cfg, gallery_features=str(store)), "cpu").gallery()
+    np.testing.assert_allclose([p.descriptor for p in stored], [p.descriptor for p in fresh], atol=1e-5)
+    # the file really is read: other numbers under the same keys change the descriptors ...
+    ns.save_gallery_features(store, train, np.random.default_rng(0).random((3, 512), np.float32), found.path)
+    ns._GALLERY_CACHE.clear()
+    read = NeuralStyleColorizer(NeuralStyleColorizer.Config(**cfg, gallery_features=str(store)), "cpu").gallery()
+    assert np.abs(np.array([p.descriptor for p in read]) - [p.descriptor for p in fresh]).max() > 0.1
+    # ... but features made with other weights are not used: the photos are computed afresh
+    with np.load(store) as z:
+        data = dict(z)
+    data["weights"] = np.array("other_weights.pth|123")
+    np.savez(store, **data)
+    ns._GALLERY_CACHE.clear()
+    recomputed = NeuralStyleColorizer(NeuralStyleColorizer.Config(**cfg, gallery_features=str(store)), "cpu").gallery()
+    np.testing.assert_allclose([p.descriptor for p in recomputed], [p.descriptor for p in fresh], atol=1e-5)
+
+
+@needs_vgg
+def test_without_squeezenet_weights_the_greyscale_rule_is_used_and_said(weights_env, monkeypatch, photo, orange, tmp_path):
+    monkeypatch.delenv("COLORIZE_SQUEEZENET", raising=False)
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    Image.fromarray(orange).save(gallery / "sunset.png")
+    m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), gallery=[str(gallery)]), "cpu")
+    info = m.info()
+    assert m.reference_rule == info["reference_rule"] == "greyscale"
+    assert "greyscale similarity" in info["reference_rule_note"] and "SqueezeNet" in info["reference_rule_note"]
+    assert m.pick_reference(color.rgb_to_lab(grey_of(photo))[..., 0])["rule"] == "greyscale"
+    monkeypatch.setattr("backends.weights.weights_dirs", lambda: [VGG.parent])  # VGG19 found, the rule says which it uses
+    status = backends.status("neural_style")
+    assert "automatic reference by" in status.reason
+    monkeypatch.setattr("backends.weights.weights_dirs", lambda: [tmp_path / "weights_folder"])
+    with pytest.raises(BackendUnavailable, match="reference_rule=semantic needs SqueezeNet"):
+        NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), reference_rule="semantic"), "cpu")
+    with pytest.raises(ValueError, match="reference_rule must be one of"):
+        NeuralStyleColorizer(NeuralStyleColorizer.Config(**FAST, weights=str(VGG), reference_rule="colourful"), "cpu")
+
+
+@needs_semantic
+def test_the_shipped_gallery_covers_every_training_label_and_its_features_are_current():
+    from experiments import gallery as build
+
+    listing = build.PROJECT_ROOT / "backends" / "assets" / "neural_style_gallery.toml"
+    import tomllib
+
+    photos = tomllib.loads(listing.read_text())["gallery"]["photos"]
+    labels = {p.rsplit("/", 1)[0] for p in photos}
+    want = {f"{split}/{d.name}" for split in ("train", "train_extra") for d in (DATA / split).iterdir() if d.is_dir()}
+    assert labels == want and len(photos) == 3 * len(want), sorted(want - labels)
+    assert build.stale(listing, build.PROJECT_ROOT / "backends" / "assets" / "neural_style_gallery.npz") == []
 
 
 # --- weights -------------------------------------------------------------------------------------------
