@@ -318,7 +318,8 @@ def auto_reference(model, grey: np.ndarray) -> tuple[np.ndarray | None, str | No
     ref = pick(resize_plane(L, model.working_shape(*L.shape)))
     if isinstance(ref, dict):
         score = ref.get("score")
-        src = f"picked automatically: {ref.get('name')}" + (f" (similarity {score:.3f})" if isinstance(score, float) else "")
+        rule = f" by {ref['rule']} similarity" if ref.get("rule") else ""  # semantic (SqueezeNet) or greyscale (fallback)
+        src = f"picked automatically{rule}: {ref.get('name')}" + (f" (similarity {score:.3f})" if isinstance(score, float) else "")
         return np.asarray(ref["rgb"], dtype=np.uint8), src
     return np.asarray(ref, dtype=np.uint8), "picked automatically"
 
