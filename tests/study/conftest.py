@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from experiments.study import prepare as prep
-from experiments.study.protocol import StudyDesign
+from experiments.study import storage
+from experiments.study.protocol import StudyDesign, roles_needed
 from experiments.study.storage import StudyStore
 from tests.conftest import synthetic_photo
 
@@ -44,3 +45,23 @@ def make_study(store, study_photos):
         return d
 
     return make
+
+
+TINY_PNG = prep.png_bytes(np.zeros((4, 4, 3), "uint8"))
+
+
+def bare_study(store: StudyStore, name="c", methods=("a", "b"), n_photos=50, **kw) -> StudyDesign:
+    """An open study whose ``n_photos`` photos have every image (4x4 placeholders)."""
+    kw = dict(trials=36, practice=0, vigilance=0.1, seed=1) | kw
+    d = StudyDesign(name=name, methods=list(methods), photos=[], **kw)
+    store.create_study(d)
+    with store.engine.begin() as c:  # one transaction: 200 separate fsyncs would take seconds
+        c.execute(storage.photos.insert(), [dict(id=f"{name}{i:03d}", study=name, source=f"ph{i}.png") for i in range(n_photos)])
+        rows = [
+            dict(id=f"{name}{i:03d}{r}", study=name, photo=f"{name}{i:03d}", role=r, png=TINY_PNG)
+            for i in range(n_photos)
+            for r in roles_needed(d)
+        ]
+        c.execute(storage.images.insert(), rows)
+    store.set_status(name, "open")
+    return d

@@ -15,32 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from experiments.study import errors, storage
-from experiments.study.prepare import png_bytes
-from experiments.study.protocol import StudyDesign, Trial, plan, roles_needed
+from experiments.study import errors
+from experiments.study.protocol import StudyDesign, Trial, plan
 from experiments.study.storage import Participant, StudyStore
+from tests.study.conftest import TINY_PNG, bare_study
 
 PROJECT = Path(__file__).resolve().parents[2]
-
-
-TINY_PNG = png_bytes(__import__("numpy").zeros((4, 4, 3), "uint8"))
-
-
-def bare_study(store: StudyStore, name="c", methods=("a", "b"), n_photos=50, **kw) -> StudyDesign:
-    """An open study whose ``n_photos`` photos have every image (4x4 placeholders)."""
-    kw = dict(trials=36, practice=0, vigilance=0.1, seed=1) | kw
-    d = StudyDesign(name=name, methods=list(methods), photos=[], **kw)
-    store.create_study(d)
-    with store.engine.begin() as c:  # one transaction: 200 separate fsyncs would take seconds
-        c.execute(storage.photos.insert(), [dict(id=f"{name}{i:03d}", study=name, source=f"ph{i}.png") for i in range(n_photos)])
-        rows = [
-            dict(id=f"{name}{i:03d}{r}", study=name, photo=f"{name}{i:03d}", role=r, png=TINY_PNG)
-            for i in range(n_photos)
-            for r in roles_needed(d)
-        ]
-        c.execute(storage.images.insert(), rows)
-    store.set_status(name, "open")
-    return d
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(store):
