@@ -1,32 +1,23 @@
-"""What every dashboard page shares: paths, the model cache, the comparison flow and its storage.
+"""What the dashboard pages share that is about Streamlit: the model cache, the method status
+shown on Home, per-session workspaces, the admin check, widgets (the before/after slider, the
+progress reporter) and page CSS.
 
-Pages stay thin: they lay out widgets and call these functions, which call the same library
-functions as the CLI (``backends.load`` / ``Colorizer.colorize``, ``experiments.metrics``,
-``experiments.evaluate``). Nothing here depends on a page; the plain functions (no ``st.``) are
-usable and tested without Streamlit.
-
-Results root: ``COLORIZE_RESULTS_DIR`` (default ``results/``) holds ``checkpoints/``, ``runs/``,
-``metrics/`` and ``comparisons/``. A checkpoint found there is used instead of the shipped one,
-so tests and users can point the dashboard at another set of models.
-
-Comparisons are stored as ``comparisons/<id>/`` - ``input.png`` (the grey input the methods saw),
-``truth.png`` (when the photo was in colour), ``<method>.png`` and ``meta.json``. The id is
-generated (time + random hex); nothing a user uploads ever chooses a path.
+The work itself lives in importable modules that the CLI and ``experiments.report`` use too:
+``experiments.paths`` (where results are), ``experiments.comparisons`` (input preparation,
+per-image metrics, the comparison store, exports), ``experiments.runlogs`` (training logs, sample
+grids, model cards), ``experiments.tables`` (evaluation tables, paired tests) and
+``experiments.charts`` (figures). Their names are re-exported here for the pages' convenience.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import io
-import json
 import os
 import re
-import secrets
 import sys
+import threading
 import time
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,61 +29,54 @@ if str(PROJECT_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 import backends  # noqa: E402
-from backends import color  # noqa: E402
-from backends.errors import ColorizationError, ImageError  # noqa: E402
-from backends.imageio import is_image_file, load_image  # noqa: E402
-
-#: Largest upload accepted (MB); the pixel limit of backends.imageio applies on top.
-MAX_UPLOAD_MB = int(os.environ.get("COLORIZE_MAX_UPLOAD_MB", "25"))
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"]
-
-#: Colour photos that ship inside scikit-image (no download needed).
-SAMPLE_PHOTOS = {
-    "astronaut": "astronaut",
-    "cat (chelsea)": "chelsea",
-    "coffee": "coffee",
-    "rocket": "rocket",
-    "motorcycle": "motorcycle_left",
-}
-
-METHOD_BLURB = {
-    "regression": "CNN regressing ab directly (L2) - the baseline of the source reports (Keras)",
-    "classification": "Zhang, Isola & Efros 2016: ab as 313 classes, class rebalancing, annealed mean",
-    "fusion": "Iizuka et al. 2016: local + global features fused, with a scene-classification head",
-    "gan": "pix2pix (Isola et al. 2017): U-Net generator with a 70x70 PatchGAN",
-    "neural_style": "Gatys et al. style transfer: colour from a reference photo (optimisation)",
-}
-
-
-# --- paths ----------------------------------------------------------------------------------
+from backends.errors import ColorizationError, ImageError  # noqa: E402, F401 - pages catch these
+from backends.imageio import load_image  # noqa: E402, F401
+from dashboard.options import MethodBlurbs, SlowMethods  # noqa: E402
+from experiments import comparisons  # noqa: E402
+from experiments.comparisons import (  # noqa: E402, F401 - re-exported for the pages
+    IMAGE_TYPES,
+    MAX_UPLOAD_MB,
+    SAMPLE_PHOTOS,
+    MethodResult,
+    comparison_images,
+    comparison_zip,
+    folder_images,
+    image_metrics,
+    is_colour,
+    list_comparisons,
+    png_bytes,
+    prepare_input,
+    read_upload,
+    save_comparison,
+    to_grey,
+)
+from experiments.paths import checkpoints_dir, comparisons_dir, metrics_dir, results_dir, runs_dir, test_folder  # noqa: E402, F401
+from experiments.runlogs import ema, list_runs, loss_columns, read_run_csv, run_is_live, run_method_name, sample_steps  # noqa: E402, F401
+from experiments.tables import ci_columns, list_evaluations, metric_columns, metric_direction, metric_label  # noqa: E402, F401
 
 
-def results_dir() -> Path:
-    env = os.environ.get("COLORIZE_RESULTS_DIR")
-    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "results"
+def _classification_classes() -> int | None:
+    """Q, the number of ab classes of the shipped gamut (read from the asset, no PyTorch)."""
+    try:
+        return int(np.load(PROJECT_ROOT / "backends" / "assets" / "ab_gamut.npz")["bins"].shape[0])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
-def checkpoints_dir() -> Path:
-    return results_dir() / "checkpoints"
+class _Blurbs(MethodBlurbs):
+    """Each method's declared description; the classification one names its real class count Q
+    (read from the shipped gamut asset, not a constant from the paper)."""
+
+    def __getitem__(self, name: str) -> str:
+        text = super().__getitem__(name)
+        q = _classification_classes() if name == "classification" else None
+        return text.replace("ab as classes", f"ab as {q} classes") if q else text
 
 
-def runs_dir() -> Path:
-    return results_dir() / "runs"
-
-
-def metrics_dir() -> Path:
-    return results_dir() / "metrics"
-
-
-def comparisons_dir() -> Path:
-    return results_dir() / "comparisons"
-
-
-def test_folder() -> Path | None:
-    """The photo folder offered on Compare (``COLORIZE_TEST_DIR``, else ../shared/data/test)."""
-    env = os.environ.get("COLORIZE_TEST_DIR")
-    p = Path(env).expanduser() if env else PROJECT_ROOT.parent / "shared" / "data" / "test"
-    return p if p.is_dir() else None
+#: name -> one-line description, from each method's declaration (built-in or from outside)
+METHOD_BLURB = _Blurbs()
+#: methods that take long enough (tens of seconds on a CPU) to warn before starting them (declared speed "slow")
+SLOW_METHODS = SlowMethods()
 
 
 def participant_mode() -> str | None:
@@ -104,66 +88,47 @@ def participant_mode() -> str | None:
     return qp or os.environ.get("COLORIZE_STUDY") or None
 
 
-# --- images ---------------------------------------------------------------------------------
-
-
 @st.cache_data(show_spinner=False)
 def sample_photo(key: str) -> np.ndarray:
-    import skimage.data
-
-    if key == "motorcycle_left":
-        return np.asarray(load_image(Path(skimage.data.data_dir) / "motorcycle_left.png", mode="rgb"))
-    return np.ascontiguousarray(getattr(skimage.data, key)()[..., :3])
+    return comparisons.sample_photo(key)
 
 
-def folder_images(folder: Path, limit: int = 500) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if is_image_file(p))[:limit]
+# --- workspace and admin ------------------------------------------------------------------------
 
 
-def read_upload(data: bytes, name: str) -> np.ndarray:
-    """Bytes of an upload -> uint8 grey or RGB; :class:`ImageError` with a one-line reason otherwise."""
-    name = Path(name or "upload").name
-    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
-        raise ImageError(name, f"file too large ({len(data) / 2**20:.1f} MB; limit {MAX_UPLOAD_MB} MB)")
-    return load_image(data, name=name)
+def workspace() -> str:
+    """This browser session's workspace: History shows only the comparisons it made. Kept in the
+    URL (``?ws=``) so a reload keeps it; a new visitor gets a fresh random one."""
+    ws = st.session_state.get("_workspace")
+    if not comparisons.valid_workspace(ws):
+        try:
+            given = st.query_params.get("ws")
+        except Exception:  # noqa: BLE001
+            given = None
+        ws = given if comparisons.valid_workspace(given) else comparisons.new_workspace()
+        st.session_state["_workspace"] = ws
+    try:
+        if st.query_params.get("ws") != ws:
+            st.query_params["ws"] = ws
+    except Exception:  # noqa: BLE001 - outside a Streamlit run
+        pass
+    return ws
 
 
-def is_colour(image: np.ndarray, threshold: float = 2.0) -> bool:
-    """True when the photo has real colour (mean CIELAB chroma above ``threshold``)."""
-    if image.ndim == 2:
+def is_admin() -> bool:
+    """This session holds the admin token (``COLORIZE_STUDY_ADMIN_TOKEN``; the study pages' gate)."""
+    from experiments.study import ui
+
+    return ui.is_admin()
+
+
+def admin_login(key: str) -> bool:
+    from experiments.study import ui
+
+    if ui.configured_token() is None:
+        st.caption("Admin actions are off: no admin token configured (`COLORIZE_STUDY_ADMIN_TOKEN`).")
         return False
-    lab = color.rgb_to_lab(image[..., :3])
-    return float(color.chroma(lab).mean()) > threshold
-
-
-def to_grey(image: np.ndarray) -> np.ndarray:
-    """The grey (L only, a = b = 0) RGB version of a photo: what every method sees - the
-    evaluation's own ``gray_of``, so Compare and Metrics feed the methods the same input."""
-    from experiments.evaluate import gray_of
-
-    return gray_of(np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image[..., :3])
-
-
-def prepare_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(grey input, ground truth or None): a colour photo becomes its own ground truth."""
-    truth = image[..., :3].copy() if is_colour(image) else None
-    return to_grey(image), truth
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def thumbnail(rgb: np.ndarray, size: int = 256) -> np.ndarray:
-    from PIL import Image
-
-    im = Image.fromarray(rgb)
-    im.thumbnail((size, size))
-    return np.asarray(im)
+    return ui.admin_login(st, key=key)
 
 
 # --- methods and the model cache ------------------------------------------------------------
@@ -177,6 +142,7 @@ class MethodStatus:
     checkpoint: str | None = None
     loaded: bool = False
     device: str | None = None
+    checked: bool = True
 
 
 def checkpoint_for(name: str) -> Path | None:
@@ -186,14 +152,6 @@ def checkpoint_for(name: str) -> Path | None:
         if p.exists():
             return p
     return None
-
-
-def provenance(name: str) -> dict:
-    p = checkpoints_dir() / f"{name}.json"
-    try:
-        return json.loads(p.read_text()) if p.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 @st.cache_resource(show_spinner=False)
@@ -216,6 +174,20 @@ def static_status(name: str) -> MethodStatus:
     return MethodStatus(name, st_.available, st_.reason, st_.checkpoint)
 
 
+def quick_status(name: str) -> MethodStatus:
+    """What the files say before any method module is imported (no PyTorch, no TensorFlow):
+    the checkpoint in the results folder, or the shipped one. Replaced by :func:`static_status`
+    as soon as the background check is done."""
+    ckpt = checkpoint_for(name)
+    if ckpt is None:
+        for ext in (".pt", ".keras"):
+            p = PROJECT_ROOT / "results" / "checkpoints" / f"{name}{ext}"
+            if p.exists() and not os.environ.get("COLORIZE_RESULTS_DIR"):
+                ckpt = p
+    reason = f"checkpoint {ckpt.name} found; checking that the method can run..." if ckpt else "checking..."
+    return MethodStatus(name, bool(ckpt), reason, str(ckpt) if ckpt else None, checked=False)
+
+
 def method_status(name: str) -> MethodStatus:
     s = static_status(name)
     key = (name, s.checkpoint)
@@ -226,8 +198,6 @@ def method_status(name: str) -> MethodStatus:
 
 @st.cache_resource(show_spinner=False)
 def _status_box(root: str) -> dict:
-    import threading
-
     return {"lock": threading.Lock(), "statuses": None, "time": 0.0, "thread": None}
 
 
@@ -235,8 +205,6 @@ def statuses_in_background(max_age: float = 30.0) -> list[MethodStatus] | None:
     """Every method's status, computed in a worker thread so a page never waits for the method
     modules' imports (PyTorch, TensorFlow); None until the first check has finished. Older than
     ``max_age`` seconds -> refreshed in the background (the last known answer is returned)."""
-    import threading
-
     box = _status_box(str(results_dir()))
     with box["lock"]:
         stale = box["statuses"] is None or time.time() - box["time"] > max_age
@@ -255,7 +223,9 @@ def statuses_in_background(max_age: float = 30.0) -> list[MethodStatus] | None:
         return None
     loaded = _loaded()
     return [
-        MethodStatus(s.name, s.available, s.reason, s.checkpoint, (s.name, s.checkpoint) in loaded, loaded.get((s.name, s.checkpoint)))
+        MethodStatus(
+            s.name, s.available, s.reason, s.checkpoint, (s.name, s.checkpoint) in loaded, loaded.get((s.name, s.checkpoint))
+        )
         for s in found
     ]
 
@@ -287,28 +257,10 @@ def load_method(name: str, options: dict | None = None, device: str = "auto"):
     return get_model(name, tuple(sorted((options or {}).items())), device, str(ckpt) if ckpt else None, stamp)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _colorize_cached(_model, name: str, options: tuple, image: np.ndarray, reference: np.ndarray | None) -> tuple[np.ndarray, float]:
-    t0 = time.perf_counter()
-    out = _model.colorize(image, reference=reference)
-    return out, time.perf_counter() - t0
-
-
-@dataclass
-class MethodResult:
-    name: str
-    image: np.ndarray | None = None
-    seconds: float | None = None
-    device: str | None = None
-    error: str | None = None
-    metrics: dict = field(default_factory=dict)
-    reference: np.ndarray | None = None
-    reference_source: str | None = None
-
-
 def auto_reference(model, grey: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     """The reference photo a reference-based method picks for ``grey`` (its own ``pick_reference``,
     on L at the method's working size - what it would pick inside ``colorize``)."""
+    from backends import color
     from backends.base import resize_plane
 
     pick = getattr(model, "pick_reference", None)
@@ -319,14 +271,41 @@ def auto_reference(model, grey: np.ndarray) -> tuple[np.ndarray | None, str | No
     if isinstance(ref, dict):
         score = ref.get("score")
         rule = f" by {ref['rule']} similarity" if ref.get("rule") else ""  # semantic (SqueezeNet) or greyscale (fallback)
-        src = f"picked automatically{rule}: {ref.get('name')}" + (f" (similarity {score:.3f})" if isinstance(score, float) else "")
+        src = f"picked automatically{rule}: {ref.get('name')}" + (
+            f" (similarity {score:.3f})" if isinstance(score, float) else ""
+        )
         return np.asarray(ref["rgb"], dtype=np.uint8), src
     return np.asarray(ref, dtype=np.uint8), "picked automatically"
 
 
-def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, reference: np.ndarray | None = None, device: str = "auto") -> MethodResult:
-    """Load (cached) and run one method; a user-facing failure becomes ``result.error``."""
-    res = MethodResult(name)
+_RUN_LOCKS: dict[int, threading.Lock] = {}
+
+
+def _run_lock(model) -> threading.Lock:
+    return _RUN_LOCKS.setdefault(id(model), threading.Lock())
+
+
+def result_key(name: str, grey: np.ndarray, options: dict | None, reference: np.ndarray | None, device: str = "auto") -> tuple:
+    ckpt = checkpoint_for(name)
+    return (name, tuple(sorted((options or {}).items())), device, str(ckpt), ckpt.stat().st_mtime if ckpt else 0,
+            comparisons.image_hash(grey), comparisons.image_hash(reference))  # fmt: skip
+
+
+def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, reference: np.ndarray | None = None, device: str = "auto",
+                 progress=None) -> MethodResult:  # fmt: skip
+    """Load (cached) and run one method; a user-facing failure becomes ``result.error``.
+
+    A result computed before for the same method, options, checkpoint and photo (by any session)
+    is reused and marked ``cached``. ``progress(done, total)`` is called by iterative methods
+    (neural_style: per L-BFGS evaluation); a Streamlit rerun (the Stop button) raised from it
+    stops the run."""
+    res = MethodResult(name, options=dict(options or {}))
+    key = result_key(name, grey, options, reference, device)
+    hit = comparisons.RESULTS.get(key)
+    if hit is not None:
+        res.image, res.seconds, res.device, res.reference, res.reference_source, res.when, res.extras = hit
+        res.cached = f"cached (computed {time.strftime('%H:%M:%S', time.localtime(res.when))}, took {res.seconds:.1f} s)"
+        return res
     try:
         model = load_method(name, options, device)
         res.device = str(getattr(model, "device", device))
@@ -336,336 +315,71 @@ def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, refer
             else:
                 res.reference_source = "uploaded"
             res.reference = reference
-        ckpt = checkpoint_for(name)
-        # the model object is not hashed: the key names it (method, options, device, checkpoint version)
-        key = tuple(sorted((options or {}).items())) + (("device", res.device), ("checkpoint", str(ckpt), ckpt.stat().st_mtime if ckpt else 0))
-        res.image, res.seconds = _colorize_cached(model, name, key, grey, reference)
+        with _run_lock(model):
+            had = hasattr(model, "progress")
+            if had and progress is not None:
+                model.progress = progress
+            try:
+                t0 = time.perf_counter()
+                res.image = model.colorize(grey, reference=reference)
+                res.seconds = time.perf_counter() - t0
+            finally:
+                if had:
+                    model.progress = None
+        if name == "fusion" and hasattr(model, "predict_scene"):
+            res.extras["scene"] = fusion_scene(model, grey)
+        comparisons.RESULTS.put(
+            key, (res.image, res.seconds, res.device, res.reference, res.reference_source, res.when, res.extras)
+        )
     except ColorizationError as exc:
         res.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken method must not stop the others
+        if type(exc).__module__.startswith("streamlit"):
+            raise  # a rerun / stop request: let Streamlit handle it
         res.error = f"{name} failed: {type(exc).__name__}: {str(exc)[:300]}"
     return res
+
+
+def fusion_scene(model, grey: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
+    return comparisons.fusion_scene(model, grey, top)
+
+
+def fusion_global_transfer(grey: np.ndarray, style: np.ndarray):
+    """Colour ``grey`` with the global features of ``style`` (the dashboard's cached fusion model)."""
+    return comparisons.fusion_global_transfer(load_method("fusion"), grey, style)
 
 
 def method_options(name: str, temperature: float | None) -> dict:
     return {"temperature": float(temperature)} if name == "classification" and temperature is not None else {}
 
 
-# --- metrics ----------------------------------------------------------------------------------
+# --- progress -----------------------------------------------------------------------------------
 
 
-def image_metrics(pred: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
-    """The evaluation's per-image metrics (``experiments.metrics.pixel_metrics``, as in
-    ``experiments.evaluate``) of one prediction; only colourfulness when there is no ground truth."""
-    import torch
+class Progress:
+    """``st.progress`` with elapsed time and an ETA, for ``callback(done, total)`` style reporters."""
 
-    from experiments import metrics as M
+    def __init__(self, label: str, where=None):
+        self.label, self.t0 = label, time.perf_counter()
+        self.bar = (where or st).progress(0.0, text=f"{label}: starting")
 
-    def tensor(a):
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64).permute(2, 0, 1)[None]
+    def __call__(self, done: float, total: float, note: str = "") -> None:
+        frac = min(max(done / total if total else 0.0, 0.0), 1.0)
+        el = time.perf_counter() - self.t0
+        eta = f", about {el / frac - el:.0f} s left" if 0.02 < frac < 1 else ""
+        self.bar.progress(frac, text=f"{self.label}: {done:g}/{total:g}{note} - {el:.0f} s{eta}")
 
-    x = tensor(pred)
-    if truth is None:
-        return {"colorfulness": float(M.colorfulness(x, data_range=255.0)[0])}
-    return {k: float(v[0]) for k, v in M.pixel_metrics(x, tensor(truth), data_range=255.0).items()}
+    def done(self, text: str) -> None:
+        self.bar.progress(1.0, text=text)
 
 
-# --- comparisons on disk ----------------------------------------------------------------------
-
-
-def new_id() -> str:
-    return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-
-
-_ID_RE = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-
-
-def save_comparison(grey: np.ndarray, truth: np.ndarray | None, results: list[MethodResult], source: str, options: dict) -> str:
-    cid = new_id()
-    d = comparisons_dir() / cid
-    d.mkdir(parents=True, exist_ok=False)
-    (d / "input.png").write_bytes(png_bytes(grey))
-    if truth is not None:
-        (d / "truth.png").write_bytes(png_bytes(truth))
-    methods = {}
-    for r in results:
-        if r.image is not None:
-            (d / f"{r.name}.png").write_bytes(png_bytes(r.image))
-        if r.reference is not None:
-            (d / f"{r.name}.reference.png").write_bytes(png_bytes(np.asarray(r.reference)))
-        methods[r.name] = {"seconds": r.seconds, "device": r.device, "error": r.error, "metrics": r.metrics, "reference": r.reference_source}
-    meta = {
-        "id": cid,
-        "created": dt.datetime.now().isoformat(timespec="seconds"),
-        "source": source[:200],
-        "size": list(grey.shape[:2]),
-        "has_truth": truth is not None,
-        "options": options,
-        "methods": methods,
-    }
-    (d / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    return cid
-
-
-def list_comparisons() -> list[dict]:
-    root = comparisons_dir()
-    if not root.is_dir():
-        return []
-    out = []
-    for d in sorted(root.iterdir(), reverse=True):
-        if d.is_dir() and _ID_RE.match(d.name) and (d / "meta.json").exists():
-            try:
-                out.append(json.loads((d / "meta.json").read_text()))
-            except (OSError, json.JSONDecodeError):
-                continue
-    return out
-
-
-def comparison_images(cid: str) -> dict[str, np.ndarray]:
-    """``input``, ``truth`` and one entry per method that produced an image."""
-    if not _ID_RE.match(cid):
-        raise ValueError(f"not a comparison id: {cid!r}")
-    d = comparisons_dir() / cid
-    return {p.stem: load_image(p, mode="rgb") for p in sorted(d.glob("*.png"))}
-
-
-def comparison_zip(grey: np.ndarray, truth: np.ndarray | None, results: list[MethodResult], meta: dict) -> bytes:
-    """Everything of one comparison in a zip: input, truth, each method's result, metrics, meta."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("input_grey.png", png_bytes(grey))
-        if truth is not None:
-            z.writestr("ground_truth.png", png_bytes(truth))
-        rows = ["method,seconds,device,error," + ",".join(sorted({k for r in results for k in r.metrics}))]
-        keys = sorted({k for r in results for k in r.metrics})
-        for r in results:
-            if r.image is not None:
-                z.writestr(f"{r.name}.png", png_bytes(r.image))
-            if r.reference is not None:
-                z.writestr(f"{r.name}_reference.png", png_bytes(np.asarray(r.reference)))
-            err = (r.error or "").replace('"', "'")
-            rows.append(
-                f"{r.name},{'' if r.seconds is None else f'{r.seconds:.4f}'},{r.device or ''},\"{err}\","
-                + ",".join("" if k not in r.metrics else f"{r.metrics[k]:.6g}" for k in keys)
-            )
-        z.writestr("metrics.csv", "\n".join(rows) + "\n")
-        z.writestr("meta.json", json.dumps(meta, indent=2, default=str))
-    return buf.getvalue()
-
-
-# --- small widgets --------------------------------------------------------------------------
-
-
-def before_after_html(before: np.ndarray, after: np.ndarray, max_height: int = 480, key: str = "ba") -> str:
-    """A self-contained before/after slider (no external scripts: works offline)."""
-    b64b = base64.b64encode(png_bytes(before)).decode()
-    b64a = base64.b64encode(png_bytes(after)).decode()
-    k = re.sub(r"[^A-Za-z0-9_]", "_", key)
-    return f"""
-<div style="font-family:sans-serif;text-align:center">
- <div id="box_{k}" style="position:relative;display:inline-block;max-width:100%;line-height:0">
-  <img src="data:image/png;base64,{b64a}" style="max-width:100%;max-height:{max_height}px;display:block" alt="after">
-  <img id="top_{k}" src="data:image/png;base64,{b64b}" alt="before"
-       style="position:absolute;top:0;left:0;width:100%;height:100%;clip-path:inset(0 50% 0 0)">
-  <div id="bar_{k}" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;box-shadow:0 0 3px #000"></div>
- </div>
- <input id="rng_{k}" type="range" min="0" max="100" value="50" aria-label="before/after"
-        style="width:100%;max-width:600px;display:block;margin:6px auto">
- <div style="font-size:12px;color:#888">left: grey input &nbsp;|&nbsp; right: colorized</div>
-</div>
-<script>
- const r_{k} = document.getElementById("rng_{k}");
- r_{k}.addEventListener("input", () => {{
-   document.getElementById("top_{k}").style.clipPath = "inset(0 " + (100 - r_{k}.value) + "% 0 0)";
-   document.getElementById("bar_{k}").style.left = r_{k}.value + "%";
- }});
-</script>"""
-
-
-MOBILE_CSS = """
-<style>
-@media (max-width: 640px) {
-  .block-container { padding-left: 0.6rem !important; padding-right: 0.6rem !important; padding-top: 2.5rem !important; }
-  h1 { font-size: 1.6rem !important; }
-}
-</style>"""
-
-
-def page_setup() -> None:
-    """CSS that keeps pages usable on a phone-sized screen."""
-    st.html(MOBILE_CSS)
-
-
-def status_rows(statuses: list[MethodStatus] | None = None) -> list[dict]:
-    rows = []
-    for s in statuses if statuses is not None else [method_status(n) for n in backends.names()]:
-        state = f"loaded on {s.device}" if s.loaded else ("ready (loads on first use)" if s.available else "unavailable")
-        rows.append(
-            {
-                "method": s.name,
-                "status": state,
-                "checkpoint": Path(s.checkpoint).name if s.checkpoint else "",
-                "details": s.reason,
-                "what": METHOD_BLURB.get(s.name, ""),
-            }
-        )
-    return rows
-
-
-
-
-# --- training runs ----------------------------------------------------------------------------
-
-
-def list_runs() -> list[str]:
-    root = runs_dir()
-    if not root.is_dir():
-        return []
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "log.csv").exists())
-
-
-def run_method_name(run: str) -> str:
-    """The method a run trains (``method`` in its config.toml; the run name otherwise)."""
-    import tomllib
-
-    p = runs_dir() / run / "config.toml"
-    try:
-        return str(tomllib.loads(p.read_text()).get("method", run))
-    except (OSError, tomllib.TOMLDecodeError):
-        return run
-
-
-def read_run_csv(run: str, name: str = "log.csv"):
-    """A run's log (or val.csv) as a DataFrame with ``run`` and ``method`` columns; empty if missing.
-
-    Tolerates a half-written last line (the run may be writing it right now)."""
-    import pandas as pd
-
-    p = runs_dir() / run / name
-    if not p.exists() or p.stat().st_size == 0:
-        return pd.DataFrame()
-    try:
-        df = pd.read_csv(p, on_bad_lines="skip")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError):
-        return pd.DataFrame()
-    df = df.apply(pd.to_numeric, errors="coerce").dropna(subset=["step"]) if "step" in df else df
-    df.insert(0, "method", run_method_name(run))
-    df.insert(0, "run", run)
-    return df
-
-
-LOG_INDEX = ("run", "method", "step", "epoch", "wall_s", "images_seen")
-
-
-def loss_columns(df) -> list[str]:
-    """Every numeric column of a loss log that is not an index column."""
-    import pandas as pd
-
-    return [c for c in df.columns if c not in LOG_INDEX and pd.api.types.is_numeric_dtype(df[c])]
-
-
-def ema(values, weight: float):
-    """Exponential moving average (TensorBoard-style smoothing; 0 = raw), ignoring NaNs."""
-    import pandas as pd
-
-    s = pd.Series(values, dtype="float64")
-    if weight <= 0:
-        return s
-    return s.ewm(alpha=1.0 - weight, ignore_na=True).mean()
-
-
-def sample_steps(run: str) -> dict[int, Path]:
-    """Step -> sample grid (``samples/step_XXXXXXX.png``) of a run."""
-    out = {}
-    for p in sorted((runs_dir() / run / "samples").glob("step_*.png")):
-        try:
-            out[int(p.stem.split("_", 1)[1])] = p
-        except ValueError:
-            continue
-    return out
-
-
-def run_is_live(run: str, seconds: float = 120.0) -> bool:
-    """True when the run's log was written in the last ``seconds`` (it is probably still training)."""
-    p = runs_dir() / run / "log.csv"
-    return p.exists() and (time.time() - p.stat().st_mtime) < seconds
-
-
-# --- evaluation tables (experiments.evaluate) ------------------------------------------------------
-
-
-def list_evaluations() -> list[str]:
-    root = metrics_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.stem for p in root.glob("*.csv") if not p.name.endswith(".summary.csv"))
-
-
-def read_evaluation(name: str) -> dict:
-    """``experiments.evaluate.load_results``: per_image, summary (or None), meta, markdown."""
-    from experiments import evaluate
-
-    return evaluate.load_results(metrics_dir() / f"{name}.csv")
-
-
-def metric_columns(df) -> list[str]:
-    """Metric columns of an evaluation table (its CI columns ``<m>_lo`` / ``<m>_hi`` excluded)."""
-    import pandas as pd
-
-    cols = [c for c in df.columns if c not in ("method", "image", "label", "status", "n") and pd.api.types.is_numeric_dtype(df[c])]
-    return [c for c in cols if not ((c.endswith("_lo") or c.endswith("_hi")) and c[:-3] in cols)]
-
-
-def ci_columns(summary, metric: str) -> tuple[str, str] | None:
-    lo, hi = f"{metric}_lo", f"{metric}_hi"
-    return (lo, hi) if lo in summary and hi in summary else None
-
-
-def metric_direction(metric: str) -> int:
-    """+1 higher is better, -1 lower is better, 0 neither (``experiments.metrics.METRIC_INFO``)."""
-    from experiments import metrics as M
-
-    return M.METRIC_INFO.get(metric, (metric, 0))[1]
-
-
-def metric_label(metric: str) -> str:
-    from experiments import metrics as M
-
-    return M.METRIC_INFO.get(metric, (metric, 0))[0]
-
-
-def eval_photo(meta: dict, image: str) -> Path | None:
-    """The photo of a per-image row (``image`` is relative to the evaluation's ``data`` folder)."""
-    root = Path(meta.get("data", ""))
-    p = (root / image).resolve()
-    if meta.get("data") and p.is_relative_to(root.resolve()) and p.is_file():
-        return p
-    return None
-
-
-def gallery_image(meta: dict, image: str, method: str) -> np.ndarray | None:
-    """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size,
-    grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
-    from experiments import evaluate
-
-    p = eval_photo(meta, image)
-    if p is None:
-        return None
-    truth = evaluate.load_truth(p, int(meta.get("size", 256)))
-    if method == "truth":
-        return truth
-    grey = evaluate.gray_of(truth)
-    if method == "gray":
-        return grey
-    res = colorize_one(method, grey)
-    return res.image
-
+# --- evaluations from the page ------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
 def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int | None = None, size: int = 256,
-                   model_metrics: bool = False, progress=None, use_cache: bool = True) -> dict[str, Path]:  # fmt: skip
+                   model_metrics: bool = False, progress=None, use_cache: bool = True, replace: bool = False) -> dict[str, Path]:  # fmt: skip
     """Run ``experiments.evaluate.evaluate`` on the dashboard's (cached) models and write
     ``metrics/<name>.*`` like the CLI. ``progress(fraction, text)`` is called as photos are done:
     with the evaluation's per-photo cache, each method runs in slices of its photo sample (the
@@ -674,14 +388,16 @@ def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int |
 
     if not _NAME_RE.match(name or ""):
         raise ValueError(f"evaluation name {name!r}: use letters, digits, '-', '_' or '.' (at most 40)")
-    data = Path(data).expanduser()
-    if not data.is_dir():
-        raise ValueError(f"{data}: not a folder of photos")
+    from experiments import access
+
+    data = access.check_data_folder(data)  # only under the configured data roots
+    access.check_evaluation_name(metrics_dir(), name, replace)  # never replaces a table unasked
     photos = evaluate.scan_photos(data, limit or None)
     progress = progress or (lambda f, text: None)
     models: dict[str, object] = {}
     for m in methods:
         try:
+            progress(0.0, f"loading {m}")
             models[m] = load_method(m)
         except ColorizationError as exc:
             progress(0.0, f"skipping {m}: {exc}")
@@ -706,27 +422,160 @@ def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int |
     return paths
 
 
-def bar_chart_png(summary, metric: str, title: str = "") -> bytes:
-    """A PNG bar chart of one metric per method with its confidence interval (matplotlib, offline)."""
-    import matplotlib
+def eval_photo(meta: dict, image: str) -> Path | None:
+    """The photo of a per-image row (``image`` is relative to the evaluation's ``data`` folder)."""
+    from experiments import access
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    root = Path(meta.get("data", ""))
+    p = (root / image).resolve()
+    allowed = any(p.is_relative_to(r) for r in access.data_roots())  # a table naming /etc shows nothing
+    if meta.get("data") and allowed and p.is_relative_to(root.resolve()) and p.is_file():
+        return p
+    return None
 
-    methods = summary["method"].astype(str).tolist()
-    means = summary[metric].to_numpy(dtype=float)
-    ci = ci_columns(summary, metric)
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(methods) + 1.5), 3.2), dpi=150)
-    if ci:
-        lo, hi = summary[ci[0]].to_numpy(dtype=float), summary[ci[1]].to_numpy(dtype=float)
-        ax.bar(methods, means, yerr=[means - lo, hi - means], capsize=4, color="#4c78a8")
-    else:
-        ax.bar(methods, means, color="#4c78a8")
-    ax.set_ylabel(metric)
-    ax.set_title(title or metric)
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+
+def gallery_image(meta: dict, image: str, method: str, progress=None) -> np.ndarray | None:
+    """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size,
+    grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
+    from experiments import evaluate
+
+    p = eval_photo(meta, image)
+    if p is None:
+        return None
+    truth = evaluate.load_truth(p, int(meta.get("size", 256)))
+    if method == "truth":
+        return truth
+    grey = evaluate.gray_of(truth)
+    if method == "gray":
+        return grey
+    if method in meta.get("predictions", {}):  # colorizations made elsewhere: the file itself
+        from experiments.predictions import PredictionFolder
+
+        pf = PredictionFolder(method, meta["predictions"][method])
+        return pf.read(image, truth.shape[:2]) if pf.file_for(image) else None
+    return colorize_one(method, grey, progress=progress).image
+
+
+def gallery_truth(meta: dict, image: str) -> np.ndarray | None:
+    from experiments import evaluate
+
+    p = eval_photo(meta, image)
+    return None if p is None else evaluate.load_truth(p, int(meta.get("size", 256)))
+
+
+# --- widgets ----------------------------------------------------------------------------------
+
+
+def slider_html(
+    left: np.ndarray, right: np.ndarray, left_label: str, right_label: str, max_height: int = 480, key: str = "ba"
+) -> str:
+    """A self-contained before/after slider (no external scripts: works offline): ``left`` shows
+    left of the split, ``right`` right of it; drag on the image or use the range control."""
+    b64l = base64.b64encode(png_bytes(left)).decode()
+    b64r = base64.b64encode(png_bytes(right)).decode()
+    k = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    esc = lambda s: str(s).replace("&", "&amp;").replace("<", "&lt;")  # noqa: E731
+    return f"""
+<div style="font-family:sans-serif;text-align:center">
+ <div id="box_{k}" style="position:relative;display:inline-block;max-width:100%;line-height:0;cursor:ew-resize;touch-action:none;user-select:none">
+  <img src="data:image/png;base64,{b64r}" style="max-width:100%;max-height:{max_height}px;display:block" alt="{esc(right_label)}" draggable="false">
+  <img id="top_{k}" src="data:image/png;base64,{b64l}" alt="{esc(left_label)}" draggable="false"
+       style="position:absolute;top:0;left:0;width:100%;height:100%;clip-path:inset(0 50% 0 0)">
+  <div id="bar_{k}" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;box-shadow:0 0 3px #000"></div>
+  <span style="position:absolute;top:4px;left:6px;background:rgba(0,0,0,.55);color:#fff;font-size:12px;line-height:1.3;padding:1px 5px">{esc(left_label)}</span>
+  <span style="position:absolute;top:4px;right:6px;background:rgba(0,0,0,.55);color:#fff;font-size:12px;line-height:1.3;padding:1px 5px">{esc(right_label)}</span>
+ </div>
+ <input id="rng_{k}" type="range" min="0" max="100" value="50" aria-label="split between {esc(left_label)} and {esc(right_label)}"
+        style="width:100%;max-width:600px;display:block;margin:6px auto">
+ <div style="font-size:12px;color:#888">left: {esc(left_label)} &nbsp;|&nbsp; right: {esc(right_label)} - drag on the photo or the slider</div>
+</div>
+<script>
+ (function() {{
+  const box = document.getElementById("box_{k}"), r = document.getElementById("rng_{k}");
+  function set(v) {{
+    v = Math.max(0, Math.min(100, v));
+    document.getElementById("top_{k}").style.clipPath = "inset(0 " + (100 - v) + "% 0 0)";
+    document.getElementById("bar_{k}").style.left = v + "%";
+    r.value = v;
+  }}
+  r.addEventListener("input", () => set(Number(r.value)));
+  let down = false;
+  function at(e) {{ const b = box.getBoundingClientRect(); set(100 * (e.clientX - b.left) / b.width); }}
+  box.addEventListener("pointerdown", e => {{ down = true; box.setPointerCapture(e.pointerId); at(e); }});
+  box.addEventListener("pointermove", e => {{ if (down) at(e); }});
+  box.addEventListener("pointerup", () => {{ down = false; }});
+ }})();
+</script>"""
+
+
+def before_after_html(before: np.ndarray, after: np.ndarray, max_height: int = 480, key: str = "ba") -> str:
+    return slider_html(before, after, "grey input", "colorized", max_height, key)
+
+
+MOBILE_CSS = """
+<style>
+@media (max-width: 640px) {
+  .block-container { padding-left: 0.6rem !important; padding-right: 0.6rem !important; padding-top: 2.5rem !important; }
+  h1 { font-size: 1.6rem !important; }
+}
+</style>"""
+
+
+def page_setup() -> None:
+    """CSS that keeps pages usable on a phone-sized screen."""
+    st.html(MOBILE_CSS)
+
+
+def status_rows(statuses: list[MethodStatus] | None = None) -> list[dict]:
+    rows = []
+    for s in statuses if statuses is not None else [method_status(n) for n in backends.names()]:
+        if not s.checked:
+            state = "checking..."
+        else:
+            state = f"loaded on {s.device}" if s.loaded else ("ready (loads on first use)" if s.available else "unavailable")
+        rows.append(
+            {
+                "method": s.name,
+                "status": state,
+                "checkpoint": Path(s.checkpoint).name if s.checkpoint else "",
+                "details": s.reason,
+                "what": METHOD_BLURB.get(s.name, ""),
+            }
+        )
+    return rows
+
+
+def report_button(key: str) -> None:
+    """Build the reviewers' report (``experiments.report``) with progress, then offer its HTML and PDF."""
+    import tempfile
+
+    from experiments import report
+
+    if st.button("Build the report", key=f"{key}_report_build", icon=":material/description:"):
+        steps = ["model cards", "evaluation", "sample grid", "training", "user studies", "writing HTML", "writing PDF", "done"]
+        bar = st.progress(0.0, text="report: starting")
+        seen = [0]
+
+        def tick(text: str) -> None:
+            seen[0] += 1
+            frac = min(0.99, seen[0] / (len(steps) + 4 * len(list_evaluations()) + 6))
+            bar.progress(frac, text=f"report: {text}")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                paths = report.build(tmp, progress=tick)
+            except Exception as exc:  # noqa: BLE001 - shown on the page, never a crash
+                bar.empty()
+                st.error(f"The report could not be built: {type(exc).__name__}: {exc}")
+                return
+            st.session_state["_report"] = {"html": paths["html"].read_bytes(), "pdf": paths["pdf"].read_bytes(),
+                                           "when": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+        bar.progress(1.0, text="report: done")
+    built = st.session_state.get("_report")
+    if built:
+        c1, c2 = st.columns(2)
+        c1.download_button("Report (HTML)", built["html"], f"report-{built['when'][:10]}.html", "text/html", key=f"{key}_report_html",
+                           icon=":material/download:")  # fmt: skip
+        c2.download_button("Report (PDF)", built["pdf"], f"report-{built['when'][:10]}.pdf", "application/pdf", key=f"{key}_report_pdf",
+                           icon=":material/download:")  # fmt: skip
+        st.caption(f"Built {built['when']}.")

@@ -1,4 +1,4 @@
-"""Home: what the product is, the five methods with their status, links to the pages."""
+"""Home: what the product is, the five methods with their status, links to the pages, the report."""
 
 import streamlit as st
 
@@ -14,9 +14,9 @@ st.markdown(
 cols = st.columns(4)
 links = [
     ("views/compare.py", "Compare", ":material/compare:", "Run the methods side by side on one photo."),
-    ("views/metrics.py", "Metrics", ":material/bar_chart:", "Evaluation tables, charts, best/worst photos."),
-    ("views/training.py", "Training", ":material/show_chart:", "Loss curves and sample grids of the runs."),
-    ("views/history.py", "History", ":material/history:", "Earlier comparisons (previous predictions)."),
+    ("views/metrics.py", "Metrics", ":material/bar_chart:", "Who wins, by how much, and is it more than chance."),
+    ("views/training.py", "Training", ":material/show_chart:", "Loss and validation curves, sample grids."),
+    ("views/history.py", "History", ":material/history:", "Your earlier comparisons."),
 ]
 for col, (page, label, icon, text) in zip(cols, links):
     with col:
@@ -28,12 +28,10 @@ st.subheader("Methods")
 
 def methods_table():
     statuses = common.statuses_in_background()
-    if statuses is None:
-        st.caption("Checking which methods can run here...")
-        for name in common.backends.names():
-            st.markdown(f"- **{name}** - {common.METHOD_BLURB.get(name, '')}")
-        return
-    if st.session_state.get("home_waiting"):
+    checking = statuses is None
+    if checking:  # what the files say, at once; the full check (imports PyTorch) replaces it
+        statuses = [common.quick_status(n) for n in common.backends.names()]
+    elif st.session_state.get("home_waiting"):
         st.session_state["home_waiting"] = False
         st.rerun()  # drop the polling fragment once the answer is there
     rows = common.status_rows(statuses)
@@ -41,13 +39,18 @@ def methods_table():
         rows,
         hide_index=True,
         key="home_status",
+        width="stretch",
         column_config={
-            "method": st.column_config.TextColumn("method", width="medium"),
-            "status": st.column_config.TextColumn("status", width="medium"),
-            "details": st.column_config.TextColumn("details / why unavailable", width="large"),
+            "method": st.column_config.TextColumn("method", width="small"),
+            "status": st.column_config.TextColumn("status", width="small"),
+            "checkpoint": st.column_config.TextColumn("checkpoint", width="small"),
+            "details": st.column_config.TextColumn("details / why unavailable", width="medium"),
             "what": st.column_config.TextColumn("paper", width="large"),
         },
     )
+    if checking:
+        st.caption("Checking that each method can run here (a few seconds after the app starts)...")
+        return
     ready = sum(r["status"] != "unavailable" for r in rows)
     if ready < len(rows):
         st.info(
@@ -63,3 +66,11 @@ st.caption(
     "Models load on first use (on the GPU when there is one) and stay cached for every session. "
     f"Results folder: `{common.results_dir()}`."
 )
+
+st.subheader("Report for reviewers")
+st.caption(
+    "One self-contained HTML file (every figure embedded, opens offline) and the same as PDF: model cards, evaluation "
+    "tables with intervals, paired tests, charts, the sample grid, learning curves, study results, the benchmark. "
+    "The same as `python -m experiments.report --out DIR`."
+)
+common.report_button("home")

@@ -1,13 +1,14 @@
-"""Training: loss curves of the runs in results/runs/, GAN losses, validation, sample grids."""
+"""Training: one panel per run (and per loss scale) of results/runs/, the GAN's D(real)/D(fake),
+the validation curves of all methods together, labelled sample grids that follow the chosen run."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import common
+from experiments import charts, runlogs
 
 st.title("Training runs")
-runs = common.list_runs()
+runs = runlogs.list_runs()
 if not runs:
     st.info(
         f"No training runs yet in `{common.runs_dir()}`. Start one with "
@@ -15,73 +16,63 @@ if not runs:
     )
     st.stop()
 
-labels = {r: f"{r} ({common.run_method_name(r)})" for r in runs}
+labels = {r: f"{r} ({runlogs.run_method_name(r)})" for r in runs}
 chosen = st.multiselect("Runs", runs, default=runs, format_func=labels.get, key="trn_runs")
 c1, c2, c3 = st.columns(3)
 with c1:
-    xaxis = st.radio("x axis", ["step", "wall_s", "images_seen"], horizontal=True, key="trn_x",
-                     format_func={"step": "steps", "wall_s": "wall time (s)", "images_seen": "images seen"}.get)
+    xaxis = st.radio("x axis", list(runlogs.X_AXES), horizontal=True, key="trn_x", format_func=runlogs.X_AXES.get)
 with c2:
-    smooth = st.slider("EMA smoothing", 0.0, 0.99, 0.6, 0.01, key="trn_ema")
+    smooth = st.slider("EMA smoothing", 0.0, 0.99, 0.6, 0.01, key="trn_ema", help="0 = raw values")
 with c3:
-    logy = st.checkbox("log scale", key="trn_log")
-    follow = st.toggle("follow live runs", value=any(common.run_is_live(r) for r in chosen), key="trn_follow")
-
-
-def figure(df: pd.DataFrame, columns: list[str], title: str) -> go.Figure:
-    fig = go.Figure()
-    for run, g in df.groupby("run", sort=False):
-        g = g.sort_values("step")
-        for c in columns:
-            if c not in g or g[c].isna().all():
-                continue
-            fig.add_trace(go.Scatter(x=g[xaxis], y=common.ema(g[c].to_numpy(), smooth), mode="lines", name=f"{run} · {c}"))
-    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
-    fig.update_xaxes(title=xaxis)
-    if logy:
-        fig.update_yaxes(type="log")
-    return fig
+    scale = st.radio("y scale", ["auto", "linear", "log"], horizontal=True, key="trn_scale",
+                     help="auto: log where a run's loss terms differ in size by more than 20x")  # fmt: skip
+    follow = st.toggle("follow live runs", value=any(runlogs.run_is_live(r) for r in chosen), key="trn_follow")
 
 
 def curves():
-    logs = [common.read_run_csv(r) for r in chosen]
-    logs = [d for d in logs if not d.empty]
+    logs = {r: runlogs.read_run_csv(r) for r in chosen}
+    logs = {r: d for r, d in logs.items() if not d.empty}
     if not logs:
         st.warning("The chosen runs have no logged steps yet.")
         return
-    df = pd.concat(logs, ignore_index=True)
-    losses = sorted({c for d in logs for c in common.loss_columns(d)})
-    default = [c for c in ("loss",) if c in losses] or losses[:1]
-    picked = st.multiselect("Loss columns", losses, default=default, key="trn_losses")
-    st.plotly_chart(figure(df, picked, "Training loss"), key="trn_loss_chart")
-    latest = df.sort_values("step").groupby("run").tail(1)[["run", "method", "step", "epoch", "wall_s", "images_seen"]]
-    st.dataframe(latest, hide_index=True, key="trn_latest")
+    st.subheader("Training loss, one panel per run")
+    st.caption("Each run's own loss terms on its own axis (their scales differ by orders of magnitude between methods); "
+               "the GAN's discriminator outputs D(real) and D(fake) - its mean probability that a photo is real - in a panel of "
+               "their own (0.5: it cannot tell).")  # fmt: skip
+    override = {"auto": None, "linear": False, "log": True}[scale]
+    fig = charts.learning_curves_plotly(logs, xaxis, smooth, override)
+    if fig is not None:
+        st.plotly_chart(fig, key="trn_loss_chart")
+    latest = pd.concat([d.tail(1) for d in logs.values()], ignore_index=True)
+    keep = [c for c in ("run", "method", "step", "images_seen", "wall_h") if c in latest]
+    st.dataframe(latest[keep].rename(columns={"images_seen": "images seen", "wall_h": "wall time (h)"}).round(2), hide_index=True,
+                 key="trn_latest")  # fmt: skip
 
-    gan = df[df["run"].isin([r for r, d in zip(chosen, logs) if {"loss_g", "loss_d"} <= set(d.columns)])] if "loss_g" in df else df.iloc[:0]
-    if not gan.empty:
-        st.subheader("GAN: generator and discriminator")
-        cols = [c for c in ("loss_g", "loss_d", "loss_l1", "loss_d_real", "loss_d_fake") if c in gan]
-        st.plotly_chart(figure(gan, cols, "Generator vs discriminator"), key="trn_gan_chart")
-
-    vals = [common.read_run_csv(r, "val.csv") for r in chosen]
-    vals = [d for d in vals if not d.empty]
-    if vals:
-        vdf = pd.concat(vals, ignore_index=True)
-        st.plotly_chart(figure(vdf, common.loss_columns(vdf), "Validation (fixed batch)"), key="trn_val_chart")
-
-    st.download_button("Export the logs (CSV)", df.to_csv(index=False).encode(), file_name="training_logs.csv", mime="text/csv", key="trn_csv")
+    st.subheader("Validation, every run together")
+    frame, metric, left_out = runlogs.validation_curves(list(logs))
+    if frame.empty:
+        st.info("No validation logs (val.csv) yet.")
+    else:
+        st.plotly_chart(charts.validation_curves_plotly(frame, metric, xaxis), key="trn_val_chart")
+        if left_out:
+            st.caption(f"Not shown (their val.csv has no {metric} yet): {', '.join(left_out)}.")
+    all_logs = pd.concat(logs.values(), ignore_index=True)
+    st.download_button("Export the logs (CSV)", all_logs.to_csv(index=False).encode(), file_name="training_logs.csv", mime="text/csv",
+                       key="trn_csv")  # fmt: skip
 
 
 st.fragment(run_every=5 if follow else None)(curves)()
 
 st.subheader("Sample grids")
-st.caption("Rows: grey input, prediction, ground truth - one column per validation photo.")
-with_samples = [r for r in chosen if common.sample_steps(r)]
+with_samples = [r for r in chosen if runlogs.sample_steps(r)]
 if not with_samples:
     st.info("No sample grids yet (a run writes one at every checkpoint).")
 else:
     srun = st.selectbox("Run", with_samples, format_func=labels.get, key="trn_sample_run")
-    steps = common.sample_steps(srun)
+    steps = runlogs.sample_steps(srun)
     keys = sorted(steps)
-    step = keys[0] if len(keys) == 1 else st.select_slider("Checkpoint step", keys, value=keys[-1], key="trn_sample_step")
-    st.image(str(steps[step]), caption=f"{srun} at step {step}", width="stretch")
+    # the step slider belongs to the run: a new run starts at its own last checkpoint
+    step = keys[0] if len(keys) == 1 else st.select_slider("Checkpoint step", keys, value=keys[-1], key=f"trn_sample_step_{srun}",
+                                                           format_func=lambda s: f"{s:,}")  # fmt: skip
+    st.image(runlogs.labelled_sample_grid(steps[step], f"{srun} at step {step:,}"), width="stretch",
+             caption="Rows: grey input, prediction, ground truth; columns: the run's fixed validation photos.")  # fmt: skip

@@ -1,9 +1,14 @@
-"""The dashboard's shared module: paths, input preparation, storage, smoothing, the slider."""
+"""What the pages share: paths, input preparation, the comparison store (workspaces, deduplication,
+deletion, retention), smoothing, the slider, the classification class count."""
+
+import os
+import time
 
 import numpy as np
 import pytest
 
 from dashboard import common
+from experiments import comparisons
 
 
 def test_results_dir_is_configurable(tmp_path, monkeypatch):
@@ -30,20 +35,60 @@ def test_sample_photos_ship_offline():
 
 
 def test_upload_size_limit(monkeypatch):
-    monkeypatch.setattr(common, "MAX_UPLOAD_MB", 0)
+    monkeypatch.setattr(comparisons, "MAX_UPLOAD_MB", 0)
     with pytest.raises(common.ImageError, match="too large"):
         common.read_upload(b"x" * 10, "../../evil.png")
+
+
+def test_classification_blurb_gives_the_real_class_count():
+    q = int(np.load(common.PROJECT_ROOT / "backends" / "assets" / "ab_gamut.npz")["bins"].shape[0])
+    assert f"{q} classes" in common.METHOD_BLURB["classification"] and "313" not in common.METHOD_BLURB["classification"]
+
+
+def _result(name="gan", value=0):
+    return comparisons.MethodResult(name, image=np.full((8, 8, 3), value, np.uint8), seconds=0.1, device="cpu")
 
 
 def test_comparison_ids_never_come_from_the_upload(tmp_path, monkeypatch):
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
     grey = np.zeros((8, 8, 3), np.uint8)
-    res = common.MethodResult("gan", image=grey, seconds=0.1, device="cpu")
-    cid = common.save_comparison(grey, None, [res], "upload:../../../etc/passwd", {})
+    cid = comparisons.save_comparison(grey, None, [_result()], "upload:../../../etc/passwd", {})
     assert [p.name for p in (tmp_path / "comparisons").iterdir()] == [cid]
-    assert common.list_comparisons()[0]["id"] == cid
+    assert comparisons.list_comparisons()[0]["id"] == cid
     with pytest.raises(ValueError):
-        common.comparison_images("../../etc")
+        comparisons.comparison_images("../../etc")
+    with pytest.raises(ValueError):
+        comparisons.delete_comparison("../../etc")
+
+
+def test_workspaces_are_private_and_the_same_photo_is_kept_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    mine, theirs = comparisons.new_workspace(), comparisons.new_workspace()
+    grey = np.zeros((8, 8, 3), np.uint8)
+    a = comparisons.save_comparison(grey, None, [_result("gan")], "sample:x", {"t": 1}, workspace=mine)
+    b = comparisons.save_comparison(grey, None, [_result("fusion", 9)], "sample:x", {"t": 1}, workspace=mine)
+    assert a == b  # same photo, same options, same workspace: one entry, methods merged
+    (meta,) = comparisons.list_comparisons(mine)
+    assert set(meta["methods"]) == {"gan", "fusion"}
+    assert comparisons.save_comparison(grey, None, [_result()], "sample:x", {"t": 2}, workspace=mine) != a  # other options
+    comparisons.save_comparison(grey, None, [_result()], "sample:x", {"t": 1}, workspace=theirs)
+    assert len(comparisons.list_comparisons(mine)) == 2 and len(comparisons.list_comparisons(theirs)) == 1
+    assert len(comparisons.list_comparisons(None)) == 3  # the admin's view
+    grey2, truth, results, meta = comparisons.stored_results(a)
+    assert {r.name for r in results} == {"gan", "fusion"} and all(r.cached.startswith("from History") for r in results)
+    assert comparisons.delete_comparison(a) and len(comparisons.list_comparisons(mine)) == 1
+
+
+def test_retention_prunes_old_comparisons(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    old = comparisons.save_comparison(np.zeros((8, 8, 3), np.uint8), None, [_result()], "a", {})
+    past = time.time() - 3 * 86400
+    os.utime(tmp_path / "comparisons" / old / "meta.json", (past, past))
+    monkeypatch.setenv("COLORIZE_COMPARISONS_KEEP_DAYS", "2")
+    new = comparisons.save_comparison(np.ones((8, 8, 3), np.uint8), None, [_result()], "b", {})
+    assert [m["id"] for m in comparisons.list_comparisons()] == [new]
+    monkeypatch.setenv("COLORIZE_COMPARISONS_KEEP_DAYS", "0")  # keep forever
+    assert comparisons.prune() == 0
 
 
 def test_ema_smooths_and_zero_is_raw():
@@ -53,7 +98,19 @@ def test_ema_smooths_and_zero_is_raw():
     assert s[0] == 4.0 and np.ptp(s[1:]) < np.ptp(x[1:])
 
 
-def test_before_after_slider_is_self_contained():
-    html = common.before_after_html(np.zeros((4, 6, 3), np.uint8), np.full((4, 6, 3), 255, np.uint8), key="a b")
+def test_slider_compares_any_two_and_is_self_contained():
+    html = common.slider_html(np.zeros((4, 6, 3), np.uint8), np.full((4, 6, 3), 255, np.uint8), "gan", "ground truth", key="a b")
     assert html.count("data:image/png;base64,") == 2 and "http" not in html
-    assert 'type="range"' in html and "clip-path" in html
+    assert 'type="range"' in html and "clip-path" in html and "pointermove" in html  # draggable on the image
+    assert "left: gan" in html and "right: ground truth" in html
+
+
+def test_comparison_figure_is_a_labelled_png_and_pdf():
+    grey = np.zeros((16, 16, 3), np.uint8)
+    r = _result()
+    r.metrics = {"psnr": 20.0, "auc_rebal": 0.8}
+    assert comparisons.caption_metrics(r.metrics) == "PSNR 20.0 dB, AuC-r 0.800"
+    png = comparisons.comparison_figure(grey, grey, [r], "t", "png")
+    pdf = comparisons.comparison_figure(grey, grey, [r], "t", "pdf")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and pdf[:5] == b"%PDF-"
+    assert [p[0] for p in comparisons.figure_panels(grey, grey, [r])] == ["input (grey)", "gan", "ground truth"]

@@ -1,4 +1,5 @@
-"""Compare page: photo in, the chosen methods side by side, metrics, slider, zip, bad uploads."""
+"""Compare page: photo in, the chosen methods side by side (each as soon as done), reruns of only the method an
+option concerns, cached results marked, metrics, the slider between any two, figure and zip, fusion's extras, bad uploads."""
 
 import io
 import json
@@ -37,22 +38,70 @@ def test_sample_photo_runs_chosen_methods_and_keeps_the_comparison(results_root,
     for m in trained_methods:
         assert any(c.startswith(f"{m} - ") and " s on cpu" in c for c in captions), captions
     assert captions[len(trained_methods) + 1].startswith("ground truth")
+    if "fusion" in trained_methods:  # fusion's predicted scene label
+        assert any(c.startswith("fusion - ") and "scene: " in c for c in captions), captions
     table = at.dataframe[0].value
     assert set(table["method"]) == set(trained_methods)
-    assert {"psnr", "ssim", "ciede2000", "colorfulness", "auc"} <= set(table.columns)
-    assert (table["psnr"] > 5).all()
+    assert {"PSNR (dB) ↑", "SSIM (0-1) ↑", "CIEDE2000 (ΔE00) ↓", "colourfulness M3", "AuC (0-1) ↑"} <= set(table.columns)
+    assert (table["PSNR (dB) ↑"] > 5).all() and set(table["result"]) == {"computed now"}
     # kept under results/comparisons/<generated id>/
     (cdir,) = list((results_root / "comparisons").iterdir())
     meta = json.loads((cdir / "meta.json").read_text())
-    assert meta["source"] == "sample:cat (chelsea)" and meta["has_truth"]
+    assert meta["source"] == "sample:cat (chelsea)" and meta["has_truth"] and meta["workspace"]
     assert {f"{m}.png" for m in trained_methods} | {"input.png", "truth.png"} <= {p.name for p in cdir.iterdir()}
     for m in trained_methods:
         assert Image.open(cdir / f"{m}.png").size == (451, 300)
-    # before/after slider against the grey input, offline
+    # the slider compares any two of input, results and truth, offline
     html = at.get("iframe")[0].proto.srcdoc
     assert 'type="range"' in html and "http://" not in html and "https://" not in html
-    at.selectbox(key="cmp_ba_method").set_value(trained_methods[-1]).run()
+    at.selectbox(key="cmp_ba_left").set_value(trained_methods[-1]).run()
+    at.selectbox(key="cmp_ba_right").set_value("ground truth").run()
     no_exceptions(at)
+    html = at.get("iframe")[0].proto.srcdoc
+    assert f"left: {trained_methods[-1]}" in html and "right: ground truth" in html
+    # the labelled figure (PNG, PDF) and the zip
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Figure (PNG)", "Figure (PDF)", "Everything (zip)"} <= labels
+    # the same photo again: every result is there already, nothing to run, no second History entry
+    assert at.button(key="cmp_run").disabled
+    assert len(list((results_root / "comparisons").iterdir())) == 1
+
+
+def test_a_parameter_change_reruns_only_its_method_and_cached_results_say_so(results_root, trained_methods):
+    if not {"classification", "gan"} <= set(trained_methods):
+        pytest.skip("classification and gan not trained here")
+    at = compare_page()
+    at.multiselect(key="cmp_methods").set_value(["classification", "gan"]).run()
+    at.button(key="cmp_run").click().run()
+    gan_before = [c for im in at.image for c in im.captions if c.startswith("gan - ")]
+    at.slider(key="cmp_classification_temperature").set_value(0.9).run()
+    no_exceptions(at)
+    assert at.button(key="cmp_run").label == "Colorize (classification)"  # only the method the option concerns
+    at.button(key="cmp_run").click().run()
+    no_exceptions(at)
+    caps = [c for im in at.image for c in im.captions]
+    (gan_after,) = [c for c in caps if c.startswith("gan - ")]
+    assert gan_before[0].endswith(" s on cpu") and gan_after.startswith("gan - cached (computed ")  # gan kept, not rerun
+    # back to the first temperature: that result is kept (nothing to run) and says it is cached
+    at.slider(key="cmp_classification_temperature").set_value(0.38).run()
+    assert at.button(key="cmp_run").disabled
+    caps = [c for im in at.image for c in im.captions]
+    assert any(c.startswith("classification - cached (computed ") for c in caps), caps
+    assert "cached" in " ".join(at.dataframe[0].value["result"])
+
+
+def test_fusion_global_features_from_another_photo(results_root, trained_methods):
+    if "fusion" not in trained_methods:
+        pytest.skip("fusion not trained here")
+    at = compare_page()
+    at.multiselect(key="cmp_methods").set_value(["fusion"]).run()
+    at.button(key="cmp_run").click().run()
+    at.selectbox(key="cmp_fus_other").set_value("coffee").run()
+    at.button(key="cmp_fus_go").click().run()
+    no_exceptions(at)
+    caps = [c for im in at.image for c in im.captions]
+    assert "fusion: global features of the other photo" in caps
+    assert any(c.startswith("the other photo - scene: ") for c in caps)
 
 
 def test_zip_holds_everything(results_root, trained_methods):
@@ -91,10 +140,10 @@ def test_temperature_slider_changes_the_classification_result(results_root, trai
     at.multiselect(key="cmp_methods").set_value(["classification"]).run()
     chroma = {}
     for t in (0.05, 1.0):
-        at.slider(key="cmp_temperature").set_value(t).run()
+        at.slider(key="cmp_classification_temperature").set_value(t).run()
         at.button(key="cmp_run").click().run()
         no_exceptions(at)
-        chroma[t] = float(at.dataframe[0].value["colorfulness"].iloc[0])
+        chroma[t] = float(at.dataframe[0].value["colourfulness M3"].iloc[0])
     # the annealed mean at a low temperature is the more colourful decoding (Zhang et al. 2016, fig. 3)
     assert chroma[0.05] != chroma[1.0]
 
@@ -107,7 +156,7 @@ def test_grey_upload_has_no_ground_truth(results_root, trained_methods, png_byte
     at.button(key="cmp_run").click().run()
     no_exceptions(at)
     table = at.dataframe[0].value
-    assert "psnr" not in table and "colorfulness" in table
+    assert "PSNR (dB) ↑" not in table and "colourfulness M3" in table
     captions = [c for im in at.image for c in im.captions]
     assert not any(c.startswith("ground truth") for c in captions)
 

@@ -1,7 +1,9 @@
-"""Metrics page: an evaluation run from the page (experiments.evaluate), the sortable summary with
-confidence intervals, the chart per metric, best/worst photos, CSV/LaTeX/PNG exports."""
+"""Metrics page: an evaluation run from the page (experiments.evaluate), the compact table per metric
+(mean [CI], best, paired difference from grey), dot-and-whisker chart, paired tests, best/worst
+photos beside input and truth, CSV/LaTeX/PNG/PDF exports."""
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -28,9 +30,12 @@ def private_eval_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate, "CACHE_DIR", tmp_path / "eval_cache")
 
 
-def test_evaluation_from_the_page_then_tables_charts_gallery_exports(results_root, trained_methods, tiny_data, private_eval_cache):
+def test_evaluation_from_the_page_then_tables_charts_gallery_exports(results_root, trained_methods, tiny_data, private_eval_cache, monkeypatch):
+    monkeypatch.setenv("COLORIZE_STUDY_ADMIN_TOKEN", "metrics-admin")  # writing under results/ needs it
+    monkeypatch.setenv("COLORIZE_DATA_ROOTS", str(tiny_data))  # photo folders only under data roots
     at = metrics_page()
     no_exceptions(at)
+    at.text_input(key="met_admin_token").input("metrics-admin").run()
     at.text_input(key="met_new_name").input("tiny").run()
     at.text_input(key="met_new_folder").input(str(tiny_data / "val")).run()
     at.multiselect(key="met_new_methods").set_value(trained_methods).run()
@@ -42,44 +47,54 @@ def test_evaluation_from_the_page_then_tables_charts_gallery_exports(results_roo
     assert (results_root / "metrics" / "tiny.summary.csv").exists()
     assert at.selectbox(key="met_eval").value == "tiny"
 
-    summary = at.dataframe[0].value
-    assert list(summary["method"]) == ["gray", *trained_methods, "truth"]
-    assert {"psnr", "psnr_lo", "psnr_hi", "n"} <= set(summary.columns)
-    methods = summary[summary["method"] != "truth"]  # truth's PSNR is infinite
-    assert (methods["psnr_lo"] <= methods["psnr"]).all() and (methods["psnr"] <= methods["psnr_hi"]).all()
+    # the compact table of the picked metric: rebalanced AuC first, mean [CI], paired difference from grey
+    assert at.selectbox(key="met_metric").value == "auc_rebal"
+    table = at.dataframe[0].value
+    assert list(table["method"]) == ["gray", *trained_methods, "truth"]
+    head = [c for c in table.columns if c.startswith("AuC rebal.")][0]
+    assert all(re.fullmatch(r"[\d.]+ \[[\d.]+, [\d.]+\]", v) for v in table[head])
+    assert table.set_index("method").loc["gray"].iloc[-1] == "(baseline)"
 
     at.selectbox(key="met_metric").set_value("ciede2000").run()
     no_exceptions(at)
     (chart,) = at.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
-    assert "lower is better" in spec["layout"]["title"]["text"]
-    assert spec["data"][0]["error_y"]["type"] == "data"
+    assert "lower is better" in spec["layout"]["xaxis"]["title"]["text"] and "ΔE00" in spec["layout"]["xaxis"]["title"]["text"]
+    assert spec["data"][0]["error_x"]["type"] == "data"
+    lo, hi = spec["layout"]["xaxis"]["range"]
+    assert lo > 0  # zoomed to the data, not from 0
+    # paired comparisons: every pair of gray + methods, Holm-adjusted
+    pairs = at.dataframe[2].value
+    k = len(trained_methods) + 1
+    assert len(pairs) == k * (k - 1) // 2 and {"Wilcoxon p", "Holm p"} <= set(pairs.columns)
 
-    # best and worst photos of a method by the chosen metric
+    # best and worst photos: a learned method by default, input / output / truth side by side
+    assert at.selectbox(key="met_gal_method").value != "gray"
     at.selectbox(key="met_gal_method").set_value(trained_methods[0]).run()
     at.slider(key="met_gal_k").set_value(2).run()
     no_exceptions(at)
     caps = [c for im in at.image for c in im.captions]
-    assert len(caps) == 4 and all("ciede2000" in c for c in caps)
-    best = [float(c.rsplit(" ", 1)[1]) for c in caps[:2]]
-    worst = [float(c.rsplit(" ", 1)[1]) for c in caps[2:]]
-    assert max(best) <= min(worst)  # lower CIEDE2000 is better
+    assert len(caps) == 12 and caps[0].startswith("input: ") and caps[2] == "ground truth"
+    scores = [float(c.rsplit(" ", 1)[1]) for c in caps if c.startswith(trained_methods[0] + ":")]
+    assert max(scores[:2]) <= min(scores[2:])  # lower CIEDE2000 is better
 
     labels = [b.label for b in at.get("download_button")]
-    assert {"CSV", "LaTeX", "PNG chart"} <= set(labels)
+    assert {"Table (CSV)", "Table (LaTeX)", "Chart (PNG)", "Chart (PDF)", "Pairs (CSV)"} <= set(labels)
 
 
-def test_png_and_latex_exports(results_root):
+def test_chart_and_table_exports(results_root):
     import pandas as pd
 
-    from dashboard import common
+    from experiments import charts, tables
 
-    table = pd.DataFrame({"method": ["a", "b"], "psnr": [20.0, 22.0], "psnr_lo": [19.0, 21.0], "psnr_hi": [21.0, 23.5]})
-    png = common.bar_chart_png(table, "psnr", "t")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert common.metric_columns(table) == ["psnr"]
-    assert common.ci_columns(table, "psnr") == ("psnr_lo", "psnr_hi")
-    assert common.metric_direction("ciede2000") == -1 and common.metric_direction("psnr") == 1
+    summary = pd.DataFrame({"method": ["gray", "b"], "psnr": [20.0, 22.0], "psnr_lo": [19.0, 21.0], "psnr_hi": [21.0, 23.5]})
+    fig = charts.dot_whisker(summary, "psnr", "t")
+    assert charts.to_bytes(fig, "png")[:8] == b"\x89PNG\r\n\x1a\n" and charts.to_bytes(fig, "pdf")[:5] == b"%PDF-"
+    assert fig.axes[0].get_xlim()[0] > 18  # zoomed
+    assert "dB" in fig.axes[0].get_xlabel() and "higher is better" in fig.axes[0].get_xlabel()
+    assert tables.metric_columns(summary) == ["psnr"]
+    assert tables.ci_columns(summary, "psnr") == ("psnr_lo", "psnr_hi")
+    assert tables.metric_direction("ciede2000") == -1 and tables.metric_direction("psnr") == 1
 
 
 def test_bad_evaluation_name_is_refused(results_root, tiny_data):

@@ -1,4 +1,5 @@
-"""Training page: loss curves of runs, EMA, log scale, x axis, GAN losses, sample grids, CSV."""
+"""Training page: one panel per run, titled axes, log scale, images seen, D(real)/D(fake), validation curves of
+every run, labelled sample grids following the chosen run, CSV."""
 
 import numpy as np
 from PIL import Image
@@ -18,7 +19,7 @@ def fake_run(root, name, method, losses, steps=20, samples=(10, 20)):
     (d / "log.csv").write_text("\n".join(rows) + "\n")
     (d / "val.csv").write_text("step,wall_s,val_ab_rmse\n10,5.0,20.0\n20,10.0,15.0\n")
     for s in samples:
-        Image.fromarray(np.full((12, 24, 3), s * 10, np.uint8)).save(d / "samples" / f"step_{s:07d}.png")
+        Image.fromarray(np.full((12, 24, 3), s * 5, np.uint8)).save(d / "samples" / f"step_{s:07d}.png")
     return d
 
 
@@ -57,33 +58,50 @@ def test_no_runs_says_so(tmp_path, monkeypatch):
 def test_curves_controls_gan_and_samples(tmp_path, monkeypatch):
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
     fake_run(tmp_path, "classification", "classification", ["loss", "loss_cls"])
-    fake_run(tmp_path, "gan-a", "gan", ["loss", "loss_g", "loss_d", "loss_l1"])
+    d = fake_run(tmp_path, "gan-a", "gan", ["loss", "loss_g", "loss_d", "loss_l1", "d_real", "d_fake"], samples=(10, 20, 30))
+    (d / "val.csv").write_text("step,wall_s,val_ab_rmse,images_seen,val_auc_rebal\n10,5.0,20.0,160,0.80\n20,10.0,15.0,320,0.82\n")
     at = training_page()
     no_exceptions(at)
     data, layout = traces(at, "trn_loss_chart")
-    assert {t["name"] for t in data} == {"classification · loss", "gan-a · loss"}
-    raw = np.array(data[0]["y"], dtype=float)
-    # EMA 0 shows the raw log; wall time on the x axis; log scale
+    # one panel per run, the GAN's D(real)/D(fake) in a panel of their own; images seen on x by default
+    titles = [a["text"] for a in layout["annotations"]]
+    assert titles == ["classification (classification): training loss", "gan-a (gan): training loss", "gan-a (gan): discriminator outputs"]
+    names = [t["name"] for t in data]
+    assert names[:2] == ["loss", "loss_cls"] and {"d_real", "d_fake"} <= set(names)
+    assert data[0]["x"][:2] == [16, 32] and "images seen" in layout["xaxis"]["title"]["text"]
+    for axis in ("yaxis", "yaxis2", "yaxis3"):
+        assert layout[axis]["title"]["text"]  # titled axes
+    # the GAN's loss terms differ in size (about 1 to 3): not over 20x, so linear unless asked
+    at.radio(key="trn_scale").set_value("log").run()
     at.slider(key="trn_ema").set_value(0.0).run()
-    at.radio(key="trn_x").set_value("wall_s").run()
-    at.checkbox(key="trn_log").check().run()
+    at.radio(key="trn_x").set_value("wall_h").run()
     no_exceptions(at)
     data, layout = traces(at, "trn_loss_chart")
     assert np.allclose(np.array(data[0]["y"], dtype=float)[:3], [2.0, 1.0, 2.0 / 3], atol=1e-3)
-    assert not np.allclose(raw[:3], [2.0, 1.0, 2.0 / 3], atol=1e-3)  # the default smoothing was on
-    assert data[0]["x"][:2] == [0.5, 1.0]
-    assert layout["yaxis"]["type"] == "log"
-    # the GAN's generator and discriminator losses
-    gdata, _ = traces(at, "trn_gan_chart")
-    assert {"gan-a · loss_g", "gan-a · loss_d"} <= {t["name"] for t in gdata}
-    # sample grid per checkpoint with a step slider
+    assert np.allclose(data[0]["x"][:2], [0.5 / 3600, 1.0 / 3600])
+    assert layout["yaxis"]["type"] == "log" and layout["yaxis3"]["type"] == "linear"  # probabilities stay linear
+    # validation: val_auc_rebal against images seen, the run without it named
+    vdata, vlayout = traces(at, "trn_val_chart")
+    assert [t["name"] for t in vdata] == ["gan-a (gan)"] and "AuC" in vlayout["yaxis"]["title"]["text"]
+    assert any("classification" in c.value and "val_auc_rebal" in c.value for c in at.caption)
+    # sample grid: labelled, and the step follows the chosen run (its own last checkpoint)
     at.selectbox(key="trn_sample_run").set_value("gan-a").run()
-    assert at.select_slider(key="trn_sample_step").value == 20
-    at.select_slider(key="trn_sample_step").set_value(10).run()
+    assert at.select_slider(key="trn_sample_step_gan-a").value == 30
+    at.select_slider(key="trn_sample_step_gan-a").set_value(10).run()
+    at.selectbox(key="trn_sample_run").set_value("classification").run()
+    assert at.select_slider(key="trn_sample_step_classification").value == 20
     no_exceptions(at)
-    assert at.image[0].captions == ["gan-a at step 10"]
-    # CSV export holds both runs
+    assert "Rows: grey input, prediction, ground truth" in at.image[0].captions[0]
     assert at.get("download_button")
+
+
+def test_labelled_sample_grid_adds_row_and_column_labels(tmp_path):
+    from experiments import runlogs
+
+    p = tmp_path / "g.png"
+    Image.fromarray(np.full((3 * 16, 4 * 16, 3), 128, np.uint8)).save(p)
+    out = runlogs.labelled_sample_grid(p, "run at step 10")
+    assert out.shape[0] > 48 and out.shape[1] > 64 and (out[:, :20] < 128).any()  # text drawn in the margins
 
 
 def test_real_run_and_half_written_log(trained_results, tmp_path, monkeypatch):
@@ -98,6 +116,6 @@ def test_real_run_and_half_written_log(trained_results, tmp_path, monkeypatch):
     at = training_page()
     no_exceptions(at)
     assert at.toggle(key="trn_follow").value  # a run written seconds ago is followed live
-    names = {t["name"] for t in traces(at, "trn_loss_chart")[0]}
-    assert "live · loss" in names
-    assert any(n.startswith("classification · ") for n in names) or not (tmp_path / "runs" / "classification").exists()
+    titles = [a["text"] for a in traces(at, "trn_loss_chart")[1]["annotations"]]
+    assert "live (gan): training loss" in titles
+    assert any(t.startswith("classification") for t in titles) or not (tmp_path / "runs" / "classification").exists()

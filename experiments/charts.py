@@ -1,0 +1,318 @@
+"""Charts of evaluations, training runs and studies - matplotlib (report, PNG/PDF exports) and
+Plotly (the dashboard's interactive versions) drawn from the same data preparation.
+
+Every chart titles its axes with units, zooms to the data (dot-and-whisker, never bars from 0:
+0.795 against 0.817 must look different) and marks the grey / truth reference rows. Figures are
+made with ``matplotlib.figure.Figure`` (no pyplot state: safe in Streamlit's threads).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from experiments import runlogs, tables
+
+REF_COLOUR = "#9aa0a6"
+COLOURS = {"regression": "#4c78a8", "classification": "#f58518", "fusion": "#54a24b", "gan": "#e45756", "neural_style": "#b279a2",
+           "gray": REF_COLOUR, "truth": "#444444"}  # fmt: skip
+_CYCLE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#72b7b2", "#eeca3b", "#ff9da6", "#9d755d"]
+
+
+def colour(name: str, i: int = 0) -> str:
+    return COLOURS.get(name, _CYCLE[i % len(_CYCLE)])
+
+
+def figure(width: float = 6.4, height: float = 3.2):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=120, layout="constrained")
+
+
+def to_bytes(fig, fmt: str = "png", dpi: int = 150) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi)
+    return buf.getvalue()
+
+
+# --- dot and whisker (evaluation) ------------------------------------------------------------------
+
+
+def whisker_data(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """method, mean, lo, hi, reference? - one row per method that has the metric, table order."""
+    ci = tables.ci_columns(summary, metric)
+    rows = summary.dropna(subset=[metric])
+    out = pd.DataFrame({"method": rows["method"].astype(str).to_numpy(), "mean": rows[metric].to_numpy(float)})
+    out["lo"] = rows[ci[0]].to_numpy(float) if ci else out["mean"]
+    out["hi"] = rows[ci[1]].to_numpy(float) if ci else out["mean"]
+    out["reference"] = out["method"].isin(tables.REFERENCE_ROWS)
+    return out
+
+
+def zoomed_range(lo, hi, pad: float = 0.08) -> tuple[float, float]:
+    lo, hi = float(np.nanmin(lo)), float(np.nanmax(hi))
+    span = hi - lo or max(abs(hi), 1.0) * 0.1
+    return lo - pad * span, hi + pad * span
+
+
+def dot_whisker(summary: pd.DataFrame, metric: str, title: str = "", drop_truth: bool = True):
+    """Mean and 95% interval per method (horizontal), the grey baseline as a dashed line, the axis
+    zoomed to the data. ``truth`` is left out by default (it sits at the ceiling and squashes the rest)."""
+    d = whisker_data(summary, metric)
+    if drop_truth:
+        d = d[d["method"] != "truth"]
+    fig = figure(6.4, 0.45 * len(d) + 1.3)
+    ax = fig.add_subplot()
+    y = np.arange(len(d))[::-1]
+    for yi, r in zip(y, d.itertuples()):
+        c = colour(r.method)
+        ax.plot([r.lo, r.hi], [yi, yi], color=c, lw=2.2, solid_capstyle="butt")
+        ax.plot([r.mean], [yi], "o", color=c, ms=7, mec="white" if not r.reference else c, mfc=c)
+    grey = d.loc[d["method"] == "gray", "mean"]
+    if len(grey):
+        ax.axvline(float(grey.iloc[0]), color=REF_COLOUR, ls="--", lw=1, label="grey (ab = 0)")
+    best = tables.best_methods(summary, metric)
+    ax.set_yticks(y, [f"{m} ★" if m in best else m for m in d["method"]])
+    ax.set_xlim(*zoomed_range(d["lo"], d["hi"]))
+    ax.set_xlabel(tables.axis_title(metric))
+    ax.set_title(title or tables.metric_label(metric), loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def dot_whisker_plotly(summary: pd.DataFrame, metric: str, title: str = "", drop_truth: bool = True):
+    import plotly.graph_objects as go
+
+    d = whisker_data(summary, metric)
+    if drop_truth:
+        d = d[d["method"] != "truth"]
+    best = tables.best_methods(summary, metric)
+    labels = [f"{m} ★" if m in best else m for m in d["method"]]
+    fig = go.Figure(
+        go.Scatter(
+            x=d["mean"],
+            y=labels,
+            mode="markers",
+            marker=dict(size=11, color=[colour(m) for m in d["method"]]),
+            error_x=dict(
+                type="data", symmetric=False, array=d["hi"] - d["mean"], arrayminus=d["mean"] - d["lo"], thickness=2.5, width=0
+            ),
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+        )  # fmt: skip
+    )
+    grey = d.loc[d["method"] == "gray", "mean"]
+    if len(grey):
+        fig.add_vline(
+            x=float(grey.iloc[0]), line_dash="dash", line_color=REF_COLOUR, annotation_text="grey", annotation_position="top"
+        )
+    fig.update_layout(
+        title=title or tables.metric_label(metric), height=70 + 42 * len(d), margin=dict(l=10, r=10, t=40, b=10), showlegend=False
+    )
+    fig.update_xaxes(title=tables.axis_title(metric), range=list(zoomed_range(d["lo"], d["hi"])), zeroline=False)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def pairs_chart(pairs: pd.DataFrame, metric: str, title: str = ""):
+    """Paired differences (a - b) with their intervals; filled dots are significant after Holm."""
+    fig = figure(6.4, 0.32 * len(pairs) + 1.3)
+    ax = fig.add_subplot()
+    y = np.arange(len(pairs))[::-1]
+    for yi, r in zip(y, pairs.itertuples()):
+        c = "#e45756" if r.significant else "#4c78a8"
+        ax.plot([r.lo, r.hi], [yi, yi], color=c, lw=2)
+        ax.plot([r.diff], [yi], "o", color=c, mfc=c if r.significant else "white", ms=6)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [f"{r.a} - {r.b}" for r in pairs.itertuples()], fontsize=8)
+    unit = tables.metric_unit(metric)
+    ax.set_xlabel(
+        f"mean per-photo difference in {tables.metric_label(metric)}"
+        + (f" ({unit})" if unit and unit not in tables.metric_label(metric) else "")
+    )
+    ax.set_title(title or f"Paired differences, {tables.metric_label(metric)} (filled: Holm p < 0.05)", loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# --- training ------------------------------------------------------------------------------------------
+
+
+def needs_log(frame: pd.DataFrame, columns: list[str], ratio: float = 20.0) -> bool:
+    """True when the columns' typical sizes differ by more than ``ratio`` (one linear axis would
+    flatten the small ones) and every value is positive."""
+    vals = [frame[c].dropna() for c in columns if c in frame]
+    vals = [v for v in vals if len(v)]
+    if len(vals) < 2 or any((v <= 0).any() for v in vals):
+        return False
+    med = [float(v.median()) for v in vals]
+    return max(med) / max(min(med), 1e-12) > ratio
+
+
+def loss_panels(logs: dict[str, pd.DataFrame]) -> list[dict]:
+    """One panel per run: the run's loss columns (D(real)/D(fake) in a panel of their own)."""
+    panels = []
+    for run, df in logs.items():
+        if df.empty:
+            continue
+        cols = [c for c in runlogs.loss_columns(df) if c not in runlogs.D_OUTPUTS]
+        method = str(df["method"].iloc[0])
+        if cols:
+            panels.append({"run": run, "method": method, "columns": cols, "log": needs_log(df, cols), "title": f"{run} ({method}): training loss",
+                           "ylabel": "loss (log scale)" if needs_log(df, cols) else "loss"})  # fmt: skip
+        d = [c for c in runlogs.D_OUTPUTS if c in df and df[c].notna().any()]
+        if d:
+            panels.append({"run": run, "method": method, "columns": d, "log": False, "title": f"{run} ({method}): discriminator outputs",
+                           "ylabel": "D output (probability it is real)"})  # fmt: skip
+    return panels
+
+
+def _thousands(ax) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:g}"))
+
+
+def learning_curves(logs: dict[str, pd.DataFrame], x: str = "images_seen", smooth: float = 0.6, ncols: int = 2):
+    """The loss panels of :func:`loss_panels` as one matplotlib figure."""
+    panels = loss_panels(logs)
+    if not panels:
+        return None
+    rows = -(-len(panels) // ncols)
+    fig = figure(6.4 if ncols == 1 else 9.6, 2.6 * rows)
+    axes = fig.subplots(rows, ncols, squeeze=False).ravel()
+    for ax, p in zip(axes, panels):
+        df = logs[p["run"]]
+        xs = df[x] if x in df else df["step"]
+        for i, c in enumerate(p["columns"]):
+            ax.plot(xs, runlogs.ema(df[c].to_numpy(), smooth), lw=1.3, label=c, color=_CYCLE[i % len(_CYCLE)])
+        if p["log"]:
+            ax.set_yscale("log")
+        if "d_real" in p["columns"]:
+            ax.axhline(0.5, color=REF_COLOUR, ls="--", lw=0.8)
+        ax.set_title(p["title"], fontsize=9, loc="left")
+        ax.set_xlabel(runlogs.X_AXES.get(x if x in df else "step"), fontsize=8)
+        _thousands(ax)
+        ax.set_ylabel(p["ylabel"], fontsize=8)
+        ax.legend(fontsize=7, framealpha=0.85)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def learning_curves_plotly(
+    logs: dict[str, pd.DataFrame], x: str = "images_seen", smooth: float = 0.6, log_override: bool | None = None
+):
+    """Plotly version: one panel per run and loss scale, stacked (readable on a phone)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    panels = loss_panels(logs)
+    if not panels:
+        return None
+    fig = make_subplots(
+        rows=len(panels), cols=1, subplot_titles=[p["title"] for p in panels], vertical_spacing=min(0.12, 0.35 / len(panels))
+    )
+    for k, p in enumerate(panels, start=1):
+        df = logs[p["run"]]
+        xs = df[x] if x in df else df["step"]
+        for i, c in enumerate(p["columns"]):
+            fig.add_trace(go.Scatter(x=xs, y=runlogs.ema(df[c].to_numpy(), smooth), mode="lines", name=c, legendgroup=f"{k}",
+                                     line=dict(color=_CYCLE[i % len(_CYCLE)]), showlegend=True, legendgrouptitle_text=p["run"] if i == 0 else None),
+                          row=k, col=1)  # fmt: skip
+        use_log = p["log"] if log_override is None else (log_override and "d_real" not in p["columns"])
+        fig.update_yaxes(
+            title_text=p["ylabel"].replace(" (log scale)", "") + (" (log)" if use_log else ""),
+            type="log" if use_log else "linear",
+            row=k,
+            col=1,
+        )
+        fig.update_xaxes(title_text=runlogs.X_AXES.get(x if x in df else "step"), row=k, col=1)
+    fig.update_layout(height=300 * len(panels), margin=dict(l=10, r=10, t=40, b=10), legend=dict(groupclick="toggleitem"))
+    return fig
+
+
+def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen"):
+    """The validation learning curves of all methods in one matplotlib chart."""
+    if frame.empty:
+        return None
+    fig = figure(6.4, 3.2)
+    ax = fig.add_subplot()
+    for i, (run, g) in enumerate(frame.groupby("run", sort=False)):
+        xs = g[x] if x in g and g[x].notna().all() else g["step"]
+        ax.plot(
+            xs, g[metric], "o-", ms=3, lw=1.4, color=colour(str(g["method"].iloc[0]), i), label=f"{run} ({g['method'].iloc[0]})"
+        )
+    ax.set_xlabel(runlogs.X_AXES.get(x, x))
+    _thousands(ax)
+    ax.set_ylabel(runlogs.LOSS_UNITS.get(metric, metric))
+    ax.set_title(f"Validation: {metric} of every run", loc="left", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def validation_curves_plotly(frame: pd.DataFrame, metric: str, x: str = "images_seen"):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (run, g) in enumerate(frame.groupby("run", sort=False)):
+        xs = g[x] if x in g and g[x].notna().all() else g["step"]
+        fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=f"{run} ({g['method'].iloc[0]})",
+                                 line=dict(color=colour(str(g["method"].iloc[0]), i))))  # fmt: skip
+    fig.update_layout(
+        title=f"Validation: {metric} of every run",
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    fig.update_xaxes(title=runlogs.X_AXES.get(x, x))
+    fig.update_yaxes(title=runlogs.LOSS_UNITS.get(metric, metric))
+    return fig
+
+
+# --- studies -------------------------------------------------------------------------------------------
+
+
+def interval_chart(df: pd.DataFrame, y: str, lo: str, hi: str, xlabel: str, title: str, ref: float | None = None):
+    """Dot and whisker of a study result (fool rate, Bradley-Terry rating) per method."""
+    fig = figure(6.4, 0.45 * len(df) + 1.3)
+    ax = fig.add_subplot()
+    yy = np.arange(len(df))[::-1]
+    for yi, r in zip(yy, df.itertuples()):
+        c = colour(r.method)
+        ax.plot([getattr(r, lo), getattr(r, hi)], [yi, yi], color=c, lw=2.2)
+        ax.plot([getattr(r, y)], [yi], "o", color=c, ms=7)
+    if ref is not None:
+        ax.axvline(ref, color=REF_COLOUR, ls="--", lw=1)
+    ax.set_yticks(yy, list(df["method"]))
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# --- image grids -----------------------------------------------------------------------------------------
+
+
+def image_grid(columns: list[tuple[str, np.ndarray, str]], title: str = "", per_row: int = 4, tile_in: float = 2.2):
+    """A labelled side-by-side figure: ``(title, image, caption)`` per panel (the caption holds
+    per-image metrics); as a matplotlib figure for PNG / PDF export."""
+    n = len(columns)
+    per_row = max(1, min(per_row, n))
+    rows = -(-n // per_row)
+    fig = figure(tile_in * per_row, (tile_in + 0.75) * rows + (0.3 if title else 0))
+    axes = fig.subplots(rows, per_row, squeeze=False).ravel()
+    for ax, (name, img, cap) in zip(axes, columns):
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_title(name, fontsize=9, fontweight="bold")
+        ax.set_xlabel(cap, fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

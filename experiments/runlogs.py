@@ -1,0 +1,241 @@
+"""Reading what training wrote: run logs, validation logs, sample grids and model cards.
+
+Used by the dashboard's Training page, ``experiments.report`` and anything else that wants the
+runs of ``results/runs/<run>/`` (``config.toml``, ``log.csv``, ``val.csv``, ``samples/step_*.png``)
+and the provenance of ``results/checkpoints/<method>.json``. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomllib
+
+from experiments.paths import checkpoints_dir, runs_dir
+
+#: Columns of a loss log that index a row rather than measure a loss.
+LOG_INDEX = ("run", "method", "step", "epoch", "wall_s", "images_seen")
+#: x-axis choices: column -> axis title (with unit)
+X_AXES = {"images_seen": "images seen (training photos)", "step": "optimizer steps", "wall_h": "wall time (hours)"}
+#: GAN discriminator outputs (mean probability it gives real / generated photos)
+D_OUTPUTS = ("d_real", "d_fake")
+#: What each logged quantity measures (the y-axis title).
+LOSS_UNITS = {
+    "loss": "total loss (method's own units)",
+    "loss_cls": "cross-entropy (nats)",
+    "loss_mse": "MSE of normalised ab",
+    "loss_l2": "MSE of normalised ab",
+    "loss_l1": "L1 of ab, weighted (lambda_l1)",
+    "loss_g": "generator GAN loss (nats)",
+    "loss_d": "discriminator loss (nats)",
+    "d_real": "D(real) (probability)",
+    "d_fake": "D(fake) (probability)",
+    "val_ab_rmse": "ab RMSE (CIELAB units)",
+    "val_chroma_ratio": "chroma / truth chroma",
+    "val_auc_rebal": "AuC rebalanced (0-1)",
+}
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def list_runs() -> list[str]:
+    root = runs_dir()
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "log.csv").exists())
+
+
+def run_config(run: str) -> dict:
+    p = runs_dir() / run / "config.toml"
+    try:
+        return tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def run_method_name(run: str) -> str:
+    """The method a run trains (``method`` in its config.toml; the run name otherwise)."""
+    return str(run_config(run).get("method", run))
+
+
+def read_run_csv(run: str, name: str = "log.csv") -> pd.DataFrame:
+    """A run's log (or val.csv) as a DataFrame with ``run`` and ``method`` columns; empty if missing.
+
+    Tolerates a half-written last line (the run may be writing it right now). Adds ``wall_h``."""
+    p = runs_dir() / run / name
+    if not p.exists() or p.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        df = pd.read_csv(p, on_bad_lines="skip")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, OSError):
+        return pd.DataFrame()
+    df = df.apply(pd.to_numeric, errors="coerce")
+    if "step" in df:
+        df = df.dropna(subset=["step"]).sort_values("step", kind="stable").reset_index(drop=True)
+    if "wall_s" in df:
+        df["wall_h"] = df["wall_s"] / 3600.0
+    df.insert(0, "method", run_method_name(run))
+    df.insert(0, "run", run)
+    return df
+
+
+def loss_columns(df: pd.DataFrame) -> list[str]:
+    """Every numeric column of a loss log that is not an index column."""
+    return [
+        c for c in df.columns if c not in (*LOG_INDEX, "wall_h") and pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any()
+    ]
+
+
+def ema(values, weight: float) -> pd.Series:
+    """Exponential moving average (TensorBoard-style smoothing; 0 = raw), ignoring NaNs."""
+    s = pd.Series(values, dtype="float64")
+    if weight <= 0:
+        return s
+    return s.ewm(alpha=1.0 - weight, ignore_na=True).mean()
+
+
+def run_is_live(run: str, seconds: float = 120.0) -> bool:
+    """True when the run's log was written in the last ``seconds`` (it is probably still training)."""
+    p = runs_dir() / run / "log.csv"
+    return p.exists() and (time.time() - p.stat().st_mtime) < seconds
+
+
+def with_images_seen(val: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:
+    """``val`` with an ``images_seen`` column: its own when the run wrote one, else interpolated
+    from the loss log's step -> images seen (both logs come from the same run)."""
+    if val.empty or ("images_seen" in val and val["images_seen"].notna().all()):
+        return val
+    if log.empty or "images_seen" not in log or "step" not in val:
+        return val
+    known = log.dropna(subset=["step", "images_seen"])
+    if known.empty:
+        return val
+    val = val.copy()
+    guess = np.interp(val["step"], known["step"], known["images_seen"], left=np.nan, right=np.nan)
+    per_step = float((known["images_seen"] / known["step"]).median())
+    guess = np.where(np.isnan(guess), val["step"] * per_step, guess)
+    val["images_seen"] = val["images_seen"].fillna(pd.Series(guess, index=val.index)) if "images_seen" in val else guess
+    return val
+
+
+def validation_curves(runs: list[str] | None = None, metric: str = "val_auc_rebal") -> tuple[pd.DataFrame, str, list[str]]:
+    """The validation learning curves of every run, for one plot: ``(frame, metric, runs left out)``.
+
+    ``frame`` has ``run``, ``method``, ``step``, ``images_seen`` and the metric. Runs whose
+    ``val.csv`` lacks ``metric`` are left out (named in the third item); when NO run has it the
+    curves fall back to ``val_ab_rmse``, which every run logs."""
+    runs = list_runs() if runs is None else runs
+    frames = {r: with_images_seen(read_run_csv(r, "val.csv"), read_run_csv(r)) for r in runs}
+    frames = {r: f for r, f in frames.items() if not f.empty}
+    have = [r for r, f in frames.items() if metric in f and f[metric].notna().any()]
+    if not have and metric != "val_ab_rmse":
+        return validation_curves(list(frames), "val_ab_rmse")
+    out = [frames[r].dropna(subset=[metric]) for r in have]
+    cols = [c for c in ("run", "method", "step", "images_seen", "wall_h", metric) if out and c in out[0]]
+    frame = pd.concat([f[[c for c in cols if c in f]] for f in out], ignore_index=True) if out else pd.DataFrame(columns=cols)
+    return frame, metric, [r for r in frames if r not in have]
+
+
+# --- sample grids -----------------------------------------------------------------------------
+
+
+def sample_steps(run: str) -> dict[int, Path]:
+    """Step -> sample grid (``samples/step_XXXXXXX.png``) of a run."""
+    out = {}
+    for p in sorted((runs_dir() / run / "samples").glob("step_*.png")):
+        try:
+            out[int(p.stem.split("_", 1)[1])] = p
+        except ValueError:
+            continue
+    return out
+
+
+SAMPLE_ROWS = ("grey input", "prediction", "ground truth")
+
+
+def labelled_sample_grid(path: Path | str, title: str = "") -> np.ndarray:
+    """A run's sample grid (rows: grey input, prediction, ground truth; one column per validation
+    photo) with its rows and columns labelled and an optional title, as RGB uint8."""
+    from PIL import Image, ImageDraw
+
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    tile = h // len(SAMPLE_ROWS) if h % len(SAMPLE_ROWS) == 0 else h
+    cols = max(1, w // tile) if tile else 1
+    font = _font(max(11, tile // 9))
+    left, top = max(90, tile // 2 + 40), (28 if not title else 52)
+    out = Image.new("RGB", (w + left, h + top), "white")
+    out.paste(im, (left, top))
+    d = ImageDraw.Draw(out)
+    if title:
+        d.text((6, 4), title, fill="black", font=_font(max(13, tile // 8)))
+    for j in range(cols):
+        d.text((left + j * tile + 4, top - 20), f"val {j + 1}", fill="black", font=font)
+    if tile != h:
+        for i, name in enumerate(SAMPLE_ROWS):
+            y = top + i * tile + tile // 2 - 8
+            for k, word in enumerate(name.split(" ")):
+                d.text((6, y + k * 16 - 8), word, fill="black", font=font)
+    return np.asarray(out)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+# --- model cards ----------------------------------------------------------------------------
+
+#: config keys that name a method's variant (what a reader needs to know which model it is)
+VARIANT_KEYS = {
+    "regression": ("loss", "filters", "depth"),
+    "classification": ("rebalance", "temperature", "widths"),
+    "fusion": ("global_branch", "num_classes", "widths"),
+    "gan": ("gan_mode", "lambda_l1", "ngf", "ndf", "n_down"),
+    "neural_style": ("iterations", "working_size"),
+}
+
+
+def provenance(method: str) -> dict:
+    """``checkpoints/<method>.json`` (empty when missing or unreadable)."""
+    p = checkpoints_dir() / f"{method}.json"
+    try:
+        return json.loads(p.read_text()) if p.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def model_card(method: str) -> dict:
+    """What a reviewer needs about one shipped model: variant, data, images seen, steps, wall time,
+    hardware, commit and date, the checkpoint's own validation numbers. Empty values when the
+    method has no provenance file (neural_style: no training)."""
+    prov = provenance(method)
+    cfg = prov.get("config", {})
+    model, data = cfg.get("model", {}), cfg.get("data", {})
+    variant = ", ".join(f"{k}={model[k]}" for k in VARIANT_KEYS.get(method, ()) if k in model)
+    crop = f"{data.get('crop')} px crops, batch {data.get('batch_size')}" if data.get("crop") else ""
+    seen = prov.get("images_seen")
+    return {
+        "method": method,
+        "variant": variant,
+        "data": (" + ".join(map(str, train)) if isinstance(train := data.get("train", ""), list) else str(train))
+        + (f" ({crop})" if crop else ""),
+        "images_seen": int(seen) if isinstance(seen, (int, float)) else None,
+        "steps": prov.get("step"),
+        "wall_h": round(prov["wall_s"] / 3600, 2) if isinstance(prov.get("wall_s"), (int, float)) else None,
+        "hardware": prov.get("hardware", ""),
+        "devices": prov.get("world_size"),
+        "commit": prov.get("commit", ""),
+        "saved_at": prov.get("saved_at", ""),
+        "precision": prov.get("precision", ""),
+        "validation": ", ".join(f"{k}={v:.3f}" for k, v in (prov.get("validation") or {}).items() if isinstance(v, (int, float))),
+    }
