@@ -108,9 +108,14 @@ if rows:
         f"**{name}** is **{s.status}** - {ready} of {len(s.design.photos)} photos prepared (needs {need}), "
         f"{n_parts} participant(s)."
     )
-    if s.status == "open" and base:
-        st.markdown("Invite link (send it to participants; the copy button is at its right):")
-        st.code(invite_url(name, base), language=None)
+    if s.status == "open":
+        try:
+            link = invite_url(name, base or None)
+        except ValueError as exc:
+            st.error(f"{exc} (the Participant app URL box above)")
+        else:
+            st.markdown("Invite link (send it to participants; the copy button is at its right):")
+            st.code(link, language=None)
     c1, c2, c3 = st.columns(3)
     if c1.button(
         "Prepare images",

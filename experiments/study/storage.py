@@ -550,7 +550,7 @@ class StudyStore:
 
     def answers(self, pid: str) -> dict[int, str]:
         """trial index -> choice of one participant."""
-        _check_id(pid, "participant id")
+        self.require_participant(pid)
         with self.engine.connect() as c:
             return dict(c.execute(select(votes.c.trial, votes.c.choice).where(votes.c.participant == pid)).all())
 

@@ -215,6 +215,8 @@ def test_designer_shows_the_full_invite_link_of_an_open_study(store, make_study,
     make_study()
     at = admin("study_designer.py")
     assert at.code[0].value == "https://study.example.org/?study=s1"  # st.code: a copy button at its right
+    at.text_input(key="designer_base").input("study.example.org").run()  # no scheme: named, not a traceback
+    assert not at.exception and "http(s)://" in at.error[0].value and not at.code
     at.button(key="designer_close").click().run()
     assert store.study("s1").status == "closed" and not at.code
 

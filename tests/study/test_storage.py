@@ -71,6 +71,7 @@ def test_every_bad_argument_gets_a_named_error(store):
         (errors.InvalidArgument, lambda: store.record_vote("pid", t, "left")),
         (errors.InvalidArgument, lambda: store.record_vote(p, "trial", "left")),
         (errors.UnknownParticipant, lambda: store.finish("nobody")),
+        (errors.UnknownParticipant, lambda: store.answers("nobody")),
         (errors.UnknownParticipant, lambda: store.completion_code("nobody")),
         (errors.InvalidArgument, lambda: store.completion_code(p.id)),  # not finished yet
         (errors.InvalidArgument, lambda: store.participant(42)),
