@@ -17,7 +17,7 @@ from tests.venvs import PROJECT, child_venv, clean_env, pip
 
 PYPROJECT = """
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
 
 [project]
