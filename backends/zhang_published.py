@@ -173,8 +173,7 @@ def read_state_dict(path: str | Path, which: str) -> dict:
 class _Published(Colorizer):
     """Shared loading: the weights resolver, the released layout, eval mode on the device."""
 
-    weights_name: ClassVar[str]
-    layout: ClassVar[str]
+    layout: ClassVar[str]  # "eccv16" | "siggraph17"; the weights resolver's entry is the method's name
     working_size = 256
 
     def __init__(self, net, device: str, source: str):
@@ -188,7 +187,7 @@ class _Published(Colorizer):
 
     @classmethod
     def open(cls, checkpoint: str | Path | None = None, device: str = "auto", **options):
-        found = resolve(cls.weights_name, explicit=checkpoint)
+        found = resolve(cls.name, explicit=checkpoint)
         net = eccv16_network() if cls.layout == "eccv16" else siggraph17_network()
         net.load_state_dict(read_state_dict(found.path, cls.layout))
         obj = cls(net, resolve_device(device), f"{found.path} ({found.source})", **options)
@@ -198,7 +197,7 @@ class _Published(Colorizer):
     @classmethod
     def availability(cls) -> tuple[bool, str, str | None]:
         try:
-            found = resolve(cls.weights_name, download=False)
+            found = resolve(cls.name, download=False)
         except WeightsUnavailable as exc:
             return False, f"{cls.name}: {exc}", None
         return True, f"released weights {found.path.name} ({found.source})", str(found.path)
@@ -212,7 +211,6 @@ class _Published(Colorizer):
 
 class ZhangECCV16(_Published):
     name: ClassVar[str] = "zhang_eccv16"
-    weights_name = "zhang_eccv16"
     layout = "eccv16"
     method_info: ClassVar = MethodInfo(
         "zhang_eccv16", "Zhang et al.'s released ECCV16 network (ImageNet-trained, full size, 313 bins)",
@@ -243,7 +241,6 @@ class ZhangECCV16(_Published):
 
 class ZhangSIGGRAPH17(_Published):
     name: ClassVar[str] = "zhang_siggraph17"
-    weights_name = "zhang_siggraph17"
     layout = "siggraph17"
     method_info: ClassVar = MethodInfo(
         "zhang_siggraph17", "Zhang et al.'s released SIGGRAPH17 network, automatic mode (no user hints)",
