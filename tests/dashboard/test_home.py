@@ -60,3 +60,28 @@ def test_home_says_why_a_method_is_unavailable(tmp_path, monkeypatch):
     assert gan["status"] == "unavailable"
     assert "no trained checkpoint" in gan["details"]
     assert any("can run here" in i.value for i in at.info)
+
+
+def test_report_button_builds_and_offers_html_and_pdf(tmp_path, monkeypatch):
+    from experiments import report
+
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+
+    calls = []
+
+    def fake_build(out, progress=None, **kw):  # the report itself is tested in tests/experiments/test_report.py
+        for step in ("model cards", "writing HTML", "writing PDF"):
+            progress(step)
+        calls.append(out)
+        paths = {"html": __import__("pathlib").Path(out) / "report.html", "pdf": __import__("pathlib").Path(out) / "report.pdf"}
+        paths["html"].write_text("<html></html>")
+        paths["pdf"].write_bytes(b"%PDF-1.4")
+        return paths
+
+    monkeypatch.setattr(report, "build", fake_build)
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.button(key="home_report_build").click().run()
+    no_exceptions(at)
+    assert calls
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Report (HTML)", "Report (PDF)"} <= labels
