@@ -27,6 +27,15 @@ setting; 0 leaves the process as it is):
 * dashboard start (``--app``): seconds from ``streamlit run dashboard/app.py`` until the home page
   shows its method table in headless Chromium (Debian's ``chromium`` through Playwright).
 
+* where the time goes (issue 15; ``--no-speed`` skips it), on CPU: per feed-forward method the CPU
+  time of ``colorize`` over its own ``predict_ab`` at 512 and 1024 px (1 thread: what the shared
+  full-resolution flow adds; target <= 1.6x and <= 3x), ``colorize`` at 2 threads over 1 thread
+  beside a CPU-bound process (busy machine; <= 1x), ``train_step`` images per CPU-second against the
+  FLOP limit (>= 0.5 of it); a warm click on the dashboard's Compare page (Streamlit's AppTest) over
+  the four methods' own colorize time (<= 1.5x, CPU); ``experiments.evaluate`` over a plain
+  scikit-image script computing the same rows (<= 1x, CPU; wall and peak memory beside it). CPU-time
+  ratios, because a shared machine inflates wall times; the table records the load average.
+
 Targets (from the project's issues; PASS/FAIL columns): each feed-forward method colorizes a
 512-px photo in at most 0.25 s on 2 CPU cores; neural_style at its 256-px working size in at most
 20 s on CPU and 2 s on a GPU; evaluation at 10 photos/s or more per feed-forward method on CPU at
@@ -614,6 +623,7 @@ def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int =
     """Benchmark ``methods`` on ``devices``; the report (what :func:`write_outputs` writes)."""
     from tqdm import tqdm
 
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     photo = photo or default_photo()
     data = data if data is not None else (DEFAULT_DATA if DEFAULT_DATA.is_dir() else None)
     eval_paths: list[str] = []
@@ -663,7 +673,8 @@ def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int =
         "commit": git_commit(),
         "command": command,
         "software": software(),
-        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "threads": cpu_threads or None, "workers": envs},
+        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "threads": cpu_threads or None, "workers": envs,
+                "load": {"start": load_start, "end": os.getloadavg() if load_start is not None else None}},
         "settings": {
             "methods": methods,
             "devices": devices,
@@ -1214,6 +1225,7 @@ def to_markdown(report: dict) -> str:
         f"| command | `{report.get('command') or 'experiments.benchmark.run()'}` |",
         f"| photo | `{s['photo']}`, squashed to size x size; its grey version is the input |",
         f"| runs | {s['repeats']} timed after {s['warmup']} warm-up(s) ({s['warmup_slow']} for {', '.join(SLOW)}); {order} |",
+        *_load_line(cpu.get("load"), cpu["cores"]),
         "",
     ]
     if env and env.get("torch_threads") != 2:
@@ -1283,6 +1295,18 @@ def to_markdown(report: dict) -> str:
                  "All methods shared one process, so a method that stayed below an earlier one's peak shows `-`."),
               ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _load_line(load: dict | None, cores: int) -> list[str]:
+    """The machine's load average (1 min) at the start and end of the run: when it is above the
+    core count, the machine was shared and wall times are inflated; the CPU-time ratios are not."""
+    if not load or not load.get("start"):
+        return []
+    start, end = load["start"][0], (load.get("end") or [None])[0]
+    shared = max(start, end or 0) > 0.75 * (cores or 1)
+    note = ("; the machine was shared with other work (a training run, tests): wall times are inflated by the wait for a core, "
+            "so the issue-15 rows are judged on CPU-time ratios, which the load changes far less") if shared else ""  # fmt: skip
+    return [f"| machine load | load average {start:.1f} at the start, {end:.1f} at the end, {cores} cores{note} |"]
 
 
 def _checkpoint(report: dict, r: dict) -> str:
