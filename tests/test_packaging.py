@@ -78,3 +78,11 @@ def test_wheel_builds_and_its_console_scripts_work_in_a_fresh_venv(tmp_path):
     r = subprocess.run([str(bin_ / "colorize"), "--method", "nope", "--input", "in.png", "--output", "o.png"], cwd=work, env=env,
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 2 and "unknown method" in r.stderr
+
+
+def test_colorize_dashboard_applies_the_projects_streamlit_settings():
+    from dashboard import launch
+
+    flags = launch.config_flags(launch.config_file())
+    assert "--server.address=localhost" in flags and "--browser.gatherUsageStats=false" in flags
+    assert "--server.maxUploadSize=25" in flags
