@@ -158,8 +158,16 @@ if rows:
 
 # -- new study ---------------------------------------------------------------------------------
 st.subheader("New study")
-names = backends.names()
-status = {n: backends.status(n) for n in names}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def method_statuses() -> dict:
+    """Which methods can run (checked at most once a minute, not on every click)."""
+    return {n: backends.status(n) for n in backends.names()}
+
+
+status = method_statuses()
+names = list(status)
 missing = [n for n in names if not status[n].available]
 st.caption(
     "Methods ready: "

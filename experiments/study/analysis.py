@@ -219,7 +219,7 @@ def figure(a: Analysis):
     import matplotlib.pyplot as plt
 
     r = a.results
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(r) + 2), 3.2), dpi=150)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(r) + 2), 3.2), dpi=150, layout="constrained")
     if a.kind == "turing":
         ok = r[r["fool_rate"].notna()]
         x = np.arange(len(ok))
@@ -251,7 +251,6 @@ def figure(a: Analysis):
         ax.text(0.5, 0.5, "no votes yet", ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_title(a.study.name, fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     return fig
 
 

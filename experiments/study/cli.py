@@ -29,10 +29,16 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m experiments.study", description="Create, prepare, run and analyse user studies.")
-    p.add_argument("--db", help="SQLAlchemy URL of the study database (default: COLORIZE_STUDY_DB, else results/studies/)")
+    db_help = "SQLAlchemy URL of the study database (default: COLORIZE_STUDY_DB, else results/studies/)"
+    p.add_argument("--db", help=db_help)
+    common = argparse.ArgumentParser(add_help=False)  # --db also after the command
+    common.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    c = sub.add_parser("create", help="define a study (draft)")
+    def add(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
+
+    c = add("create", help="define a study (draft)")
     c.add_argument("name")
     c.add_argument("--kind", choices=["turing", "arena"], default="turing")
     c.add_argument("--methods", required=True, help="comma-separated method names, e.g. classification,gan")
@@ -47,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--no-tie", action="store_true", help='arena: no "can\'t tell" answer')
 
-    pr = sub.add_parser("prepare", help="generate every image the study shows (resumable)")
+    pr = add("prepare", help="generate every image the study shows (resumable)")
     pr.add_argument("name")
     pr.add_argument("--device", default="auto")
     for cmd, text in (
@@ -55,13 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         ("close", "refuse new participants and votes"),
         ("status", "show progress"),
     ):
-        sub.add_parser(cmd, help=text).add_argument("name")
-    e = sub.add_parser("export", help="write votes, results, LaTeX table and figures")
+        add(cmd, help=text).add_argument("name")
+    e = add("export", help="write votes, results, LaTeX table and figures")
     e.add_argument("name")
     e.add_argument("--out", required=True)
     e.add_argument("--conf", type=float, default=0.95)
     e.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
-    a = sub.add_parser("analyse", aliases=["analyze"], help="print the analysis table")
+    a = add("analyse", aliases=["analyze"], help="print the analysis table")
     a.add_argument("name")
     a.add_argument("--conf", type=float, default=0.95)
     a.add_argument("--boot", type=int, default=2000)
@@ -178,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"\ndifferences of fool rates ({args.conf:.0%} participant bootstrap; permutation p, Holm-adjusted):")
                     for r in a.differences.itertuples():
                         if r.difference == r.difference:  # not NaN
-                            print(f"  {r.a} - {r.b}: {r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}], p = {r.p:.2g} (Holm {r.p_holm:.2g})")
+                            print(
+                                f"  {r.a} - {r.b}: {r.difference:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}], p = {r.p:.2g} (Holm {r.p_holm:.2g})"
+                            )
             for w in a.warnings:
                 print(f"warning: {w}", file=sys.stderr)
     except (StudyError, FileNotFoundError) as exc:
