@@ -1642,3 +1642,47 @@ def add_benchmark_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--video-frames", type=int, default=100, help="frames timed per method (default 100)")
     g.add_argument("--video-no-memory", action="store_true", help="skip the whole-clip memory row")
     g.add_argument("--video-stabilize", action="store_true", help="with the temporal stabiliser on")
+
+
+# --- python -m experiments.video make-clips -------------------------------------------------------------
+
+
+def make_clips(photos: str | Path, out: str | Path, count: int = 6, frames: int = 40, size: tuple[int, int] = (256, 192),
+               every: int = 4, fps: int = 25) -> list[Path]:  # fmt: skip
+    """Evaluation clips without the network: a pan and zoom over every ``every``-th photo of a folder
+    (sorted), ``count`` of them, as ``<out>/<photo stem>.mp4``."""
+    files = sorted(p for p in Path(photos).rglob("*") if is_image_file(p))
+    if not files:
+        raise VideoError(str(photos), "folder holds no photos")
+    made = []
+    for p in files[::every][:count]:
+        photo = load_image(p, mode="rgb")
+        made.append(write_clip(Path(out) / f"{p.stem}.mp4", pan_zoom_frames(photo, frames, size), fps=fps))
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.video", description="Make evaluation clips from photos (no network).")
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("make-clips", help="a pan and zoom over photos of a folder -> OUT/<photo>.mp4")
+    m.add_argument(
+        "--photos", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "test" / "kodak24"
+    )
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--count", type=int, default=6)
+    m.add_argument("--frames", type=int, default=40)
+    m.add_argument("--size", default="256x192", help="WxH")
+    m.add_argument("--every", type=int, default=4, help="take every N-th photo (sorted)")
+    args = p.parse_args(argv)
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+        made = make_clips(args.photos, args.out, args.count, args.frames, (w, h), args.every)
+    except (ColorizationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(made)} clips to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

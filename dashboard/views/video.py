@@ -39,7 +39,7 @@ if source == "Sample clip":
     pick = st.selectbox(
         "Sample clip: a camera panning and zooming over a scikit-image photo (2 s, 320 x 240)", list(photos), key="vid_sample"
     )
-    clip = session_dir() / f"sample-{photos[pick]}.mp4"
+    clip = Path(tempfile.gettempdir()) / "colorize-video-samples" / f"sample-{photos[pick]}.mp4"  # made once per server
     if not clip.exists():
         V.sample_clip(clip, common.sample_photo(photos[pick]), seconds=2.0)
     label = f"sample: {pick}"
@@ -129,7 +129,12 @@ def progress() -> None:
         return
     if j.active:
         frac = j.done / j.total if j.total else 0.0
-        text = j.message or f"{j.done} / {j.total or '?'} frames - {j.fps:.1f} frames/s - {eta_text(j.eta)}"
+        if j.message:  # waiting for the server's heavy-job queue
+            text = j.message
+        elif not j.total:
+            text = "starting: reading the clip"
+        else:
+            text = f"{j.done} / {j.total} frames - {j.fps:.1f} frames/s - {eta_text(j.eta)}"
         st.progress(min(frac, 1.0), text=text)
         if st.button("Stop", key="vid_stop"):
             j.stop()

@@ -93,3 +93,62 @@ def test_grid_frame_is_even_and_labelled():
     tiles = [(f"t{k}", np.full((9, 13, 3), 40 * k, np.uint8)) for k in range(4)]
     g = V.grid_frame(tiles, 3)
     assert g.shape[0] % 2 == 0 and g.shape[1] % 2 == 0 and g.shape[1] >= 39
+
+
+# --- real browser ---------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, tmp_path):
+    """Headless Chromium against ``streamlit run``: the sample clip through the page (progress with ETA
+    and a Stop button while it runs), then the grid video plays (H.264) beside the flicker chart.
+    Screenshots in ``$COLORIZE_SCREENSHOTS`` (default: the test's tmp folder)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import sync_playwright
+
+    from experiments.benchmark import streamlit_app
+    from tests.dashboard.test_app_browser import ARGS, CHROMIUM, settle, shoot
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    root = tmp_path / "results"
+    shutil.copytree(trained_results, root, symlinks=True)
+    env = {**os.environ, "COLORIZE_RESULTS_DIR": str(root), "COLORIZE_VIDEO_MAX_SECONDS": "1.2", "COLORIZE_VIDEO_MAX_SIDE": "160"}
+    shots = Path(os.environ.get("COLORIZE_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with (
+        (tmp_path / "streamlit.log").open("w") as log,
+        streamlit_app(env, log, timeout=60) as (url, _, _),
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{url}/video")
+        page.get_by_role("button", name="Colorize clip").wait_for(timeout=600_000)  # the sample clip is made on the first visit
+        settle(page, "Video")
+        assert page.get_by_text("first 1.2 s are colorized").count() == 1
+        page.get_by_role("button", name="Colorize clip").click()
+        page.get_by_role("button", name="Stop").wait_for(timeout=300_000)  # the progress bar and its Stop button
+        page.get_by_text("frames/s").first.wait_for(timeout=300_000)
+        page.screenshot(path=shots / "video_running.png")
+        page.get_by_text("Side by side").wait_for(timeout=600_000)
+        settle(page, "Video")
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        video = page.locator("video").first
+        video.wait_for(timeout=60_000)
+        assert video.evaluate("v => v.canPlayType('video/mp4; codecs=\"avc1.64001e\"')") != ""
+        page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.duration > 1; }",
+                               timeout=60_000)  # fmt: skip
+        assert page.get_by_role("button", name="grid (side by side) (.mp4)").count() == 1
+        shoot(page, shots / "video_results.png", 1280)
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(f"{url}/video")
+        phone.get_by_role("button", name="Colorize clip").wait_for(timeout=300_000)
+        settle(phone, "Video")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        phone.screenshot(path=shots / "phone_video.png")
+        browser.close()
