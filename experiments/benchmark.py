@@ -1333,6 +1333,64 @@ def write_outputs(report: dict, out: str | Path) -> dict[str, Path]:
     return paths
 
 
+# --- peak memory by photo size (issue: memory bounded by design) -------------------------------
+
+MEMORY_MEGAPIXELS = (1, 10, 40)
+
+_MEMORY_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from experiments import benchmark
+name, device, ckpt, mp = sys.argv[1], sys.argv[2], sys.argv[3] or None, float(sys.argv[4])
+benchmark.torch_first()
+model = benchmark.open_method(name, device, __import__("pathlib").Path(ckpt) if ckpt else benchmark.CHECKPOINT_DIR)
+loaded = benchmark.peak_rss_mb()
+w = int(round((mp * 1e6 * 8 / 5) ** 0.5)); h = int(round(mp * 1e6 / w))
+y = np.linspace(0, 1, h, dtype=np.float32)[:, None]; x = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+grey = (127 + 60 * np.sin(x * 40) * np.cos(y * 25) + 60 * y).clip(0, 255).astype(np.uint8)
+t0 = time.perf_counter(); out = model.colorize(grey); dt = time.perf_counter() - t0
+assert out.shape == (h, w, 3)
+print(json.dumps({"width": w, "height": h, "seconds": dt, "model_rss_mb": loaded, "peak_rss_mb": benchmark.peak_rss_mb()}))
+"""
+
+
+def memory_by_size(methods: list[str], megapixels=MEMORY_MEGAPIXELS, device: str = "cpu", checkpoints: Path | None = None,
+                   threads: int = 2, timeout: float = 1800) -> list[dict]:  # fmt: skip
+    """Peak resident memory of one colorization per method and photo size (a synthetic 8:5 grey
+    photo of 1, 10 and 40 MP by default), each in a fresh process: ``peak_rss_mb`` is the child's
+    ``ru_maxrss`` (model, photo and the whole flow), ``model_rss_mb`` the same right after loading."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **thread_env(threads)}
+    rows = []
+    for name in methods:
+        for mp in megapixels:
+            row = {"method": name, "device": device, "megapixels": mp}
+            cmd = [sys.executable, "-c", _MEMORY_CHILD, name, device, str(checkpoints or ""), str(mp)]
+            try:
+                r = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+                if r.returncode == 0:
+                    row.update(json.loads(r.stdout.strip().splitlines()[-1]))
+                else:
+                    row["error"] = (r.stderr.strip().splitlines() or ["failed"])[-1][:300]
+            except subprocess.TimeoutExpired:
+                row["error"] = f"no result within {timeout:.0f} s"
+            rows.append(row)
+    return rows
+
+
+def memory_markdown(rows: list[dict], hardware: str) -> str:
+    out = [f"# Peak memory by photo size - {hardware}", "",
+           "One colorization of a synthetic grey photo in a fresh process (`python -m experiments.benchmark --memory`); "
+           "peak resident memory of the whole process (ru_maxrss), and right after the model loaded.", "",
+           "| method | megapixels | size | peak RSS (MB) | after loading (MB) | seconds |", "|---|---:|---|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        if "error" in r:
+            out.append(f"| `{r['method']}` | {r['megapixels']:g} | - | - | - | {r['error']} |")
+        else:
+            out.append(f"| `{r['method']}` | {r['megapixels']:g} | {r['width']}x{r['height']} | {r['peak_rss_mb']:.0f} | "
+                       f"{r['model_rss_mb']:.0f} | {r['seconds']:.1f} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
 # --- command line -------------------------------------------------------------------------------
 
 
@@ -1408,6 +1466,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-speed", action="store_true",
                    help="skip the CPU-ratio, busy-machine, training, Compare-click and evaluate-CLI rows")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar, no table on stdout")
+    p.add_argument("--memory", action="store_true",
+                   help="only the peak memory of one photo of 1, 10 and 40 MP per method (fresh process each) -> memory-<hardware>.{json,md}")  # fmt: skip
     from experiments import video
 
     video.add_benchmark_options(p)
@@ -1438,6 +1498,16 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = args.checkpoints
     if checkpoints is None and os.environ.get("COLORIZE_RESULTS_DIR"):  # the dashboard's results folder
         checkpoints = Path(os.environ["COLORIZE_RESULTS_DIR"]).expanduser() / "checkpoints"
+    if args.memory:
+        methods = [m for m in methods if not (args.skip_slow and m == "neural_style")]
+        rows = memory_by_size(methods, device=devices[0], checkpoints=checkpoints, threads=args.cpu_threads)
+        stem = Path(args.out) / f"memory-{slug(hardware_name(devices[:1]))}"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(memory_markdown(rows, hardware_name(devices[:1])))
+        if not args.quiet:
+            print(memory_markdown(rows, hardware_name(devices[:1])))
+        return 0
     report = run(methods, devices, sizes, repeats=args.repeats, warmup=args.warmup, batch=args.batch, eval_photos=args.eval_photos,
                  photo=str(args.photo) if args.photo else None, data=args.data, checkpoints=checkpoints,
                  cpu_threads=args.cpu_threads, skip_slow=args.skip_slow, isolate=not args.no_isolate,
