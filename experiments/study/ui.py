@@ -128,7 +128,8 @@ def remember_login() -> None:
 
 def _run_script(js: str) -> None:
     # st.iframe runs our own inline HTML same-origin, so the script can set the app's cookie.
-    st.iframe(f"<!doctype html><html><body style='margin:0'><script>{js}</script></body></html>", height="content")
+    # In the sidebar, 1 px high: nothing to see, no gap in the page.
+    st.sidebar.iframe(f"<!doctype html><html><body style='margin:0'><script>{js}</script></body></html>", height=1)
 
 
 def logout() -> None:
