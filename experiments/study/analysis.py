@@ -233,7 +233,8 @@ def figure(a: Analysis):
             capsize=4,
         )
         ax.axhline(50, ls="--", color="grey", lw=1)
-        ax.text(len(ok) - 0.5, 51, "chance (indistinguishable)", ha="right", va="bottom", fontsize=7, color="grey")
+        if len(ok):
+            ax.text(len(ok) - 0.5, 51, "chance (indistinguishable)", ha="right", va="bottom", fontsize=7, color="grey")
         ax.set_xticks(x, ok["method"])
         ax.set_ylim(0, 100)
         ax.set_ylabel(f"fool rate, % ({a.conf:.0%} Wilson)")
