@@ -204,34 +204,33 @@ def learning_curves(logs: dict[str, pd.DataFrame], x: str = "images_seen", smoot
 
 def learning_curves_plotly(
     logs: dict[str, pd.DataFrame], x: str = "images_seen", smooth: float = 0.6, log_override: bool | None = None
-):
-    """Plotly version: one panel per run and loss scale, stacked (readable on a phone)."""
+) -> list:
+    """Plotly version: one figure per run and loss scale, each with its own legend below it (so a
+    panel stays readable on a phone); ``[]`` when there is nothing to draw."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
-    panels = loss_panels(logs)
-    if not panels:
-        return None
-    fig = make_subplots(
-        rows=len(panels), cols=1, subplot_titles=[p["title"] for p in panels], vertical_spacing=min(0.12, 0.35 / len(panels))
-    )
-    for k, p in enumerate(panels, start=1):
+    figs = []
+    for p in loss_panels(logs):
         df = logs[p["run"]]
         xs = df[x] if x in df else df["step"]
+        fig = go.Figure()
         for i, c in enumerate(p["columns"]):
-            fig.add_trace(go.Scatter(x=xs, y=runlogs.ema(df[c].to_numpy(), smooth), mode="lines", name=c, legendgroup=f"{k}",
-                                     line=dict(color=_CYCLE[i % len(_CYCLE)]), showlegend=True, legendgrouptitle_text=p["run"] if i == 0 else None),
-                          row=k, col=1)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=xs, y=runlogs.ema(df[c].to_numpy(), smooth), mode="lines", name=c, line=dict(color=_CYCLE[i % len(_CYCLE)])
+                )
+            )
         use_log = p["log"] if log_override is None else (log_override and "d_real" not in p["columns"])
+        if "d_real" in p["columns"]:
+            fig.add_hline(y=0.5, line_dash="dash", line_color=REF_COLOUR)
+        fig.update_layout(title=p["title"], height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
         fig.update_yaxes(
             title_text=p["ylabel"].replace(" (log scale)", "") + (" (log)" if use_log else ""),
             type="log" if use_log else "linear",
-            row=k,
-            col=1,
         )
-        fig.update_xaxes(title_text=runlogs.X_AXES.get(x if x in df else "step"), row=k, col=1)
-    fig.update_layout(height=300 * len(panels), margin=dict(l=10, r=10, t=40, b=10), legend=dict(groupclick="toggleitem"))
-    return fig
+        fig.update_xaxes(title_text=runlogs.X_AXES.get(x if x in df else "step"))
+        figs.append(fig)
+    return figs
 
 
 def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen"):

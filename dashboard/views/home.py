@@ -40,12 +40,13 @@ def methods_table():
         hide_index=True,
         key="home_status",
         width="stretch",
+        # columns sized to fit the page (long cells show in full on hover); the checkpoint is in the details
+        column_order=["method", "status", "details", "what"],
         column_config={
-            "method": st.column_config.TextColumn("method", width="small"),
-            "status": st.column_config.TextColumn("status", width="small"),
-            "checkpoint": st.column_config.TextColumn("checkpoint", width="small"),
+            "method": st.column_config.TextColumn("method", width=130),
+            "status": st.column_config.TextColumn("status", width=150),
             "details": st.column_config.TextColumn("details / why unavailable", width="medium"),
-            "what": st.column_config.TextColumn("paper", width="large"),
+            "what": st.column_config.TextColumn("paper", width="medium"),
         },
     )
     if checking:

@@ -40,9 +40,11 @@ def curves():
                "the GAN's discriminator outputs D(real) and D(fake) - its mean probability that a photo is real - in a panel of "
                "their own (0.5: it cannot tell).")  # fmt: skip
     override = {"auto": None, "linear": False, "log": True}[scale]
-    fig = charts.learning_curves_plotly(logs, xaxis, smooth, override)
-    if fig is not None:
-        st.plotly_chart(fig, key="trn_loss_chart")
+    figs = charts.learning_curves_plotly(logs, xaxis, smooth, override)
+    for start in range(0, len(figs), 2):  # two panels a row on a wide screen; stacked on a phone
+        for col, (i, fig) in zip(st.columns(2), enumerate(figs[start : start + 2], start)):
+            with col:
+                st.plotly_chart(fig, key=f"trn_loss_chart_{i}")
     latest = pd.concat([d.tail(1) for d in logs.values()], ignore_index=True)
     keep = [c for c in ("run", "method", "step", "images_seen", "wall_h") if c in latest]
     st.dataframe(latest[keep].rename(columns={"images_seen": "images seen", "wall_h": "wall time (h)"}).round(2), hide_index=True,

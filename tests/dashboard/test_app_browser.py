@@ -60,6 +60,10 @@ def shoot(page, path: Path, width: int) -> None:
     h = page.viewport_size["height"]
     page.set_viewport_size({"width": width, "height": 2600})
     time.sleep(1.0)
+    try:  # what a user sees: the images loaded
+        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=60_000)
+    except Exception:  # noqa: BLE001 - a screenshot is still worth having
+        pass
     page.screenshot(path=path)
     page.set_viewport_size({"width": width, "height": h})
 

@@ -60,6 +60,11 @@ def app(trained_results, trained_methods, tiny_data, tmp_path):
         yield url, root
 
 
+def images_loaded(page, timeout: float = 120.0) -> None:
+    """Every image of the page has loaded (a screenshot shows what a user sees)."""
+    page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)", timeout=timeout * 1000)
+
+
 def no_overflow(page, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
 
@@ -84,9 +89,10 @@ def test_metrics_training_compare_on_desktop_and_phone(app, trained_methods, tmp
                 page.goto(f"{url}/{name}")
                 settle(page, title)
                 for sel in waits[name]:  # the metrics gallery (input, output, truth) colorizes its photos first
-                    page.locator(sel).first.wait_for(timeout=180_000)
+                    page.locator(sel).first.wait_for(timeout=600_000)
                 settle(page, title)
                 assert page.locator('[data-testid="stImage"] img').count() >= (9 if name == "metrics" else 1)
+                images_loaded(page)
                 no_overflow(page, width)
                 shoot(page, shots / f"{name}_{width}.png", width)
 
@@ -101,6 +107,7 @@ def test_metrics_training_compare_on_desktop_and_phone(app, trained_methods, tmp
             for m in trained_methods:
                 assert any(c.startswith(f"{m} - ") for c in captions), captions
             assert page.get_by_role("button", name="Figure (PNG)").count() == 1
+            images_loaded(page)
             no_overflow(page, width)
             shoot(page, shots / f"compare_{width}.png", width)
             page.close()
