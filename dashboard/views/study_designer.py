@@ -34,6 +34,7 @@ for level, text in st.session_state.pop("designer_flash", []):
 # A study created on the previous run becomes the selected one (set before the selectbox exists).
 if "designer_pick_next" in st.session_state:
     st.session_state["designer_pick"] = st.session_state.pop("designer_pick_next")
+    st.session_state["designer_name"] = ""  # ready for the next study
 
 # Fields of the other study kind are not on the page while one kind is chosen; re-assigning them
 # keeps what was typed there (Streamlit forgets the state of widgets that are not rendered).

@@ -189,7 +189,7 @@ def test_designer_creates_studies_in_a_row_each_selected(store, study_photos, mo
     s = store.study("pilot")
     assert s.design.methods == ["classification", "gan"] and s.design.display_ms == 1000 and len(s.design.photos) == 9
     assert (s.design.trials, s.design.practice, s.design.vigilance, s.status) == (6, 2, 0.1, "draft")
-    assert at.selectbox(key="designer_pick").value == "pilot"
+    assert at.selectbox(key="designer_pick").value == "pilot" and at.text_input(key="designer_name").value == ""
     at.text_input(key="designer_name").input("pilot")
     at.button(key="designer_create").click().run()
     assert "exists already" in at.error[0].value
