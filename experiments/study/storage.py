@@ -56,7 +56,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 
 from .errors import (
     InvalidArgument,
@@ -251,7 +251,10 @@ class StudyStore:
         if url is not None and not isinstance(url, str):
             raise InvalidArgument(f"database URL must be a string, got {url!r}")
         self.url = url or default_url()
-        self.engine = engine_for(self.url)
+        try:
+            self.engine = engine_for(self.url)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise InvalidArgument(f"database URL {self.url!r}: {exc}") from None
 
     # -- studies -------------------------------------------------------------------------------
     def create_study(self, design: StudyDesign) -> Study:
@@ -333,6 +336,7 @@ class StudyStore:
         return pid
 
     def has_image(self, study: str, photo: str, role: str) -> bool:
+        _check_name(study)
         with self.engine.connect() as c:
             q = select(images.c.id).where(images.c.study == study, images.c.photo == photo, images.c.role == role)
             return c.execute(q).first() is not None

@@ -86,6 +86,8 @@ def test_every_bad_argument_gets_a_named_error(store):
         (errors.StudyLocked, lambda: store.add_image("c", store.ready_photos("c")[0], "a", TINY_PNG)),
         (errors.StudyLocked, lambda: store.photo_id("c", "new.png")),
         (errors.InvalidArgument, lambda: store.create_study({"name": "x"})),
+        (errors.InvalidArgument, lambda: StudyStore("not a database url")),
+        (errors.InvalidArgument, lambda: StudyStore("nosuchdialect://x")),
         (errors.InvalidDesign, lambda: store.create_study(StudyDesign(name="x", methods=["a"], trials="abc"))),
     ]
     for expected, call in bad_calls:
