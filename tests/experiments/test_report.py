@@ -145,6 +145,7 @@ def test_model_card_reads_the_provenance(results):
 # --- the report ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_path):
     out = tmp_path / "rep"
     assert report.main(["--out", str(out), "--boot", "200", "--quiet"]) == 0
@@ -173,6 +174,7 @@ def test_report_refuses_an_output_that_is_a_file(results, tmp_path, capsys):
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 def test_report_opens_offline_in_chromium_without_a_broken_image(results, tmp_path):
