@@ -122,7 +122,7 @@ def eta_text(seconds: float | None) -> str:
     return f"ETA {int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def progress() -> None:
     j = st.session_state.get("vid_job")
     if j is None:
@@ -134,7 +134,7 @@ def progress() -> None:
         elif not j.total:
             text = "starting: reading the clip"
         else:
-            text = f"{j.done} / {j.total} frames - {j.fps:.1f} frames/s - {eta_text(j.eta)}"
+            text = f"{j.done} / {j.total} frames - {j.fps:.2f} frames/s - {eta_text(j.eta)}"
         st.progress(min(frac, 1.0), text=text)
         if st.button("Stop", key="vid_stop"):
             j.stop()
@@ -156,7 +156,7 @@ if job.status == "failed":
 if job.status == "stopped":
     st.warning(f"Stopped after {job.done} of {job.total} frames: nothing was kept.")
     st.stop()
-st.success(f"{job.done} frames of {job.label} in {job.finished - job.started:.1f} s ({job.fps:.1f} frames/s)")
+st.success(f"{job.done} frames of {job.label} in {job.finished - job.started:.1f} s ({job.fps:.2f} frames/s)")
 for note in job.notes:
     st.caption(f"Note: {note}")
 

@@ -127,7 +127,7 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
     ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{url}/video")
+        page.goto(f"{url}/video", timeout=300_000)
         page.get_by_role("button", name="Colorize clip").wait_for(timeout=600_000)  # the sample clip is made on the first visit
         settle(page, "Video")
         assert page.get_by_text("first 1.2 s are colorized").count() == 1
@@ -146,7 +146,7 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
         assert page.get_by_role("button", name="grid (side by side) (.mp4)").count() == 1
         shoot(page, shots / "video_results.png", 1280)
         phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-        phone.goto(f"{url}/video")
+        phone.goto(f"{url}/video", timeout=300_000)
         phone.get_by_role("button", name="Colorize clip").wait_for(timeout=300_000)
         settle(phone, "Video")
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
