@@ -104,7 +104,9 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
     and a Stop button while it runs), then the grid video plays (H.264) beside the flicker chart.
     Screenshots in ``$COLORIZE_SCREENSHOTS`` (default: the test's tmp folder)."""
     import os
+    import re
     import shutil
+    import time
     from pathlib import Path
 
     pytest.importorskip("playwright.sync_api")
@@ -117,7 +119,7 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     root = tmp_path / "results"
     shutil.copytree(trained_results, root, symlinks=True)
-    env = {**os.environ, "COLORIZE_RESULTS_DIR": str(root), "COLORIZE_VIDEO_MAX_SECONDS": "1.2", "COLORIZE_VIDEO_MAX_SIDE": "160"}
+    env = {**os.environ, "COLORIZE_RESULTS_DIR": str(root), "COLORIZE_VIDEO_MAX_SECONDS": "0.6", "COLORIZE_VIDEO_MAX_SIDE": "160"}
     shots = Path(os.environ.get("COLORIZE_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with (
@@ -130,7 +132,11 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
         page.goto(f"{url}/video", timeout=300_000)
         page.get_by_role("button", name="Colorize clip").wait_for(timeout=600_000)  # the sample clip is made on the first visit
         settle(page, "Video")
-        assert page.get_by_text("first 1.2 s are colorized").count() == 1
+        assert page.get_by_text("first 0.6 s are colorized").count() == 1
+        chips = page.locator('[data-testid="stMultiSelect"]').first.get_by_role("button", name=re.compile("^Remove "))
+        while chips.count() > 1:  # one method is enough here (the AppTest runs two)
+            chips.first.click()
+            time.sleep(1.0)
         page.get_by_role("button", name="Colorize clip").click()
         page.get_by_role("button", name="Stop").wait_for(timeout=300_000)  # the progress bar and its Stop button
         page.get_by_text("frames/s").first.wait_for(timeout=300_000)
@@ -141,7 +147,7 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
         video = page.locator("video").first
         video.wait_for(timeout=60_000)
         assert video.evaluate("v => v.canPlayType('video/mp4; codecs=\"avc1.64001e\"')") != ""
-        page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.duration > 1; }",
+        page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2 && v.duration > 0.3; }",
                                timeout=60_000)  # fmt: skip
         assert page.get_by_role("button", name="grid (side by side) (.mp4)").count() == 1
         shoot(page, shots / "video_results.png", 1280)
