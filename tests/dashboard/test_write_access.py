@@ -145,3 +145,10 @@ def test_oversize_upload_is_shown_downscaled_and_not_processed(results_root, mon
     assert any("shown downscaled" in c for im in at.image for c in im.captions)
     assert not at.button(key="cmp_run") if hasattr(at, "button") else True
     assert not list((results_root / "comparisons").glob("*")) if (results_root / "comparisons").exists() else True
+
+
+def test_server_listens_on_this_machine_only_unless_told_otherwise():
+    import tomllib
+
+    config = tomllib.loads((PROJECT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] in ("localhost", "127.0.0.1"), "the dashboard would listen on every interface"
