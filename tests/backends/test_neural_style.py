@@ -180,9 +180,7 @@ def _val_and_train(labels: tuple[str, ...], per_label: int) -> tuple[list[tuple[
 @needs_semantic
 def test_semantic_rule_picks_a_reference_of_the_same_subject(tmp_path):
     """Grey val photos of 4 subjects against a gallery of 2 train photos of each: the semantic rule
-    (SqueezeNet features of the grey images) picks a photo of the input's own subject. (On all
-    1,449 val photos against the shipped 171-photo gallery: 68% same label, against 10% by greyscale
-    similarity from the old 48-photo gallery; see the README.)"""
+    (SqueezeNet features of the grey images) picks a photo of the input's own subject."""
     torch.set_num_threads(1)
     labels = ("english_springer", "french_horn", "garbage_truck", "forest")
     val, train = _val_and_train(labels, 2)
