@@ -83,6 +83,8 @@ class Config:
     encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file (Keras HDF5); empty: the weights resolver.
     squeezenet_weights: str = ""
+    #: Decoder upsampling, "nearest" (the source reports') or "bilinear" (no 2-px blocks in ab).
+    upsample: str = "nearest"
 
     def __post_init__(self):
         if self.loss not in ("l2", "huber"):
@@ -96,6 +98,8 @@ class Config:
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         check_encoder(self.encoder)
+        if self.upsample not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")
 
     @property
     def multiple(self) -> int:
@@ -181,7 +185,7 @@ def build_squeeze_network(cfg: Config, dtype: str = "float32"):
         return layers.ReLU(dtype=dtype, name=f"{name}_relu")(x)
 
     def up(x, name):
-        return layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=name)(x)
+        return layers.UpSampling2D(2, interpolation=cfg.upsample, dtype=dtype, name=name)(x)
 
     inp_l = keras.Input((None, None, 1), name="L", dtype=dtype)
     inp_g = keras.Input((None, None, 1), name="grey", dtype=dtype)
@@ -260,7 +264,7 @@ def build_network(cfg: Config, dtype: str = "float32"):
         x = conv(x, w, stride=2, name=f"down{i + 1}")
         x = conv(x, w, name=f"down{i + 1}_conv")
     for i, w in reversed(list(enumerate(widths))):  # decoder: nearest upsampling + convolution
-        x = layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=f"up{i + 1}_nearest")(x)
+        x = layers.UpSampling2D(2, interpolation=cfg.upsample, dtype=dtype, name=f"up{i + 1}_nearest")(x)
         x = conv(x, max(w // 2, 8), name=f"up{i + 1}")
     out = layers.Conv2D(
         2,
