@@ -84,7 +84,12 @@ def test_metrics_training_compare_on_desktop_and_phone(app, trained_methods, tmp
             page = browser.new_page(viewport={"width": width, "height": height}, is_mobile=phone, has_touch=phone)
 
             waits = {
-                "metrics": ["text=who wins", ".js-plotly-plot .main-svg", "text=Paired comparisons", "text=Best and worst photos"],
+                "metrics": [
+                    "text=who wins",
+                    ".js-plotly-plot .main-svg",
+                    "text=Paired comparisons",
+                    "text=Best and worst photos",
+                ],
                 "training": [".js-plotly-plot .main-svg", '[data-testid="stImage"] img', "text=images seen"],
             }
             for name, title in (("metrics", "Evaluation metrics"), ("training", "Training runs")):
