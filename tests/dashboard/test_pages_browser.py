@@ -55,7 +55,12 @@ def app(trained_results, trained_methods, tiny_data, tmp_path):
     root = tmp_path / "results"
     shutil.copytree(trained_results, root, symlinks=True)
     write_evaluation(root, tiny_data / "val", trained_methods)
-    env = {**os.environ, "COLORIZE_RESULTS_DIR": str(root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    env = {
+        **os.environ,
+        "COLORIZE_RESULTS_DIR": str(root),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+        "COLORIZE_DATA_ROOTS": str(tiny_data),
+    }  # pages open photos only under the data roots
     with (tmp_path / "streamlit.log").open("w") as log, streamlit_app(env, log, timeout=60) as (url, _, _):
         yield url, root
 
@@ -88,7 +93,7 @@ def test_metrics_training_compare_on_desktop_and_phone(app, trained_methods, tmp
                     "text=who wins",
                     ".js-plotly-plot .main-svg",
                     "text=Paired comparisons",
-                    "text=Best and worst photos",
+                    "text=ground truth",
                 ],
                 "training": [".js-plotly-plot .main-svg", '[data-testid="stImage"] img', "text=images seen"],
             }
@@ -98,7 +103,7 @@ def test_metrics_training_compare_on_desktop_and_phone(app, trained_methods, tmp
                 for sel in waits[name]:  # the metrics gallery (input, output, truth) colorizes its photos first
                     page.locator(sel).first.wait_for(timeout=600_000)
                 settle(page, title)
-                assert page.locator('[data-testid="stImage"] img').count() >= (0 if name == "metrics" else 1)
+                assert page.locator('[data-testid="stImage"] img').count() >= (9 if name == "metrics" else 1)
                 images_loaded(page)
                 no_overflow(page, width)
                 shoot(page, shots / f"{name}_{width}.png", width)
