@@ -95,8 +95,13 @@ def test_browser_runs_a_comparison_and_visits_every_page(app_url, tmp_path):
         shoot(page, shots / "compare.png", 1280)
         assert len(list((root / "comparisons").iterdir())) == 1
 
+        # History is per workspace (?ws= in the address, set by the app): stay in this visitor's one
+        from urllib.parse import parse_qs, urlparse
+
+        ws = parse_qs(urlparse(page.url).query).get("ws", [""])[0]
+        assert ws, f"no workspace in the address: {page.url}"
         for name in ("metrics", "training", "history"):
-            page.goto(f"{url}/{name}")
+            page.goto(f"{url}/{name}?ws={ws}")
             settle(page, PAGES[name])
             if name == "training":  # the runs trained for the session: curves and a sample grid render
                 page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
