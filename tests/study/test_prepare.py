@@ -105,5 +105,6 @@ def test_wire_pngs_of_a_study_have_one_length_and_no_metadata(store, make_study)
 def test_preparation_time_estimate_uses_the_benchmark():
     fast = prep.estimate_seconds(["classification"], 50, 256)
     slow = prep.estimate_seconds(["neural_style"], 50, 256)
-    assert 0 < fast < 60 and slow > 200  # neural_style: ~10 s a photo on a CPU
+    # the committed benchmark may come from a loaded machine: judge the ratio, not absolute seconds
+    assert 0 < fast < slow / 5 and slow > 200  # neural_style: ~10 s a photo, a feed-forward method < 1 s
     assert prep.format_duration(45) == "45 s" and prep.format_duration(600) == "10 min" and prep.format_duration(9000) == "2.5 h"
