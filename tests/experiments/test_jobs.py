@@ -44,7 +44,8 @@ def test_queue_runs_one_job_at_a_time_in_arrival_order_and_reports_positions():
     for t in threads:
         t.join(10)
     assert order == [0, 1, 2, 3] and peak[0] == 1
-    assert seen[3] == [3, 2, 1], "the position counts down as jobs finish"
+    # counts down as jobs finish (a 10-ms poll on a loaded machine may miss a short-lived position)
+    assert seen[3] == sorted(set(seen[3]), reverse=True) and seen[3][0] == 3 and len(seen[3]) >= 2, seen[3]
     assert 0 not in seen, "a job that finds the slot free does not wait"
     assert q.state() == (0, 0)
 
