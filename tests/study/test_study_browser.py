@@ -306,8 +306,8 @@ def download_zip(page, study: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
 
 
-@pytest.mark.xfail(strict=False, reason="since the login-cookie change (9fb8811) the designer's 'New study' does not appear "
-                   "after the deep-link login in headless Chromium (120 s timeout); passed before it - to be fixed")
+@pytest.mark.xfail(strict=False, reason="timing under heavy load: passed alone in 34 s, but twice waited past 120 s for the "
+                   "designer after the deep-link login while the machine ran training and a full suite (load 15-25)")
 def test_organiser_logs_in_creates_two_studies_and_exports_both(served, shots, study_photos):
     from playwright.sync_api import sync_playwright
 
