@@ -128,12 +128,19 @@ FOOL_COLUMNS = [
 ]
 
 
+def _included(votes: pd.DataFrame, max_fail: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scored trials of the participants who passed vigilance, the vigilance table); empty votes
+    give empty frames with the columns the callers read."""
+    df = turing_table(votes) if len(votes) else votes.assign(method=[], fooled=[])
+    vig = vigilance(df, max_fail) if len(df) else pd.DataFrame(columns=["participant", "condition", "excluded"])
+    excluded = set(vig.loc[vig["excluded"].astype(bool), "participant"])
+    main = df[(df["phase"] == "main") & ~df["participant"].isin(excluded)] if len(df) else df
+    return main, vig
+
+
 def included_main(votes: pd.DataFrame, max_fail: int = 0) -> pd.DataFrame:
     """Scored trials of the participants who passed vigilance (with turing_table's columns)."""
-    df = turing_table(votes)
-    vig = vigilance(df, max_fail)
-    excluded = set(vig.loc[vig["excluded"], "participant"])
-    return df[(df["phase"] == "main") & ~df["participant"].isin(excluded)]
+    return _included(votes, max_fail)[0]
 
 
 def fool_rates(
@@ -151,10 +158,7 @@ def fool_rates(
     cols = FOOL_COLUMNS
     if votes.empty and not methods:
         return pd.DataFrame(columns=cols)
-    df = turing_table(votes) if len(votes) else votes.assign(method=[], fooled=[])
-    vig = vigilance(df, max_fail) if len(df) else pd.DataFrame(columns=["participant", "condition", "excluded"])
-    excluded = set(vig.loc[vig["excluded"].astype(bool), "participant"])
-    main = df[(df["phase"] == "main") & ~df["participant"].isin(excluded)] if len(df) else df
+    main, vig = _included(votes, max_fail)
     order = list(methods or []) + sorted(set(main["method"]) - set(methods or []))
     rows = []
     for method in order:
