@@ -520,14 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init-from", metavar="CKPT", help="when the run has no checkpoint of its own, start from this one's weights and step (e.g. results/checkpoints/<method>.pt)")
     p.add_argument("--ship", action="store_true", help="after training, ship the checkpoint to results/checkpoints")
     p.add_argument("--ship-if-better", action="store_true", help="ship only when it beats the shipped model's rebalanced AuC on the validation photos")
-    p.add_argument("--ship-as", metavar="NAME", help="ship under this method name (a variant registered as its own method)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_intermixed_args(argv)  # overrides before or after --device and the other options
     try:
         cfg = load_config(args.config, args.overrides)
         run_dir = train(cfg, args.device, fresh=args.fresh, progress=not args.no_progress, init_from=args.init_from)
         if (args.ship or args.ship_if_better) and int(os.environ.get("RANK", "0")) == 0:
-            dst = ship(run_dir, args.ship_as or cfg.method, if_better=args.ship_if_better, val_photos=cfg.data.val_photos or 200, seed=cfg.train.seed)
+            dst = ship(run_dir, cfg.method, if_better=args.ship_if_better, val_photos=cfg.data.val_photos or 200, seed=cfg.train.seed)
             print(f"shipped {dst}" if dst else "not shipped: the shipped model scores higher")
     except TrainingInterrupted as exc:
         if int(os.environ.get("RANK", "0")) == 0:
