@@ -110,6 +110,19 @@ class Config:
 # --- TensorFlow, imported on first use --------------------------------------------------------
 
 
+
+def _upsample(x, mode: str, dtype, name: str):
+    """2x upsampling. "bilinear" is nearest upsampling followed by a fixed 2x2 box filter (stride 1),
+    which is linear interpolation shifted by half a pixel: it removes the 2-px period nearest
+    leaves in ab exactly, and unlike Keras' bilinear UpSampling2D it works on inputs of unknown
+    size inside a traced predict function (that one needs static height and width)."""
+    from keras import layers
+
+    x = layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=name)(x)
+    if mode == "bilinear":
+        x = layers.AveragePooling2D(2, strides=1, padding="same", dtype=dtype, name=f"{name}_smooth")(x)
+    return x
+
 def tensorflow():
     """Import TensorFlow and Keras (Keras on the TensorFlow backend), GPU memory growth on.
 
@@ -185,7 +198,7 @@ def build_squeeze_network(cfg: Config, dtype: str = "float32"):
         return layers.ReLU(dtype=dtype, name=f"{name}_relu")(x)
 
     def up(x, name):
-        return layers.UpSampling2D(2, interpolation=cfg.upsample, dtype=dtype, name=name)(x)
+        return _upsample(x, cfg.upsample, dtype, name)
 
     inp_l = keras.Input((None, None, 1), name="L", dtype=dtype)
     inp_g = keras.Input((None, None, 1), name="grey", dtype=dtype)
@@ -264,7 +277,7 @@ def build_network(cfg: Config, dtype: str = "float32"):
         x = conv(x, w, stride=2, name=f"down{i + 1}")
         x = conv(x, w, name=f"down{i + 1}_conv")
     for i, w in reversed(list(enumerate(widths))):  # decoder: nearest upsampling + convolution
-        x = layers.UpSampling2D(2, interpolation=cfg.upsample, dtype=dtype, name=f"up{i + 1}_nearest")(x)
+        x = _upsample(x, cfg.upsample, dtype, f"up{i + 1}_nearest")
         x = conv(x, max(w // 2, 8), name=f"up{i + 1}")
     out = layers.Conv2D(
         2,

@@ -459,8 +459,11 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         raise TrainingInterrupted(interrupted["signum"], state["step"], ckpt) from exc
     finally:
         data.close()  # shuts the DataLoader workers down now, not at garbage collection
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        if interrupted["signum"] is None:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        # else on_signal stays installed: the caller is stopping, and a further Ctrl-C must not
+        # raise KeyboardInterrupt inside interpreter-exit finalizers (main() then ignores both)
         if bar is not None:
             bar.close()
         if world > 1:
@@ -529,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
             dst = ship(run_dir, cfg.method, if_better=args.ship_if_better, val_photos=cfg.data.val_photos or 200, seed=cfg.train.seed)
             print(f"shipped {dst}" if dst else "not shipped: the shipped model scores higher")
     except TrainingInterrupted as exc:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # exiting: more presses change nothing
+            signal.signal(sig, signal.SIG_IGN)
         if int(os.environ.get("RANK", "0")) == 0:
             print(f"stopped by {signal.Signals(exc.signum).name} at step {exc.step}; the same command resumes from {exc.checkpoint}", file=sys.stderr)
         return exc.exit_code
