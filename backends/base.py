@@ -71,6 +71,14 @@ def config_from_dict(cls, data: dict | None):
     return cls(**data)
 
 
+def check_working_size(size) -> int:
+    """A configured working size: an integer of at least 16 (a method with stricter needs, such as
+    the U-Net's multiple of 2 ** n_down, checks them itself)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"working_size must be an integer >= 16, got {size!r}")
+    return size
+
+
 class Colorizer:
     """Base of every backend. Subclasses set ``name`` and implement :meth:`predict_ab`."""
 
@@ -191,6 +199,7 @@ class TorchColorizer(Colorizer):
         import torch
 
         self.config = config if config is not None else self.Config()
+        self.working_size = check_working_size(getattr(self.config, "working_size", type(self).working_size))
         self.device = resolve_device(device)
         self.nets: dict[str, torch.nn.Module] = {}
         self.optims: dict[str, torch.optim.Optimizer] = {}

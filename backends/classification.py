@@ -48,6 +48,10 @@ class Config:
     encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file; empty: the weights resolver.
     squeezenet_weights: str = ""
+    #: Working size: L is squashed to this square before the network (ab comes back at the photo's
+    #: size). The paper's 256; the squeezenet runs use 160, the scale of their training photos
+    #: (cached at 160 px on the short side), since a network meets objects at the size it learned them.
+    working_size: int = 256
     #: Decoder widths at 1/16, 1/8 and 1/4 (squeezenet encoder only).
     decoder_widths: list[int] = field(default_factory=lambda: [192, 128, 64])
     #: ab bin set and prior, an ``.npz`` like ``experiments.prior`` writes (Q comes from it);

@@ -267,6 +267,9 @@ class GANColorizer(TorchColorizer):
         ngf_decoder: int = 16
         #: Upsampling of the resize-convolution decoder (squeezenet encoder): "nearest" or "bilinear".
         upsample: str = "nearest"
+        #: Working size (square, divisible by 2 ** n_down): the paper's 256; the squeezenet run uses
+        #: 160, the scale of its training photos (cached at 160 px on the short side).
+        working_size: int = 256
         #: Explicit SqueezeNet weights file; empty: the weights resolver.
         squeezenet_weights: str = ""
         #: Keep dropout on when colorizing (the paper does; default off, for deterministic output).

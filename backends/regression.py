@@ -44,7 +44,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import color
-from .base import Colorizer, config_from_dict, resolve_device
+from .base import Colorizer, check_working_size, config_from_dict, resolve_device
 from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
 from .registry import MethodInfo
@@ -83,6 +83,10 @@ class Config:
     encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file (Keras HDF5); empty: the weights resolver.
     squeezenet_weights: str = ""
+    #: Working size: L is squashed to this square before the network (ab comes back at the photo's
+    #: size). The paper's 256; the squeezenet runs use 160, the scale of their training photos
+    #: (cached at 160 px on the short side), since a network meets objects at the size it learned them.
+    working_size: int = 256
     #: Decoder upsampling, "nearest" (the source reports') or "bilinear" (no 2-px blocks in ab).
     upsample: str = "nearest"
 
@@ -307,6 +311,7 @@ class RegressionColorizer(Colorizer):
 
     def __init__(self, config: Config | None = None, device: str = "auto"):
         self.config = config if config is not None else Config()
+        self.working_size = check_working_size(self.config.working_size)
         self.device = resolve_device(device)
         self.step = 0
         tf, keras = tensorflow()

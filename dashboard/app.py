@@ -22,6 +22,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard import common  # noqa: E402
 
+common.keep_keras_session()
 st.set_page_config(page_title="Colorization workbench", page_icon=":art:", layout="wide")
 # Start checking which methods can run (a worker thread: it imports PyTorch) before any page
 # renders, so the home page's method table is ready as early as possible.

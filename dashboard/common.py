@@ -79,6 +79,34 @@ METHOD_BLURB = _Blurbs()
 SLOW_METHODS = SlowMethods()
 
 
+def keep_keras_session() -> None:
+    """Stop Streamlit from clearing the Keras session after every script run.
+
+    Streamlit's script runner calls ``keras.backend.clear_session()`` at the end of every rerun once
+    Keras is imported (``_clean_problem_modules``), meant for apps that rebuild models per run.
+    The regression model here is cached across reruns (``get_model``), so that only costs a full
+    garbage collection of the server's heap - about 0.35 CPU-s on every click of every page, a
+    quarter of a warm Compare click - and resets Keras' global state under the cached model.
+    matplotlib figures are still closed as Streamlit does. A no-op if Streamlit changes the hook."""
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:
+        return
+    original = getattr(script_runner, "_clean_problem_modules", None)
+    if original is None or getattr(original, "_keeps_keras", False):
+        return
+
+    def clean_without_keras() -> None:
+        if "matplotlib.pyplot" in sys.modules:
+            try:
+                sys.modules["matplotlib.pyplot"].close("all")
+            except Exception:  # noqa: BLE001, S110 - as Streamlit: never fail a run over this
+                pass
+
+    clean_without_keras._keeps_keras = True
+    script_runner._clean_problem_modules = clean_without_keras
+
+
 def participant_mode() -> str | None:
     """Study id when the app runs for study participants only (``?study=ID`` or ``COLORIZE_STUDY``)."""
     try:

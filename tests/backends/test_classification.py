@@ -162,3 +162,19 @@ def test_cli_colorizes_and_names_bad_inputs(trained, photo, tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and bad.name in lines[0] and lines[0].startswith("error:"), r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_working_size_comes_from_the_config_and_travels_with_the_checkpoint(tmp_path):
+    """A model trained at one scale colorizes at the size its config names (the shipped squeezenet
+    runs use 160), any photo size still comes back whole, and the checkpoint keeps the size."""
+    seen = []
+    m = ClassificationColorizer(Config(**SMALL, working_size=96), device="cpu")
+    real = m.predict_ab
+    m.predict_ab = lambda L, reference=None: (seen.append(L.shape), real(L))[1]
+    out = m.colorize(np.random.default_rng(0).integers(0, 255, (70, 130), dtype=np.uint8))
+    assert out.shape == (70, 130, 3) and seen == [(1, 96, 96)]
+    m.save(tmp_path / "m.pt", {"step": 0})
+    assert ClassificationColorizer.from_checkpoint(tmp_path / "m.pt", device="cpu").working_size == 96
+    assert ClassificationColorizer(Config(**SMALL), device="cpu").working_size == 256  # older checkpoints: the paper's
+    with pytest.raises(ValueError, match="working_size"):
+        ClassificationColorizer(Config(**SMALL, working_size=8), device="cpu")
