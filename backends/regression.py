@@ -111,10 +111,6 @@ class Config:
         return 16 if self.encoder == "squeezenet" else 2**self.depth
 
 
-# --- TensorFlow, imported on first use --------------------------------------------------------
-
-
-
 def _upsample(x, mode: str, dtype, name: str):
     """2x upsampling. "bilinear" is nearest upsampling followed by a fixed 2x2 box filter (stride 1),
     which is linear interpolation shifted by half a pixel: it removes the 2-px period nearest
@@ -126,6 +122,10 @@ def _upsample(x, mode: str, dtype, name: str):
     if mode == "bilinear":
         x = layers.AveragePooling2D(2, strides=1, padding="same", dtype=dtype, name=f"{name}_smooth")(x)
     return x
+
+
+# --- TensorFlow, imported on first use --------------------------------------------------------
+
 
 def tensorflow():
     """Import TensorFlow and Keras (Keras on the TensorFlow backend), GPU memory growth on.
