@@ -507,21 +507,29 @@ class RegressionColorizer(Colorizer):
                         zf.writestr(n, entries[n])
                 with self._tf.device("/CPU:0"):
                     stored = keras.saving.load_model(keras_part, compile=False, safe_mode=True)
-            weights = stored.get_weights()
-            mine = self.model.get_weights()
-            if len(weights) != len(mine) or any(a.shape != b.shape for a, b in zip(weights, mine)):
+            # by variable path (every layer is named), so a weightless layer added to the graph -
+            # e.g. the bilinear option's smoothing - cannot shift the arrays; else in graph order
+            by_path = {v.path: v for v in stored.weights}
+            mine = self.model.weights
+            if len(by_path) == len(stored.weights) and {v.path for v in mine} == set(by_path):
+                weights = [np.asarray(by_path[v.path].numpy()) for v in mine]
+            else:
+                weights = stored.get_weights()
+            if len(weights) != len(mine) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(weights, mine)):
                 raise ValueError(
                     f"{len(weights)} stored weight arrays do not match the model's {len(mine)} "
                     f"(config {info.get('config')} against {dataclasses.asdict(self.config)})"
                 )
-            self.model.set_weights([w.astype(b.dtype) for w, b in zip(weights, mine)])
+            for v, w in zip(mine, weights):
+                v.assign(w.astype(v.dtype))
             if training and OPTIMIZER_FILE in entries:
                 with np.load(io.BytesIO(entries[OPTIMIZER_FILE]), allow_pickle=False) as z:
                     store = {k: z[k] for k in z.files}
                 slots = self.optimizer.variables
-                if len(store) != len(slots) or any(store[str(i)].shape != tuple(v.shape) for i, v in enumerate(slots)):
-                    raise ValueError("optimiser state does not match the model")
-                self.optimizer.load_own_variables(store)
+                if len(store) == len(slots) and all(store[str(i)].shape == tuple(v.shape) for i, v in enumerate(slots)):
+                    self.optimizer.load_own_variables(store)
+                else:  # the weights fit but the slots' order changed with the graph: Adam restarts
+                    print(f"{path}: the optimiser state does not fit this graph; the weights are loaded and Adam starts afresh", file=sys.stderr)
         except (ValueError, TypeError, KeyError, OSError) as exc:
             first = (str(exc).splitlines() or [""])[0][:200]
             raise CheckpointError(

@@ -194,3 +194,18 @@ def test_bad_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path):
     missing = tmp_path / "missing.keras"
     with pytest.raises(CheckpointError, match="missing.keras"):
         backends.load("regression", device="cpu", checkpoint=missing)
+
+
+def test_a_nearest_checkpoint_loads_into_the_bilinear_decoder_by_layer_name(tmp_path):
+    """Switching a run's decoder to bilinear adds weightless smoothing layers, which reorders the
+    graph: the weights must still land on the layers of the same name, not shift by position."""
+    a = RegressionColorizer(Config(**SMALL), "cpu")
+    a.train_step(batch(0))
+    path = a.save(tmp_path / "nearest.keras", {"step": 1})
+    b = RegressionColorizer(Config(**SMALL, upsample="bilinear"), "cpu")
+    b.load(path, training=True)
+    want = {v.path: v.numpy() for v in a.model.weights}
+    for v in b.model.weights:
+        np.testing.assert_array_equal(v.numpy(), want[v.path])
+    L = batch(3)["L"][:, 0].numpy()
+    assert b.predict_ab(L).shape == a.predict_ab(L).shape  # runs at any size in the traced predict
