@@ -275,9 +275,20 @@ class FusionColorizer(TorchColorizer):
         g = self._bare(net).global_input(x)  # the 224 x 224 copy of the whole (unpadded) image
         xp, (h, w) = self._pad8(x)
         with self.autocast():
-            y, _ = net(xp, g)
+            y, logits = net(xp, g)
+        self.last_scene_probs = torch.softmax(logits.float(), 1).cpu().numpy()  # the joint classifier's, free
         y = y.float()[..., : (h + 1) // 2, : (w + 1) // 2]
         return ((y * 2 - 1) * color.AB_SCALE).cpu().numpy()
+
+    def last_scene(self, top: int = 3) -> list[list[tuple[str, float]]] | None:
+        """The scene classes of the images of the last ``predict_ab`` call (its joint classifier's
+        output, the same as :meth:`predict_scene` gives, without another pass); None before any."""
+        p = getattr(self, "last_scene_probs", None)
+        return None if p is None else self._top_scenes(p, top)
+
+    def _top_scenes(self, p: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
+        names = self.class_names or [str(i) for i in range(p.shape[1])]
+        return [[(names[i], float(row[i])) for i in np.argsort(-row)[:top]] for row in p]
 
     @torch.no_grad()
     def predict_scene(self, L: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
@@ -286,9 +297,7 @@ class FusionColorizer(TorchColorizer):
         x = self.to_tensor(np.asarray(L, dtype=np.float32))[:, None]
         bare = self._bare(self.nets["net"])
         _, h = bare.global_features(bare.global_input(x))
-        p = torch.softmax(bare.classifier(h).float(), 1).cpu().numpy()
-        names = self.class_names or [str(i) for i in range(p.shape[1])]
-        return [[(names[i], float(row[i])) for i in np.argsort(-row)[:top]] for row in p]
+        return self._top_scenes(torch.softmax(bare.classifier(h).float(), 1).cpu().numpy(), top)
 
     # -- training ----------------------------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:

@@ -351,11 +351,12 @@ def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, refer
                 t0 = time.perf_counter()
                 res.image = model.colorize(grey, reference=reference)
                 res.seconds = time.perf_counter() - t0
+                if name == "fusion" and hasattr(model, "predict_scene"):  # from that same pass (under the lock)
+                    scenes = model.last_scene() if hasattr(model, "last_scene") else None
+                    res.extras["scene"] = scenes[0] if scenes else fusion_scene(model, grey)
             finally:
                 if had:
                     model.progress = None
-        if name == "fusion" and hasattr(model, "predict_scene"):
-            res.extras["scene"] = fusion_scene(model, grey)
         comparisons.RESULTS.put(
             key, (res.image, res.seconds, res.device, res.reference, res.reference_source, res.when, res.extras)
         )

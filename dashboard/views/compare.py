@@ -158,9 +158,9 @@ for start in range(0, len(tiles), per_row):
     cols = st.columns(per_row)
     for col, (title, _m) in zip(cols, tiles[start : start + per_row]):
         slots[title] = col.empty()
-slots["grey input"].image(grey, caption="grey input - what every method sees", width="stretch")
+slots["grey input"].image(comparisons.png_bytes(grey), caption="grey input - what every method sees", width="stretch", output_format="PNG")
 if truth is not None:
-    slots["ground truth"].image(truth, caption="ground truth - the original colour photo", width="stretch")
+    slots["ground truth"].image(comparisons.png_bytes(truth), caption="ground truth - the original colour photo", width="stretch", output_format="PNG")
 
 
 def caption(r) -> str:
@@ -179,7 +179,9 @@ def show(m: str) -> None:
     r = results.get(keys[m])
     box = slots[m].container()
     if r is not None and r.image is not None:
-        box.image(comparisons.png_bytes(r.image), caption=caption(r), width="stretch")  # encoded once: history, zip, slider reuse it
+        # encoded once (history, zip and slider reuse it) and shown as PNG: "auto" would decode it and
+        # re-encode a JPEG on every rerun, whose 4:2:0 chroma subsampling also blurs the very colours compared
+        box.image(comparisons.png_bytes(r.image), caption=caption(r), width="stretch", output_format="PNG")
     elif r is not None:
         box.error(f"{m} did not run: {r.error}")
     elif m in st.session_state.get("cmp_stopped", []):

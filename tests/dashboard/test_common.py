@@ -114,3 +114,33 @@ def test_comparison_figure_is_a_labelled_png_and_pdf():
     pdf = comparisons.comparison_figure(grey, grey, [r], "t", "pdf")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and pdf[:5] == b"%PDF-"
     assert [p[0] for p in comparisons.figure_panels(grey, grey, [r])] == ["input (grey)", "gan", "ground truth"]
+
+
+def test_reruns_keep_the_keras_session_but_still_close_matplotlib_figures(monkeypatch):
+    """Streamlit clears the Keras session after every rerun (a full garbage collection, ~0.35 CPU-s
+    per click); the app keeps it - the regression model is cached - and still closes figures."""
+    import sys
+    import types
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    cleared, closed = [], []
+    fake_keras = types.SimpleNamespace(backend=types.SimpleNamespace(clear_session=lambda: cleared.append(1)))
+    fake_plt = types.SimpleNamespace(close=lambda which: closed.append(which))
+    monkeypatch.setitem(sys.modules, "keras", fake_keras)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", fake_plt)
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    script_runner._clean_problem_modules()
+    assert cleared == [1]  # Streamlit's own hook, as installed
+    common.keep_keras_session()
+    common.keep_keras_session()  # idempotent
+    script_runner._clean_problem_modules()
+    assert cleared == [1] and closed == ["all", "all"]
+
+
+def test_is_colour_on_a_grid_of_a_large_photo_agrees_with_the_full_photo():
+    photo = common.sample_photo("astronaut")
+    big = np.repeat(np.repeat(photo, 3, 0), 3, 1)  # 1536 x 1536
+    assert comparisons.is_colour(big) and not comparisons.is_colour(comparisons.to_grey(big))
+    faint = (np.full((900, 900, 3), 128) + np.array([3, 0, -3])).astype(np.uint8)  # chroma ~4 everywhere
+    assert comparisons.is_colour(faint) and not comparisons.is_colour(faint, threshold=8.0)
