@@ -315,7 +315,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             truncate_log(val_path, state["step"])
             print(f"resuming {run_dir.name} from step {state['step']} ({start})", file=sys.stderr)
     elif master:
-        for p in (log_path, val_path, ckpt, meta_path):
+        for p in (log_path, val_path, ckpt, meta_path, run_dir / f"best{method.checkpoint_ext}", run_dir / "best.json"):
             p.unlink(missing_ok=True)
         for p in (run_dir / "samples").glob("*.png"):
             p.unlink()
@@ -396,6 +396,12 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         }
         method.save(ckpt, meta, training=True)
         write_atomic(meta_path, json.dumps(meta, indent=2))
+        # the run's best checkpoint on the fixed validation photos (nanoGPT keeps its best val loss):
+        # adversarial and high-lr runs swing by a point between checkpoints, and shipping takes this one
+        score = val.get("val_auc_rebal")
+        if score is not None and score > best_score(run_dir):
+            method.save(run_dir / f"best{method.checkpoint_ext}", meta, training=False)
+            write_atomic(run_dir / "best.json", json.dumps(meta, indent=2))
         method.train()
 
     # SIGINT (Ctrl-C) and SIGTERM (systemd, Slurm, kill -- -PGID) end the current step, save one
@@ -483,15 +489,26 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def best_score(run_dir: Path) -> float:
+    """Rebalanced AuC on the validation photos of the run's best checkpoint so far (-inf: none)."""
+    try:
+        return float(json.loads((run_dir / "best.json").read_text())["validation"]["val_auc_rebal"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("-inf")
+
+
 def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: int = 200, seed: int = 0) -> Path | None:
-    """Copy a run's checkpoint to results/checkpoints/<method>.<ext> (half precision) with provenance.
+    """Copy a run's best checkpoint on the validation photos (``best.<ext>``; else its latest) to
+    results/checkpoints/<method>.<ext> (half precision) with provenance.
 
     ``if_better``: only when the run's model scores at least the shipped one's rebalanced AuC on
     the fixed validation photos (both scored now, with the same photos, prior and code, in half
     precision as shipped); returns None when the shipped model stays."""
     cls = backends.method_class(method_name)
-    src = run_dir / f"checkpoint{cls.checkpoint_ext}"
-    meta = json.loads((run_dir / "checkpoint.json").read_text())
+    best = run_dir / f"best{cls.checkpoint_ext}"
+    use_best = best.exists() and (run_dir / "best.json").exists()  # the run's best on the validation photos
+    src = best if use_best else run_dir / f"checkpoint{cls.checkpoint_ext}"
+    meta = json.loads((run_dir / ("best.json" if use_best else "checkpoint.json")).read_text())
     model = cls.from_checkpoint(src, device="cpu")
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
     shipped_from = str(run_dir.relative_to(PROJECT_ROOT)) if run_dir.is_relative_to(PROJECT_ROOT) else str(run_dir)

@@ -39,6 +39,7 @@ for r in $(seq 1 "$rounds"); do
     init=()
     if [ ! -f "results/runs/$run/checkpoint$ext" ] && [ -f "$state_dir/$run/checkpoint$ext" ]; then
       mkdir -p "results/runs/$run" && cp "$state_dir/$run/checkpoint$ext" "$state_dir/$run/checkpoint.json" "results/runs/$run/"
+      [ -f "$state_dir/$run/best.json" ] && cp "$state_dir/$run/best$ext" "$state_dir/$run/best.json" "results/runs/$run/"
       echo "[$(date -u +%H:%M:%S)] $m: restored the run checkpoint from $state_dir/$run"
     fi
     if [ ! -f "results/runs/$run/checkpoint$ext" ] && grep -q "\"shipped_from\": \"results/runs/$run\"" "results/checkpoints/$m.json" 2>/dev/null; then
@@ -60,6 +61,7 @@ for r in $(seq 1 "$rounds"); do
     nice -n "$NICE" python -m experiments.train --config "$cfg" "train.images=$target" "${init[@]}" "${ship[@]}" --no-progress || echo "$m failed"
     if [ -f "results/runs/$run/checkpoint$ext" ]; then
       mkdir -p "$state_dir/$run" && cp "results/runs/$run/checkpoint$ext" "results/runs/$run/checkpoint.json" "$state_dir/$run/"
+      [ -f "results/runs/$run/best.json" ] && cp "results/runs/$run/best$ext" "results/runs/$run/best.json" "$state_dir/$run/"
     fi
   done
   [ "$left" = 1 ] || { echo "every budget reached"; break; }

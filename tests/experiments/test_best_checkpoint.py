@@ -1,0 +1,33 @@
+"""The run keeps its best checkpoint on the fixed validation photos, and shipping takes that one."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+import experiments.train as T
+from experiments.config import load_config
+
+
+def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config, tmp_path, monkeypatch):
+    raw = tiny_config("classification", steps=24, model={"widths": [8, 16, 16, 16], "lr": 3e-2}, checkpoint_every=6)
+    raw["data"].update(val_photos=4, cache=False)
+    run = T.train(load_config(raw=raw), "cpu", progress=False)
+    rows = list(csv.DictReader((run / "val.csv").open()))
+    assert len(rows) == 4
+    top = max(rows, key=lambda r: float(r["val_auc_rebal"]))
+    best = json.loads((run / "best.json").read_text())
+    assert best["step"] == int(top["step"]) and best["validation"]["val_auc_rebal"] == pytest.approx(float(top["val_auc_rebal"]), abs=1e-5)
+    assert (run / "best.pt").exists() and T.best_score(run) == best["validation"]["val_auc_rebal"]
+
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", tmp_path / "shipped")
+    (tmp_path / "shipped").mkdir()
+    dst = T.ship(run, "classification")
+    shipped = json.loads(dst.with_suffix(".json").read_text())
+    assert shipped["step"] == best["step"] and shipped["images_seen"] == best["images_seen"]
+
+    # a fresh start forgets the old run's best
+    T.train(load_config(raw={**raw, "train": {**raw["train"], "steps": 6}}), "cpu", fresh=True, progress=False)
+    assert json.loads((run / "best.json").read_text())["step"] == 6
