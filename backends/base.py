@@ -253,6 +253,8 @@ class TorchColorizer(Colorizer):
     def to_tensor(self, x: np.ndarray):
         import torch
 
+        if isinstance(x, np.ndarray) and not x.flags.writeable:  # e.g. a cached, frozen input: torch warns
+            x = np.array(x, dtype=np.float32)  # on sharing read-only memory; the copy is one small plane
         return torch.as_tensor(x, dtype=torch.float32, device=self.device)
 
     # -- checkpoints -------------------------------------------------------------------------------
