@@ -489,6 +489,19 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def project_relative(run_dir: Path) -> str:
+    """A run folder as the model card records it: relative to the project (so the provenance holds
+    in any clone), also when it was reached through a link - e.g. a second work tree whose
+    results/runs links to the checkout's; else absolute."""
+    for base in (PROJECT_ROOT, PROJECT_ROOT.resolve()):
+        for p in (run_dir, run_dir.resolve()):
+            if p.is_relative_to(base):
+                return str(p.relative_to(base))
+    if (PROJECT_ROOT / "results" / "runs" / run_dir.name).resolve() == run_dir.resolve():
+        return f"results/runs/{run_dir.name}"
+    return str(run_dir)
+
+
 def best_score(run_dir: Path) -> float:
     """Rebalanced AuC on the validation photos of the run's best checkpoint so far (-inf: none)."""
     try:
@@ -511,7 +524,7 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     meta = json.loads((run_dir / ("best.json" if use_best else "checkpoint.json")).read_text())
     model = cls.from_checkpoint(src, device="cpu")
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
-    shipped_from = str(run_dir.relative_to(PROJECT_ROOT)) if run_dir.is_relative_to(PROJECT_ROOT) else str(run_dir)
+    shipped_from = project_relative(run_dir)
     tmp = dst.with_name(f".candidate-{os.getpid()}{cls.checkpoint_ext}")
     model.save(tmp, meta, training=False, half=True)
     gate = {}

@@ -40,6 +40,7 @@ def test_shipped_checkpoint_has_provenance_and_stays_small(name):
     missing = [k for k in PROVENANCE if k not in meta]
     assert not missing, f"{name}.json lacks {missing}"
     assert meta["step"] > 0 and meta["images_seen"] >= meta["step"] and meta["wall_s"] > 0
+    assert not meta["shipped_from"].startswith("/"), "provenance relative to the project, so it holds in any clone"
     assert (PROJECT / meta["shipped_from"] / "log.csv").exists(), "the loss log of the run that made it is shipped"
     assert ckpt.stat().st_size < 40 * 2**20
 
