@@ -141,7 +141,7 @@ def test_browser_colorizes_the_sample_clip_and_plays_the_grid(trained_results, t
         page.get_by_role("button", name="Stop").wait_for(timeout=300_000)  # the progress bar and its Stop button
         page.get_by_text("frames/s").first.wait_for(timeout=300_000)
         page.screenshot(path=shots / "video_running.png")
-        page.get_by_text("Side by side").wait_for(timeout=600_000)
+        page.get_by_text("Side by side", exact=True).wait_for(timeout=600_000)  # the heading, not the "grid (side by side)" download
         settle(page, "Video")
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         video = page.locator("video").first
