@@ -351,9 +351,8 @@ def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, refer
                 t0 = time.perf_counter()
                 res.image = model.colorize(grey, reference=reference)
                 res.seconds = time.perf_counter() - t0
-                if name == "fusion" and hasattr(model, "predict_scene"):  # from that same pass (under the lock)
-                    scenes = model.last_scene() if hasattr(model, "last_scene") else None
-                    res.extras["scene"] = scenes[0] if scenes else fusion_scene(model, grey)
+                if name == "fusion" and hasattr(model, "last_scene"):  # from that same pass (under the lock)
+                    res.extras["scene"] = model.last_scene()[0]
             finally:
                 if had:
                     model.progress = None

@@ -131,15 +131,4 @@ def image_metrics(pred: np.ndarray, truth: np.ndarray | None, size: int = METRIC
     x = tensor(pred)
     if truth is None:
         return {"colorfulness": float(M.colorfulness(x, data_range=255.0)[0])}
-    key = (content_key(truth), size)  # every method of a comparison is scored against the same truth
-    with _TRUTH_LOCK:
-        y = _TRUTH_VIEW[1] if _TRUTH_VIEW[0] == key else None
-    if y is None:
-        y = tensor(truth)
-        with _TRUTH_LOCK:
-            _TRUTH_VIEW[:] = [key, y]
-    return {k: float(v[0]) for k, v in M.pixel_metrics(x, y, data_range=255.0).items()}
-
-
-_TRUTH_VIEW: list = [None, None]  # (key, tensor) of the last ground truth scored
-_TRUTH_LOCK = threading.Lock()
+    return {k: float(v[0]) for k, v in M.pixel_metrics(x, tensor(truth), data_range=255.0).items()}

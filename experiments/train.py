@@ -493,13 +493,10 @@ def project_relative(run_dir: Path) -> str:
     """A run folder as the model card records it: relative to the project (so the provenance holds
     in any clone), also when it was reached through a link - e.g. a second work tree whose
     results/runs links to the checkout's; else absolute."""
-    for base in (PROJECT_ROOT, PROJECT_ROOT.resolve()):
-        for p in (run_dir, run_dir.resolve()):
-            if p.is_relative_to(base):
-                return str(p.relative_to(base))
-    if (PROJECT_ROOT / "results" / "runs" / run_dir.name).resolve() == run_dir.resolve():
+    real = run_dir.resolve()
+    if (PROJECT_ROOT / "results" / "runs" / run_dir.name).resolve() == real:
         return f"results/runs/{run_dir.name}"
-    return str(run_dir)
+    return str(real.relative_to(PROJECT_ROOT.resolve())) if real.is_relative_to(PROJECT_ROOT.resolve()) else str(run_dir)
 
 
 def best_score(run_dir: Path) -> float:
