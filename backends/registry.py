@@ -29,6 +29,7 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import stat
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
@@ -301,8 +302,8 @@ def load_target(target: str) -> list[Any]:
 
 
 def _methods_file() -> Path | None:
-    p = Path(os.environ.get(ENV_METHODS_FILE) or DEFAULT_METHODS_FILE).expanduser()
-    return p if p.is_file() else None
+    p = os.path.expanduser(os.environ.get(ENV_METHODS_FILE) or DEFAULT_METHODS_FILE)
+    return Path(p) if os.path.isfile(p) else None
 
 
 def _outside_items() -> list[tuple[str | None, str, str]]:
@@ -332,8 +333,14 @@ _runtime: dict[str, Entry] = {}
 
 
 def _cache_key() -> tuple:
-    p = _methods_file()
-    return (os.environ.get(ENV_METHODS, ""), str(p) if p else "", p.stat().st_mtime_ns if p else 0)
+    # checked on every lookup (a page asks dozens of times a run), so one stat on a string path
+    p = os.path.expanduser(os.environ.get(ENV_METHODS_FILE) or DEFAULT_METHODS_FILE)
+    try:
+        st = os.stat(p)
+    except OSError:
+        st = None
+    is_file = st is not None and stat.S_ISREG(st.st_mode)
+    return (os.environ.get(ENV_METHODS, ""), str(Path(p)) if is_file else "", st.st_mtime_ns if is_file else 0)
 
 
 def _add(entries: dict[str, Entry], entry: Entry) -> None:

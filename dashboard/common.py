@@ -45,7 +45,6 @@ from experiments.comparisons import (  # noqa: E402, F401 - re-exported for the 
     is_colour,
     list_comparisons,
     png_bytes,
-    prepare_input,
     read_upload,
     save_comparison,
     to_grey,
@@ -104,6 +103,7 @@ def keep_keras_session() -> None:
                 pass
 
     clean_without_keras._keeps_keras = True
+    clean_without_keras._streamlit_original = original
     script_runner._clean_problem_modules = clean_without_keras
 
 
@@ -119,6 +119,13 @@ def participant_mode() -> str | None:
 @st.cache_data(show_spinner=False)
 def sample_photo(key: str) -> np.ndarray:
     return comparisons.sample_photo(key)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def prepare_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(grey input, ground truth or None) of a photo, kept across reruns: choosing the photo makes
+    them, so the Colorize click (and every later rerun of the page) does not convert it again."""
+    return comparisons.prepare_input(image)
 
 
 # --- workspace and admin ------------------------------------------------------------------------

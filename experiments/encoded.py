@@ -82,19 +82,35 @@ CACHE = _PngCache()
 
 def content_key(rgb: np.ndarray) -> str:
     a = np.ascontiguousarray(rgb)
-    h = hashlib.blake2b(a.view(np.uint8).reshape(-1), digest_size=16)
+    h = hashlib.sha256(a.view(np.uint8).reshape(-1))  # SHA-NI: ~3x faster than blake2b here
     h.update(str((a.shape, a.dtype.str)).encode())
     return h.hexdigest()
 
 
 def encode_png(rgb: np.ndarray, level: int = PNG_LEVEL) -> bytes:
-    """PNG bytes of an 8-bit grey or RGB image, without the cache."""
+    """PNG bytes of an 8-bit grey or RGB image, without the cache.
+
+    OpenCV's libpng with one filter for every row (Paeth) and zlib's run-length strategy: 13 ms for
+    a 512 x 512 photo against Pillow's 24 ms (which tries every filter on every row), at the same
+    size (414 KB against 412 KB for scikit-image's astronaut). Pillow when OpenCV is missing."""
+    a = np.asarray(rgb)
+    if a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3))):
+        try:
+            import cv2
+        except ImportError:
+            cv2 = None
+        if cv2 is not None:
+            ok, buf = cv2.imencode(".png", a[..., ::-1] if a.ndim == 3 and a.shape[2] == 3 else a,
+                                   [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+                                    cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH])  # fmt: skip
+            if ok:
+                return buf.tobytes()
     from PIL import Image
 
-    buf = io.BytesIO()
+    out = io.BytesIO()
     # zlib's run-length strategy (Z_RLE = 3): about 15% faster than the default and 10% smaller on photos
-    Image.fromarray(np.asarray(rgb)).save(buf, format="PNG", compress_level=level, compress_type=3)
-    return buf.getvalue()
+    Image.fromarray(a).save(out, format="PNG", compress_level=level, compress_type=3)
+    return out.getvalue()
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -121,14 +137,24 @@ def metrics_view(rgb: np.ndarray, size: int = METRICS_SIZE) -> np.ndarray:
 def image_metrics(pred: np.ndarray, truth: np.ndarray | None, size: int = METRICS_SIZE) -> dict[str, float]:
     """``experiments.metrics.pixel_metrics`` of one prediction against its truth at the
     evaluation's size (only colourfulness when there is no truth)."""
+    return image_metrics_many([pred], truth, size)[0]
+
+
+def image_metrics_many(preds: list[np.ndarray], truth: np.ndarray | None, size: int = METRICS_SIZE) -> list[dict[str, float]]:
+    """:func:`image_metrics` of several predictions of one photo (the methods of a Compare click)
+    in one batch: the truth's Lab, colourfulness and rebalancing weights are computed once."""
     import torch
 
     from experiments import metrics as M
 
-    def tensor(a):
-        return torch.as_tensor(np.array(metrics_view(a, size)), dtype=torch.float64).permute(2, 0, 1)[None]
+    if not preds:
+        return []
 
-    x = tensor(pred)
+    def tensor(images):
+        return torch.as_tensor(np.stack([metrics_view(a, size) for a in images]), dtype=torch.float64).permute(0, 3, 1, 2)
+
+    x = tensor(preds)
     if truth is None:
-        return {"colorfulness": float(M.colorfulness(x, data_range=255.0)[0])}
-    return {k: float(v[0]) for k, v in M.pixel_metrics(x, tensor(truth), data_range=255.0).items()}
+        return [{"colorfulness": float(v)} for v in M.colorfulness(x, data_range=255.0)]
+    cols = M.pixel_metrics(x, tensor([truth]), data_range=255.0, shared_truth=True)
+    return [{k: float(v[i]) for k, v in cols.items()} for i in range(len(preds))]

@@ -247,11 +247,13 @@ def _to_tensor(images: list[np.ndarray], device: str):
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(device=device, dtype=torch.float64)
 
 
-def _score_batch(preds, truths, labels, mm: ModelMetrics, device: str):
+def _score_batch(preds, truths, labels, mm: ModelMetrics, device: str, is_truth: bool = False):
     import torch
 
-    x, y = _to_tensor(preds, device), _to_tensor(truths, device)
-    cols = {k: v.numpy() for k, v in M.pixel_metrics(x, y, 255.0).items()}
+    y = _to_tensor(truths, device)
+    x = y if is_truth else _to_tensor(preds, device)
+    # the truth row: the identities (SSIM 1, AuC 1, ...) are not computed, only what describes the photo
+    cols = {k: v.numpy() for k, v in (M.truth_metrics(y, 255.0) if is_truth else M.pixel_metrics(x, y, 255.0)).items()}
     with torch.no_grad():
         if mm.perceptual is not None:
             cols[mm.perceptual.column] = mm.perceptual(x, y, 255.0).numpy()
@@ -389,7 +391,7 @@ def evaluate(
                             raise ColorizationError(
                                 f"{name}: returned {np.asarray(pred).shape} {np.asarray(pred).dtype} for {p.name}, expected {t.shape} uint8"
                             )
-                cols, f = _score_batch(preds, truths, [p.label for p in batch], mm, device)
+                cols, f = _score_batch(preds, truths, [p.label for p in batch], mm, device, is_truth=name == "truth")
                 for j, (p, k) in enumerate(zip(batch, keys)):
                     row = {c: float(cols[c][j]) for c in cols}
                     cache.rows[k] = row
@@ -646,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is None:
         print("error: give --data PHOTO_FOLDER (or --video CLIP_OR_FOLDER)", file=sys.stderr)
         return 2
+    from backends import threads
+
+    threads.keep_freed_memory()  # batches of large tensors: no page faults on every batch
     try:
         if not args.data.is_dir():
             raise ValueError(f"--data {args.data}: not a folder")

@@ -36,6 +36,7 @@ cid = st.selectbox(
 )
 with st.spinner("Loading the comparison..."):
     grey, truth, results, meta = comparisons.stored_results(cid)
+    comparisons.add_metrics(results, truth)  # those Compare did not compute (on demand there): shown, not stored
 
 b = st.columns(3)
 if b[0].button("Re-open in Compare", key="hist_reopen", icon=":material/compare:"):

@@ -26,6 +26,8 @@ edge_bleed             colour bleeding across edges (see artefacts.py)          
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .artefacts import (
@@ -63,6 +65,7 @@ __all__ = [
     "magenta_share",
     "pixel_metrics",
     "psnr",
+    "truth_metrics",
     "ssim",
     "warm_share",
     "warm_share_difference",
@@ -90,11 +93,14 @@ PIXEL_COLUMNS = ("psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff
 
 
 @torch.no_grad()
-def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
+def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, shared_truth: bool = False) -> dict[str, torch.Tensor]:
     """Every pixel metric of each image of ``x`` against ``y``: column -> ``N`` float64 values.
 
     Lab is computed once (float32, as :func:`ciede2000` and :func:`auc` do) and shared by CIEDE2000,
-    both AuCs and the artefact measures; the values equal those of the single metric functions."""
+    both AuCs and the artefact measures; the values equal those of the single metric functions.
+    With ``shared_truth``, ``y`` holds one image for all of ``x`` (several methods against one truth,
+    as on the dashboard's Compare page): its Lab, colourfulness and rebalancing weights are computed
+    once. Without it a batch-size mismatch is an error, never a silent broadcast."""
     from ._common import check_pair, rgb_to_lab32
     from .artefacts import artefacts_from_lab
     from .auc import auc_from_cdf, rebalance_pixel_weights
@@ -102,20 +108,76 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> 
     from .psnr import _psnr
     from .ssim import WINDOW, _ssim
 
-    check_pair(x, y, data_range, min_size=WINDOW, name="pixel_metrics")  # once, not per metric
-    lab_x, lab_y = rgb_to_lab32(x, data_range), rgb_to_lab32(y, data_range)
+    one_truth = shared_truth
+    if one_truth:  # each checked once: the truth, the outputs, then their shapes
+        check_pair(y, y, data_range, min_size=WINDOW, name="pixel_metrics")
+        if y.shape[0] != 1:
+            raise ValueError(f"pixel_metrics: shared_truth needs one truth image, got {y.shape[0]}")
+        check_pair(x, x, data_range, min_size=WINDOW, name="pixel_metrics")
+        n = x.shape[0]
+        check_pair(x, y.expand(n, -1, -1, -1), None, name="pixel_metrics")
+    else:  # once, not per metric
+        check_pair(x, y, data_range, min_size=WINDOW, name="pixel_metrics")
+
+    def per_x(t: torch.Tensor) -> torch.Tensor:  # a truth-side value for every image of x
+        return t.expand(n, *t.shape[1:]) if one_truth else t
+
+    lab_x, lab_y1 = rgb_to_lab32(x, data_range), rgb_to_lab32(y, data_range)
+    lab_y = per_x(lab_y1)
+    y_all = per_x(y)
     m_x = _colorfulness(x, data_range)
-    s = _ssim(x, y, data_range)
+    s = _ssim(x, y_all, data_range)
     if not torch.isfinite(s).all():
         raise ValueError("ssim: non-finite result")
     out = {
-        "psnr": _psnr(x, y, data_range),
+        "psnr": _psnr(x, y_all, data_range),
         "ssim": s,
         "ciede2000": delta_e_ciede2000(lab_x, lab_y).flatten(1).mean(1, dtype=torch.float64),
         "colorfulness": m_x,
-        "colorfulness_diff": m_x - _colorfulness(y, data_range),
+        "colorfulness_diff": m_x - per_x(_colorfulness(y, data_range)),
         "auc": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:])),
-        "auc_rebal": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:], rebalance_pixel_weights(lab_y[:, 1:]))),
+        "auc_rebal": auc_from_cdf(error_cdf(lab_x[:, 1:], lab_y[:, 1:], per_x(rebalance_pixel_weights(lab_y1[:, 1:])))),
         **artefacts_from_lab(lab_x, lab_y),
+    }
+    return {k: v.double().cpu() for k, v in out.items()}
+
+
+@torch.no_grad()
+def truth_metrics(y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
+    """:func:`pixel_metrics` of the ground truth against itself (the evaluation's ``truth`` row),
+    without the comparisons whose values are identities: PSNR inf, SSIM 1, CIEDE2000 0, AuC 1,
+    differences to the truth 0, false hues 0 of the eligible pixels (NaN when none is, as there).
+    What describes the photo itself (colourfulness, warm share, checkerboard, edge bleed's NaN
+    cases) is computed as :func:`pixel_metrics` computes it."""
+    from ._common import check_single, rgb_to_lab32
+    from .artefacts import _checkerboard, _edge_bleed, _false_hue, _share, _warm
+    from .colorfulness import _colorfulness
+    from .ssim import WINDOW
+
+    check_single(y, data_range, name="truth_metrics")
+    if min(y.shape[2], y.shape[3]) < WINDOW:
+        raise ValueError(f"truth_metrics: images must be at least {WINDOW} x {WINDOW} pixels, got {tuple(y.shape[2:])}")
+    n = y.shape[0]
+    lab = rgb_to_lab32(y, data_range)
+    eligible, _, _ = _false_hue(lab, lab)
+    none = torch.zeros_like(eligible)
+    warm = _share(_warm(lab))
+    checker = _checkerboard(lab)
+    one, zero = torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    out = {
+        "psnr": torch.full((n,), math.inf, dtype=torch.float64),
+        "ssim": one,
+        "ciede2000": zero,
+        "colorfulness": _colorfulness(y, data_range),
+        "colorfulness_diff": zero,
+        "auc": one,
+        "auc_rebal": one,
+        "false_hue_share": _share(none, eligible),
+        "magenta_share": _share(none, eligible),
+        "warm_share": warm,
+        "warm_share_diff": zero,
+        "checkerboard_2px": checker[0],
+        "checkerboard_4px": checker[1],
+        "edge_bleed": _edge_bleed(lab, lab),
     }
     return {k: v.double().cpu() for k, v in out.items()}

@@ -129,7 +129,8 @@ def test_reruns_keep_the_keras_session_but_still_close_matplotlib_figures(monkey
     fake_plt = types.SimpleNamespace(close=lambda which: closed.append(which))
     monkeypatch.setitem(sys.modules, "keras", fake_keras)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", fake_plt)
-    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    hook = script_runner._clean_problem_modules  # Streamlit's own, or ours when a page already ran in this process
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", getattr(hook, "_streamlit_original", hook))
     script_runner._clean_problem_modules()
     assert cleared == [1]  # Streamlit's own hook, as installed
     common.keep_keras_session()

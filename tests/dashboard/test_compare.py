@@ -40,13 +40,22 @@ def test_sample_photo_runs_chosen_methods_and_keeps_the_comparison(results_root,
     assert captions[len(trained_methods) + 1].startswith("ground truth")
     if "fusion" in trained_methods:  # fusion's predicted scene label
         assert any(c.startswith("fusion - ") and "scene: " in c for c in captions), captions
+    # metrics on demand: the click shows the results and their times, the button adds the metrics
+    table = at.dataframe[0].value
+    assert set(table["method"]) == set(trained_methods) and "PSNR (dB) ↑" not in table
+    (cdir,) = list((results_root / "comparisons").iterdir())
+    assert not any(v["metrics"] for v in json.loads((cdir / "meta.json").read_text())["methods"].values())
+    at.button(key="cmp_metrics_go").click().run()
+    no_exceptions(at)
     table = at.dataframe[0].value
     assert set(table["method"]) == set(trained_methods)
     assert {"PSNR (dB) ↑", "SSIM (0-1) ↑", "CIEDE2000 (ΔE00) ↓", "colourfulness M3", "AuC (0-1) ↑"} <= set(table.columns)
     assert (table["PSNR (dB) ↑"] > 5).all() and set(table["result"]) == {"computed now"}
-    # kept under results/comparisons/<generated id>/
+    assert at.run().button(key="cmp_metrics_go").disabled  # nothing left to compute
+    # kept under results/comparisons/<generated id>/, the metrics written into it when computed
     (cdir,) = list((results_root / "comparisons").iterdir())
     meta = json.loads((cdir / "meta.json").read_text())
+    assert all(meta["methods"][m]["metrics"]["psnr"] > 5 for m in trained_methods)
     assert meta["source"] == "sample:cat (chelsea)" and meta["has_truth"] and meta["workspace"]
     assert {f"{m}.png" for m in trained_methods} | {"input.png", "truth.png"} <= {p.name for p in cdir.iterdir()}
     for m in trained_methods:
@@ -138,6 +147,7 @@ def test_temperature_slider_changes_the_classification_result(results_root, trai
         pytest.skip("classification backend not trained here")
     at = compare_page()
     at.multiselect(key="cmp_methods").set_value(["classification"]).run()
+    at.session_state["cmp_auto_metrics"] = True  # metrics with every click (the toggle shows once there are results)
     chroma = {}
     for t in (0.05, 1.0):
         at.slider(key="cmp_classification_temperature").set_value(t).run()
@@ -154,6 +164,7 @@ def test_grey_upload_has_no_ground_truth(results_root, trained_methods, png_byte
     assert any("no ground truth" in c.value for c in at.caption)
     at.multiselect(key="cmp_methods").set_value(trained_methods[:1]).run()
     at.button(key="cmp_run").click().run()
+    at.button(key="cmp_metrics_go").click().run()
     no_exceptions(at)
     table = at.dataframe[0].value
     assert "PSNR (dB) ↑" not in table and "colourfulness M3" in table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -51,3 +52,39 @@ def test_metrics_at_the_evaluation_size():
     tiny = truth[:64, :64]
     assert encoded.metrics_view(tiny) is tiny
     assert set(encoded.image_metrics(pred, None)) == {"colorfulness"}
+
+
+def test_several_methods_against_one_truth_equal_one_at_a_time():
+    """Compare's batch (one truth, the truth's Lab and weights computed once) gives each method the
+    numbers it gets alone; a bad output in the batch is still refused."""
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 256, (80, 96, 3)).astype(np.uint8)
+    preds = [np.clip(truth.astype(int) + rng.integers(-s, s + 1, truth.shape), 0, 255).astype(np.uint8) for s in (5, 40, 90)]
+    many = encoded.image_metrics_many(preds, truth)
+    for p, got in zip(preds, many):
+        alone = encoded.image_metrics(p, truth)
+        assert got.keys() == alone.keys()
+        for k in got:
+            assert got[k] == pytest.approx(alone[k], rel=1e-9, abs=1e-12, nan_ok=True), k
+    assert many[0]["psnr"] > many[1]["psnr"] > many[2]["psnr"]
+    x = torch.as_tensor(np.stack(preds), dtype=torch.float64).permute(0, 3, 1, 2)
+    y = torch.as_tensor(truth, dtype=torch.float64).permute(2, 0, 1)[None]
+    with pytest.raises(ValueError, match="same shape"):
+        M.pixel_metrics(x, y[..., :-1], 255.0, shared_truth=True)
+    with pytest.raises(ValueError, match="same shape"):  # never broadcast unasked
+        M.pixel_metrics(x, y, 255.0)
+    x[1, 0, 0, 0] = 300.0
+    with pytest.raises(ValueError, match="data_range"):
+        M.pixel_metrics(x, y, 255.0, shared_truth=True)
+
+
+def test_png_round_trips_grey_and_rgb_exactly():
+    """The fast encoder (OpenCV, RGB given as RGB) decodes to the very pixels, in the right channel order."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
+    rgb[0, 0] = (255, 0, 0)  # pure red stays red (no BGR swap)
+    grey = rng.integers(0, 256, (20, 30)).astype(np.uint8)
+    for a in (rgb, grey, np.ascontiguousarray(rgb[::2, ::3])):
+        back = np.asarray(Image.open(io.BytesIO(encoded.encode_png(a))))
+        assert back.shape == a.shape and (back == a).all()
+    assert tuple(np.asarray(Image.open(io.BytesIO(encoded.encode_png(rgb))))[0, 0]) == (255, 0, 0)

@@ -390,3 +390,21 @@ def test_other_bad_input_raises_value_error():
         M.ab_auc(_ab() * float("nan"), _ab())
     with pytest.raises(ValueError, match="N x 3 x H x W"):
         M.delta_e_ciede2000(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
+
+
+def test_truth_row_shortcut_equals_the_truth_scored_against_itself():
+    """The evaluation's truth row skips comparisons whose values are identities; every column
+    (NaN cases included) is what pixel_metrics(y, y) gives."""
+    rng = np.random.default_rng(5)
+    photos = [
+        rng.integers(0, 256, (48, 64, 3)),  # noise: no neutral pixels to speak of
+        np.full((48, 64, 3), 128) + np.array([0, 0, 0]),  # flat grey: colourless, no edges
+        np.concatenate([np.full((48, 32, 3), (200, 40, 40)), np.full((48, 32, 3), (30, 60, 220))], 1),  # one colour edge
+    ]
+    y = torch.as_tensor(np.stack(photos), dtype=torch.float64).permute(0, 3, 1, 2)
+    want, got = M.pixel_metrics(y, y, 255.0), M.truth_metrics(y, 255.0)
+    assert want.keys() == got.keys()
+    for k in want:
+        assert torch.allclose(got[k], want[k], atol=1e-6, equal_nan=True), (k, got[k], want[k])
+    with pytest.raises(ValueError, match="must lie in"):
+        M.truth_metrics(y * 2, 255.0)
