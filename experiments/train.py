@@ -533,7 +533,7 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
         old = validate_photos(cls.from_checkpoint(dst, device="cpu"), photos)["val_auc_rebal"] if dst.exists() else float("-inf")
         gate = {"ship_gate": {"photos": len(photos), "val_auc_rebal": round(new, 5), "replaced_val_auc_rebal": round(old, 5) if dst.exists() else None}}
         print(f"ship gate {method_name}: candidate {new:.4f} vs shipped {old:.4f} on {len(photos)} validation photos", file=sys.stderr)
-        if new < old:
+        if new <= old:  # strictly better only: the run's best may be the very weights already shipped
             tmp.unlink(missing_ok=True)
             return None
     os.replace(tmp, dst)
@@ -557,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = train(cfg, args.device, fresh=args.fresh, progress=not args.no_progress, init_from=args.init_from)
         if (args.ship or args.ship_if_better) and int(os.environ.get("RANK", "0")) == 0:
             dst = ship(run_dir, cfg.method, if_better=args.ship_if_better, val_photos=cfg.data.val_photos or 200, seed=cfg.train.seed)
-            print(f"shipped {dst}" if dst else "not shipped: the shipped model scores higher")
+            print(f"shipped {dst}" if dst else "not shipped: the shipped model scores as high or higher")
     except TrainingInterrupted as exc:
         for sig in (signal.SIGINT, signal.SIGTERM):  # exiting: more presses change nothing
             signal.signal(sig, signal.SIG_IGN)

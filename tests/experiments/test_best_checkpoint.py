@@ -27,6 +27,12 @@ def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config
     dst = T.ship(run, "classification")
     shipped = json.loads(dst.with_suffix(".json").read_text())
     assert shipped["step"] == best["step"] and shipped["images_seen"] == best["images_seen"]
+    # the gate ships only a strict gain: the same best again (a tie) leaves the shipped files alone
+    monkeypatch.setattr(T, "validation_photos", lambda *a, **k: [])
+    monkeypatch.setattr(T, "validate_photos", lambda model, photos: {"val_auc_rebal": 0.8})
+    before = dst.read_bytes()
+    assert T.ship(run, "classification", if_better=True) is None
+    assert dst.read_bytes() == before and not list((tmp_path / "shipped").glob(".candidate-*"))
 
     # a fresh start forgets the old run's best
     T.train(load_config(raw={**raw, "train": {**raw["train"], "steps": 6}}), "cpu", fresh=True, progress=False)
