@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from . import color
+from . import color, threads
 from .errors import BackendUnavailable, CheckpointError
 from .imageio import as_rgb
 
@@ -119,7 +119,8 @@ class Colorizer:
         out: list[np.ndarray | None] = [None] * len(rgbs)
         for shape, idx in groups.items():
             L_small = np.stack([resize_plane(L_full[i], shape) for i in idx])
-            ab = np.asarray(self.predict_ab(L_small, reference=reference), dtype=np.float32)
+            with threads.fitted():  # fewer PyTorch threads while other work holds cores (backends.threads)
+                ab = np.asarray(self.predict_ab(L_small, reference=reference), dtype=np.float32)
             for j, i in enumerate(idx):
                 out[i] = join_lab(L_full[i], ab[j])
         return out  # type: ignore[return-value]

@@ -19,6 +19,7 @@ CPU-bound process).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -63,10 +64,12 @@ def thread_count() -> int:
 def apply(threads: int | None = None) -> int:
     """Set the thread count (``threads``, else :func:`thread_count`) for every library: the
     environment variables for those not loaded yet, and PyTorch's own count when it is loaded.
-    Returns the count."""
+    It is also the ceiling :func:`fit_to_load` works under. Returns the count."""
+    global CEILING
     n = int(threads) if threads is not None else thread_count()
     if n < 1:
         raise ValueError(f"thread count must be >= 1, got {n}")
+    CEILING = n
     for var in COUNT_VARS:
         os.environ[var] = str(n)
     torch = sys.modules.get("torch")
@@ -92,6 +95,59 @@ def configure() -> int:
 
 #: Where the count of the last :func:`configure` came from: COLORIZE_THREADS, OMP_NUM_THREADS or default.
 SOURCE: str | None = None
+
+#: The thread count :func:`apply` set last (None: never called - the Python API without an entry point).
+CEILING: int | None = None
+#: ``COLORIZE_ADAPT_THREADS=0`` keeps the configured count even on a busy machine.
+ADAPT_ENV = "COLORIZE_ADAPT_THREADS"
+
+
+def others_running(samples: int = 3) -> int | None:
+    """Threads of the whole machine that are running or runnable, besides the caller (Linux's
+    ``/proc/loadavg``, the least of a few readings, so a passing process does not count); None
+    where the system does not tell."""
+    seen = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                seen.append(int(f.read().split()[3].split("/")[0]) - 1)  # the reading thread itself runs
+        except (OSError, ValueError, IndexError):
+            return None
+    return max(0, min(seen))
+
+
+def fit_to_load() -> int | None:
+    """Before a forward pass: PyTorch's thread count for the cores free right now - the configured
+    count (:data:`CEILING`) on an idle machine, fewer while other work runs. With a core taken by
+    another process, 2 threads measured 1.03-1.17x slower than 1 (even with passive waiting: every
+    parallel region waits for the thread that shares its core), so a busy machine gets 1. The count
+    used, or None when not adapting (PyTorch not loaded, no ceiling set, ``COLORIZE_ADAPT_THREADS=0``,
+    no /proc/loadavg)."""
+    torch = sys.modules.get("torch")
+    if torch is None or CEILING is None or os.environ.get(ADAPT_ENV, "").strip() == "0":
+        return None
+    busy = others_running() if CEILING > 1 else 0
+    if busy is None:
+        return None
+    n = max(1, min(CEILING, available_cores() - busy))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+@contextlib.contextmanager
+def fitted():
+    """:func:`fit_to_load` for the block, then the count as it was (a training loop that validates
+    through ``colorize_batch`` keeps its own count afterwards)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    n = fit_to_load()
+    try:
+        yield n
+    finally:
+        if n is not None and before is not None and torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
 
 #: glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
