@@ -95,7 +95,7 @@ COMPARE = "+".join(FEED_FORWARD)
 APP = "dashboard home"
 CHROMIUM = "/usr/bin/chromium"
 COLUMNS = ["kind", "method", "device", "ran_on", "size", "working_size", "batch", "n", "median_s", "p90_s", "min_s", "mean_s",
-           "total_s", "per_s", "peak_mem_mb", "memory", "ratio", "ratio_lo", "ratio_hi", "policy_threads", "cpu_s", "target", "result",
+           "total_s", "per_s", "peak_mem_mb", "memory", "ratio", "ratio_lo", "ratio_hi", "policy_threads", "methods", "cpu_s", "target", "result",
            "status"]  # fmt: skip
 MARK = "@@benchmark "
 
@@ -672,6 +672,8 @@ def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int =
         if all(m in methods for m in FEED_FORWARD):
             bar.set_postfix_str("Compare click")
             rows.append(click_row(cpu_threads))
+            bar.set_postfix_str("Compare click in a browser")
+            rows.append(browser_click_row(cpu_threads))
         bar.set_postfix_str("evaluate CLI vs scikit-image")
         rows.append(eval_cli_row(data, eval_cli_photos or None, max(3, min(repeats, 5)), cpu_threads))
     if app:
@@ -737,10 +739,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 
 
 @contextlib.contextmanager
-def streamlit_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 120.0, script: str = "dashboard/app.py"):
+def streamlit_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: float = 120.0, script: str = "dashboard/app.py",
+                  procs: list | None = None):  # fmt: skip
     """``streamlit run dashboard/app.py`` (or ``script``) on a free local port; yields ``(url, t0, health_s)``:
     the address, the perf_counter at the start and the seconds until ``/_stcore/health``
-    answered. The server is stopped on exit."""
+    answered (the server's process is appended to ``procs`` when given). The server is stopped on exit."""
     import socket
     import urllib.request
 
@@ -754,6 +757,8 @@ def streamlit_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: floa
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],  # fmt: skip
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    if procs is not None:
+        procs.append(proc)
     try:
         health = None
         while time.perf_counter() - t0 < timeout and proc.poll() is None:
@@ -826,6 +831,7 @@ def app_startup(timeout: float = 120.0, repeats: int = 3) -> dict:
 
 TRAINABLE = tuple(m for m in FEED_FORWARD)
 EVAL_CLI = "evaluate CLI"
+COMPARE_BROWSER = "Compare page, default methods (browser)"
 #: Training throughput bar: images per CPU-second at least this fraction of the FLOP limit (the
 #: benchmark's own bar; the issue asks for "toward the limit").
 TRAIN_FRACTION = 0.5
@@ -834,6 +840,8 @@ SPEED_TARGETS = (
     Target("ratio", FEED_FORWARD, "cpu", 1024, 3.0, "x", "colorize / predict_ab CPU time, 1 thread, 1024-px photo"),
     Target("busy", FEED_FORWARD, "cpu", 512, 1.0, "x", "busy machine: colorize at 2 threads / 1 thread beside a CPU-bound process"),
     Target("click", (COMPARE,), "cpu", 512, 1.5, "x", "warm Compare click (4 feed-forward methods) / their own colorize time"),
+    Target("click_browser", (COMPARE_BROWSER,), "cpu", 512, 1.5, "x",
+           "warm Compare click in a browser (the page's default methods): server CPU / their own colorize CPU"),
     Target("eval_cli", (EVAL_CLI,), "cpu", EVAL_SIZE, 1.0, "x", "evaluate CLI / a plain scikit-image script over the same rows"),
     Target("train", TRAINABLE, "cpu", 0, TRAIN_FRACTION, "of the FLOP limit", "training images per CPU-second against the FLOP limit"),
 )
@@ -1071,6 +1079,135 @@ def comparisons_sample(common, photo: str) -> np.ndarray:
     return common.sample_photo(common.SAMPLE_PHOTOS[photo])
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a running process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_colorize_worker(out: str) -> int:
+    """``--own-colorize-worker OUT``: CPU and wall seconds of the methods' own ``colorize`` on the
+    Compare sample photos of :data:`CLICK_WARM` (grey, as the page makes them), median of 3 each,
+    summed; the methods loaded and warmed up first. What a Compare click is judged against."""
+    torch_first()
+    result: dict = {}
+    try:
+        from dashboard import common
+        from experiments.evaluate import gray_of
+
+        names = [m for m in json.loads(os.environ["COLORIZE_CLICK_METHODS"])]
+        models = {m: backends.load(m, device="cpu") for m in names}
+        cold = gray_of(comparisons_sample(common, CLICK_COLD))
+        for m in models.values():
+            m.colorize(cold)
+        wall = cpu = 0.0
+        for photo in CLICK_WARM:
+            grey = gray_of(comparisons_sample(common, photo))
+            for m in models.values():
+                w, c = [], []
+                for _ in range(3):
+                    t, p = time.perf_counter(), time.process_time()
+                    m.colorize(grey)
+                    w.append(time.perf_counter() - t)
+                    c.append(time.process_time() - p)
+                wall += float(np.median(w))
+                cpu += float(np.median(c))
+        result = {"own_wall": wall, "own_cpu": cpu}
+    except Exception as exc:  # noqa: BLE001
+        result = {"failed": _failure(exc)}
+    Path(out).write_text(json.dumps(result))
+    return 0
+
+
+def browser_click_row(threads: int, timeout: float = 300.0) -> dict:
+    """Warm Compare clicks in a real browser (headless Chromium through Playwright against
+    ``streamlit run dashboard/app.py``), the page's default methods: a first click on one sample
+    photo loads them; then for each photo of :data:`CLICK_WARM`, the photo is chosen (its own rerun)
+    and Colorize clicked, until the page says the comparison is saved and its downloads are drawn.
+    The server's CPU time over each click (all its threads: the script, the websocket, the image
+    requests; from /proc) and the click's wall time, summed, against the same methods' own
+    ``colorize`` on the same photos in a fresh process (:func:`own_colorize_worker`)."""
+    import shutil
+
+    row = _row("click_browser", {"method": COMPARE_BROWSER, "device": "cpu"}, size=512, n=len(CLICK_WARM))
+    chromium = shutil.which("chromium") or CHROMIUM
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        row["status"] = "n/a: needs the Python package playwright"
+        return row
+    if not Path(chromium).exists():
+        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
+        return row
+    try:
+        with tempfile.TemporaryDirectory(prefix="benchmark-browser-click-") as tmp:
+            (Path(tmp) / "checkpoints").symlink_to(PROJECT_ROOT / "results" / "checkpoints")  # the shipped models, History in tmp
+            env = {**os.environ, "COLORIZE_RESULTS_DIR": tmp, "PYTHONPATH": str(PROJECT_ROOT), **thread_env(threads)}
+            env.setdefault("COLORIZE_STUDY_ADMIN_TOKEN", "benchmark")
+            procs: list = []
+            wall = cpu = 0.0
+            with sync_playwright() as pw, pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS) as browser, \
+                    streamlit_app(env, timeout=120, procs=procs) as (url, _t0, _h):  # fmt: skip
+                pid = procs[0].pid
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{url}/compare")
+                page.get_by_role("button", name="Colorize").wait_for(timeout=timeout * 1000)
+                _settle(page, timeout)
+                saved = page.get_by_text("Saved as comparison")
+                zip_button = page.get_by_role("button", name="Everything (zip)")
+
+                def pick(photo: str) -> None:
+                    page.locator('[data-testid="stSelectbox"]').filter(has_text="Sample photo").click()
+                    page.get_by_role("option", name=photo, exact=True).click()
+                    saved.wait_for(state="detached", timeout=timeout * 1000)
+                    page.get_by_role("button", name="Colorize").wait_for(timeout=timeout * 1000)
+                    _settle(page, timeout)
+
+                def click() -> tuple[float, float]:
+                    c0, t = _process_cpu(pid), time.perf_counter()
+                    page.get_by_role("button", name="Colorize").click()
+                    saved.wait_for(timeout=timeout * 1000)
+                    zip_button.wait_for(timeout=timeout * 1000)
+                    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
+                    wall = time.perf_counter() - t  # the click's results, save and downloads shown, the run over
+                    _settle(page, timeout)  # the server's CPU once the last image requests are served
+                    return wall, _process_cpu(pid) - c0
+
+                pick(CLICK_COLD)
+                click()  # loads the methods
+                for photo in CLICK_WARM:
+                    pick(photo)
+                    w, c = click()
+                    wall += w
+                    cpu += c
+                (meta,) = [json.loads(p.read_text()) for p in (Path(tmp) / "comparisons").glob("*/meta.json") if "astronaut" in p.read_text()]
+                methods = [m for m, v in meta["methods"].items() if not v.get("error")]
+            out = Path(tmp) / "own.json"
+            subprocess.run([sys.executable, "-m", "experiments.benchmark", "--own-colorize-worker", str(out)], cwd=PROJECT_ROOT,
+                           env={**env, "COLORIZE_CLICK_METHODS": json.dumps(methods)}, capture_output=True, text=True, timeout=3600)  # fmt: skip
+            own = json.loads(out.read_text()) if out.exists() else {"failed": "failed: the colorize worker wrote nothing"}
+        if own.get("failed"):
+            row["status"] = own["failed"]
+            return row
+        row.update(total_s=wall, cpu_s=cpu, median_s=own["own_wall"], min_s=own["own_cpu"], ratio=cpu / own["own_cpu"],
+                   per_s=wall / own["own_wall"], batch=len(methods))  # fmt: skip
+        row["methods"] = methods
+        row["memory"] = "server CPU over the clicks (all threads, /proc) against the methods' own colorize CPU in a fresh process"
+    except Exception as exc:  # noqa: BLE001 - reported in the table, never a crash
+        row["status"] = _failure(exc)
+    return row
+
+
+def _settle(page, timeout: float) -> None:
+    """Until the script run is over (Streamlit's running indicator gone), then a moment for the last
+    image requests."""
+    deadline = time.time() + timeout
+    time.sleep(0.2)
+    while time.time() < deadline and page.locator('[data-testid="stStatusWidget"]').count():
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
 def click_row(threads: int) -> dict:
     row = _row("click", {"method": COMPARE, "device": "cpu"}, size=512, n=1)
     with tempfile.TemporaryDirectory(prefix="benchmark-click-") as tmp:
@@ -1206,6 +1343,17 @@ def speed_sections(rows: list[dict], section, verdict) -> None:
             ["methods", "click (s)", "click (CPU s)", "colorize (s)", "colorize (CPU s)", "CPU ratio", "target", "result"],
             lambda r: [r["method"], _f(r["total_s"]), _f(r["cpu_s"]), _f(r["median_s"]), _f(r["min_s"]), _f(r["ratio"], 2),
                        *verdict(r)], 1)  # fmt: skip
+    section("click_browser", "Compare click in a browser",
+            "The same clicks in headless Chromium (Playwright) against `streamlit run dashboard/app.py` with the project's "
+            "`.streamlit/config.toml`, the page's default methods (those shown), History in a temporary folder: one click "
+            "on each sample photo after a first click has loaded the methods, each until the page shows the save message "
+            "and the downloads and its run is over. The server's CPU time over each click (all its threads - the script, "
+            "the websocket, the image requests - from /proc) against the same methods' own `colorize` on the same photos "
+            "in a fresh process (median of 3 each); sums over the photos. Judged on CPU time; the wall ratio includes the "
+            "browser fetching and drawing the images.",
+            ["methods", "click (s)", "server (CPU s)", "colorize (s)", "colorize (CPU s)", "wall ratio", "CPU ratio", "target", "result"],
+            lambda r: [", ".join(r.get("methods") or []) or r["method"], _f(r["total_s"]), _f(r["cpu_s"]), _f(r["median_s"]),
+                       _f(r["min_s"]), _f(r["per_s"], 2), _f(r["ratio"], 2), *verdict(r)], 1)  # fmt: skip
     section("eval_cli", "Evaluation CLI against scikit-image",
             "`python -m experiments.evaluate --methods gray --no-models --no-cache` (rows gray and truth; PSNR, SSIM, CIEDE2000, "
             "colourfulness, AuC, artefact measures, bootstrap summary, five output files) against a plain scikit-image script "
@@ -1484,6 +1632,8 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(argv[1])
     if argv[:1] == ["--click-worker"] and len(argv) == 2:
         return click_worker(argv[1])
+    if argv[:1] == ["--own-colorize-worker"] and len(argv) == 2:
+        return own_colorize_worker(argv[1])
     p = _Parser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
     p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")
