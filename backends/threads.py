@@ -132,7 +132,13 @@ def fit_to_load() -> int | None:
     n = max(1, min(CEILING, available_cores() - busy))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    global LAST_FIT
+    LAST_FIT = n
     return n
+
+
+#: The count the last :func:`fit_to_load` chose (the benchmark reports it).
+LAST_FIT: int | None = None
 
 
 @contextlib.contextmanager

@@ -927,7 +927,7 @@ def busy_row(model, spec: dict, photo: np.ndarray, ran_on: str) -> dict:
                     if k:  # the first round warms up
                         times[threads].append(time.perf_counter() - t)
                         if threads == 2:
-                            used.append(torch.get_num_threads())
+                            used.append(backends.threads.LAST_FIT or torch.get_num_threads())
         t1, t2 = np.array(times[1]), np.array(times[2])
         one, two = float(np.median(t1)), float(np.median(t2))
         # 95% interval of the ratio of medians (rounds resampled in pairs): "no slower" is judged on its
