@@ -79,6 +79,11 @@ def check_working_size(size) -> int:
     return size
 
 
+def _fits_half(t) -> bool:
+    """True when a float tensor survives float16: finite there, no value above its range (65,504)."""
+    return bool(t.numel() == 0 or float(t.detach().abs().max()) <= 65504.0)
+
+
 class Colorizer:
     """Base of every backend. Subclasses set ``name`` and implement :meth:`predict_ab`."""
 
@@ -275,7 +280,9 @@ class TorchColorizer(Colorizer):
         path.parent.mkdir(parents=True, exist_ok=True)
 
         def cast(sd):
-            return {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()}
+            # float16 only where the values fit it: a BatchNorm running variance above 65,504 became
+            # inf (fusion's first encoder layer did), zeroing its channels in the shipped model
+            return {k: (v.half() if half and v.is_floating_point() and _fits_half(v) else v) for k, v in sd.items()}
 
         state = {
             "method": self.name,

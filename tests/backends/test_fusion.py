@@ -196,6 +196,15 @@ def test_checkpoint_round_trip_and_named_checkpoint_errors(trained, photo, tmp_p
     assert again.class_names == ["meadow", "sunset"] and again.config.global_size == 64
     shipped = model.save(tmp_path / "fusion.pt", training=False, half=True)
     assert np.abs(backends.load("fusion", device="cpu", checkpoint=shipped).colorize(photo).astype(int) - out.astype(int)).mean() < 2.0
+    # a BatchNorm variance beyond float16's range (65,504) stays float32 in the shipped file: cast, it
+    # became inf and zeroed its channels (the shipped fusion model's first encoder layer, 7 channels)
+    bn = next(m for m in model.nets["net"].modules() if isinstance(m, torch.nn.BatchNorm2d))
+    bn.running_var[:2] = 1.1e5
+    out = model.colorize(photo)
+    big = model.save(tmp_path / "fusion_big.pt", training=False, half=True)
+    sd = torch.load(big, map_location="cpu", weights_only=True)["nets"]["net"]
+    assert all(torch.isfinite(v).all() for v in sd.values() if v.is_floating_point())
+    assert np.abs(backends.load("fusion", device="cpu", checkpoint=big).colorize(photo).astype(int) - out.astype(int)).mean() < 2.0
 
     data = ckpt.read_bytes()
     bad = {
