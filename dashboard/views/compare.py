@@ -248,16 +248,27 @@ for r in done:
 # --- metrics ------------------------------------------------------------------------------------
 st.subheader("Per-image metrics" if truth is not None else "Per-image measures (no ground truth)")
 m1, m2 = st.columns([1, 2])
-go = m1.button("Compute metrics", key="cmp_metrics_go", disabled=all(r.metrics for r in shown), icon=":material/calculate:")
-m2.toggle("Compute them with every click", key="cmp_auto_metrics",
-          help="Per-image metrics cost about 0.05 CPU-s a method (at the evaluation's 256 x 256), a third of the colorizing.")  # fmt: skip
-if go or st.session_state.get("cmp_auto_metrics"):
-    filled = comparisons.add_metrics(shown, truth)
+
+
+def compute_metrics(results: list, truth) -> None:
+    """The shown results' missing metrics (kept on them, and in this comparison's History entry)."""
+    filled = comparisons.add_metrics(results, truth)
     if filled and st.session_state.get("cmp_last_id"):
         try:  # History keeps them too
             comparisons.update_metrics(st.session_state["cmp_last_id"], filled)
         except (OSError, ValueError) as exc:
-            st.warning(f"Metrics computed but not stored in History: {exc}")
+            st.session_state["cmp_metrics_note"] = f"Metrics computed but not stored in History: {exc}"
+
+
+if st.session_state.get("cmp_auto_metrics"):
+    compute_metrics(shown, truth)
+# a callback: computed before this part of the page is drawn again, so the button shows as done
+m1.button("Compute metrics", key="cmp_metrics_go", disabled=all(r.metrics for r in shown), icon=":material/calculate:",
+          on_click=compute_metrics, args=(shown, truth))  # fmt: skip
+m2.toggle("Compute them with every click", key="cmp_auto_metrics",
+          help="Per-image metrics cost about 0.05 CPU-s a method (at the evaluation's 256 x 256), a third of the colorizing.")  # fmt: skip
+if note := st.session_state.pop("cmp_metrics_note", None):
+    st.warning(note)
 st.dataframe(pd.DataFrame(comparisons.metrics_rows(shown)), hide_index=True, key="cmp_metrics_table", width="stretch")
 if not any(r.metrics for r in shown):
     st.caption("Metrics are computed on demand: press **Compute metrics** (or turn on computing them with every click).")
