@@ -779,23 +779,31 @@ def streamlit_app(env: dict | None = None, log=subprocess.DEVNULL, timeout: floa
             proc.kill()
 
 
+def _chromium() -> tuple[str, str | None]:
+    """(Chromium's path, None) when the browser rows can run here, else (path, the reason they cannot)."""
+    import importlib.util
+    import shutil
+
+    chromium = shutil.which("chromium") or CHROMIUM
+    if importlib.util.find_spec("playwright") is None:
+        return chromium, "n/a: needs the Python package playwright"
+    if not Path(chromium).exists():
+        return chromium, "n/a: needs Debian's chromium (apt-get install chromium)"
+    return chromium, None
+
+
 def app_startup(timeout: float = 120.0, repeats: int = 3) -> dict:
     """Seconds from ``streamlit run dashboard/app.py`` until the home page shows its method table
     in headless Chromium (Playwright; Debian's ``chromium``), cold: a fresh server, a fresh page
     in a browser that was already running.
     Also records when the server first answered its health check."""
-    import shutil
-
     row = _row("app", {"method": APP, "device": "cpu"}, size=0, n=1)
-    chromium = shutil.which("chromium") or CHROMIUM
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        row["status"] = "n/a: needs the Python package playwright"
+    chromium, missing = _chromium()
+    if missing:
+        row["status"] = missing
         return row
-    if not Path(chromium).exists():
-        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
-        return row
+    from playwright.sync_api import sync_playwright
+
     try:
         # the browser is already open (as a user's is), then the server starts: the clock runs from there
         ready, healthy, bare = [], [], []
@@ -1117,18 +1125,13 @@ def browser_click_row(threads: int, timeout: float = 300.0) -> dict:
     The server's CPU time over each click (all its threads: the script, the websocket, the image
     requests; from /proc) and the click's wall time, summed, against the same methods' own
     ``colorize`` on the same photos in a fresh process (:func:`own_colorize_worker`)."""
-    import shutil
-
     row = _row("click_browser", {"method": COMPARE_BROWSER, "device": "cpu"}, size=512, n=len(CLICK_WARM))
-    chromium = shutil.which("chromium") or CHROMIUM
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        row["status"] = "n/a: needs the Python package playwright"
+    chromium, missing = _chromium()
+    if missing:
+        row["status"] = missing
         return row
-    if not Path(chromium).exists():
-        row["status"] = "n/a: needs Debian's chromium (apt-get install chromium)"
-        return row
+    from playwright.sync_api import sync_playwright
+
     try:
         with tempfile.TemporaryDirectory(prefix="benchmark-browser-click-") as tmp:
             (Path(tmp) / "checkpoints").symlink_to(PROJECT_ROOT / "results" / "checkpoints")  # the shipped models, History in tmp

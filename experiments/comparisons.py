@@ -191,6 +191,13 @@ def add_metrics(results: list[MethodResult], truth: np.ndarray | None) -> list[M
     return todo
 
 
+def _write_meta(d: Path, meta: dict) -> None:
+    """A comparison's meta.json, written atomically (a reader never sees half of it)."""
+    tmp = d / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    tmp.replace(d / "meta.json")
+
+
 def update_metrics(cid: str, results: list[MethodResult]) -> None:
     """Write the metrics of ``results`` into stored comparison ``cid`` (computed after it was saved)."""
     d = _check_id(cid)
@@ -198,9 +205,7 @@ def update_metrics(cid: str, results: list[MethodResult]) -> None:
     for r in results:
         if r.name in meta.get("methods", {}) and r.metrics:
             meta["methods"][r.name]["metrics"] = r.metrics
-    tmp = d / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    tmp.replace(d / "meta.json")
+    _write_meta(d, meta)
 
 
 def metrics_rows(results: list[MethodResult]) -> list[dict]:
@@ -369,9 +374,7 @@ def save_comparison(grey: np.ndarray, truth: np.ndarray | None, results: list[Me
         "workspace": workspace,
         "signature": sig,
     }
-    tmp = d / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    tmp.replace(d / "meta.json")
+    _write_meta(d, meta)
     return cid
 
 

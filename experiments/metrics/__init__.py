@@ -108,8 +108,7 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sha
     from .psnr import _psnr
     from .ssim import WINDOW, _ssim
 
-    one_truth = shared_truth
-    if one_truth:  # each checked once: the truth, the outputs, then their shapes
+    if shared_truth:  # each checked once: the truth, the outputs, then their shapes
         check_pair(y, y, data_range, min_size=WINDOW, name="pixel_metrics")
         if y.shape[0] != 1:
             raise ValueError(f"pixel_metrics: shared_truth needs one truth image, got {y.shape[0]}")
@@ -120,7 +119,7 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sha
         check_pair(x, y, data_range, min_size=WINDOW, name="pixel_metrics")
 
     def per_x(t: torch.Tensor) -> torch.Tensor:  # a truth-side value for every image of x
-        return t.expand(n, *t.shape[1:]) if one_truth else t
+        return t.expand(n, *t.shape[1:]) if shared_truth else t
 
     lab_x, lab_y1 = rgb_to_lab32(x, data_range), rgb_to_lab32(y, data_range)
     lab_y = per_x(lab_y1)
