@@ -396,6 +396,11 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         }
         method.save(ckpt, meta, training=True)
         write_atomic(meta_path, json.dumps(meta, indent=2))
+        # the run's latest weights, small enough to commit (float16 where values fit, no optimiser
+        # state): a new checkout, where checkpoint.* is gone, continues from here with --init-from
+        # instead of from the shipped (best) model or from scratch (train_rounds.sh does this)
+        method.save(run_dir / f"resume{method.checkpoint_ext}", meta, training=False, half=True)
+        write_atomic(run_dir / "resume.json", json.dumps(meta, indent=2))
         # the run's best checkpoint on the fixed validation photos (nanoGPT keeps its best val loss):
         # adversarial and high-lr runs swing by a point between checkpoints, and shipping takes this one
         score = val.get("val_auc_rebal")

@@ -49,6 +49,7 @@ import numpy as np
 from PIL import Image
 
 from backends.errors import ColorizationError, ImageError
+from backends.threads import release_freed_memory
 from backends.imageio import IMAGE_EXTENSIONS, is_image_file, load_image, max_pixels
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
@@ -827,6 +828,7 @@ def colorize_clip(model, src: str | Path, dst: str | Path, *, start: float = 0.0
                 writer.write(rgb)
             writer.add_audio(reader.take_audio(), reader.audio_offset)
             done += len(batch)
+            release_freed_memory()  # memory flat over a long clip (see backends.threads)
             if bar is not None:
                 bar.update(len(batch))
             if tick is not None:
@@ -1118,6 +1120,7 @@ def evaluate_video(source: str | Path, methods: list[str] | dict[str, object], *
                         {"method": tr.label, "image": rel, "frame": n + j, **{k: float(v[j]) for k, v in cols.items()}}
                     )
             n += len(batch)
+            release_freed_memory()
             if bar is not None:
                 bar.update(len(batch))
         reader.close()
@@ -1423,6 +1426,7 @@ class VideoJob:
                         rows.append({"track": tr.label, "frame": self.done + j, "time_s": batch[j].time,
                                      "warp_error": tr.warp[self.done + j], **{k: float(v[j]) for k, v in cols.items()}})  # fmt: skip
                 self.done += len(batch)
+                release_freed_memory()
             if self._stop.is_set():  # stopped: no half clips left behind
                 raise InterruptedError
             for tr in tracks:

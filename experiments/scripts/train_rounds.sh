@@ -6,8 +6,9 @@
 # is a pure function of images seen). Run checkpoints are too big to commit, so after every chunk
 # they are also kept outside the work tree ($TRAIN_STATE_DIR, default
 # ~/.cache/colorization-workbench/runs), and restored from there when a new checkout lacks them;
-# failing both, the run continues from the shipped checkpoint when it came from this run
-# (weights and images seen restored, the optimiser state starts afresh).
+# failing both, from the run's committed resume.<ext> (its latest weights, float16, written after
+# every checkpoint and committed with the logs), else from the shipped checkpoint when it came from
+# this run (weights and images seen restored, the optimiser state starts afresh in both cases).
 #   nohup bash experiments/scripts/train_rounds.sh > results/runs/train_rounds.log 2>&1 &
 # PLAN lists method:chunk pairs (images added per round; a method stops at its config's budget),
 # e.g. PLAN="classification:20000 gan:20000". CONFIG_<method> overrides the config file.
@@ -42,7 +43,12 @@ for r in $(seq 1 "$rounds"); do
       [ -f "$state_dir/$run/best.json" ] && cp "$state_dir/$run/best$ext" "$state_dir/$run/best.json" "results/runs/$run/"
       echo "[$(date -u +%H:%M:%S)] $m: restored the run checkpoint from $state_dir/$run"
     fi
-    if [ ! -f "results/runs/$run/checkpoint$ext" ] && grep -q "\"shipped_from\": \"results/runs/$run\"" "results/checkpoints/$m.json" 2>/dev/null; then
+    if [ ! -f "results/runs/$run/checkpoint$ext" ] && [ -f "results/runs/$run/resume$ext" ] && [ -f "results/runs/$run/resume.json" ]; then
+      init=(--init-from "results/runs/$run/resume$ext")
+      cp "results/runs/$run/resume.json" "results/runs/$run/checkpoint.json"
+      echo "[$(date -u +%H:%M:%S)] $m: no run checkpoint; continuing from the committed resume weights (optimiser state afresh)"
+    fi
+    if [ ! -f "results/runs/$run/checkpoint$ext" ] && [ ${#init[@]} = 0 ] && grep -q "\"shipped_from\": \"results/runs/$run\"" "results/checkpoints/$m.json" 2>/dev/null; then
       init=(--init-from "results/checkpoints/$m$ext")
       cp "results/checkpoints/$m.json" "results/runs/$run/checkpoint.json" 2>/dev/null
       echo "[$(date -u +%H:%M:%S)] $m: no run checkpoint; continuing from the shipped one (optimiser state afresh)"
