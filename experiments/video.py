@@ -49,8 +49,8 @@ import numpy as np
 from PIL import Image
 
 from backends.errors import ColorizationError, ImageError
-from backends.threads import release_freed_memory
 from backends.imageio import IMAGE_EXTENSIONS, is_image_file, load_image, max_pixels
+from backends.threads import release_freed_memory
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif")
 #: container format, video codec, pixel format, codec options
