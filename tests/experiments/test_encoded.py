@@ -78,13 +78,31 @@ def test_several_methods_against_one_truth_equal_one_at_a_time():
         M.pixel_metrics(x, y, 255.0, shared_truth=True)
 
 
-def test_png_round_trips_grey_and_rgb_exactly():
-    """The fast encoder (OpenCV, RGB given as RGB) decodes to the very pixels, in the right channel order."""
+@pytest.mark.parametrize("path", ["isal", "opencv"])
+def test_png_round_trips_grey_and_rgb_exactly(path, monkeypatch):
+    """Both fast encoders (ISA-L with the Up filter; OpenCV, RGB given as RGB) decode - in Pillow and
+    in OpenCV's libpng - to the very pixels, in the right channel order, whatever the shape."""
+    import cv2
+
+    if path == "isal":
+        pytest.importorskip("isal")
+    else:
+        monkeypatch.setattr(encoded, "encode_png_isal", lambda a, level=1: None)
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (37, 53, 3)).astype(np.uint8)
     rgb[0, 0] = (255, 0, 0)  # pure red stays red (no BGR swap)
+    rgb[5] = rgb[4]  # a row equal to the one above (the Up filter's zeros) and one below it wrapping past 255
+    rgb[6] = 255 - rgb[5]
     grey = rng.integers(0, 256, (20, 30)).astype(np.uint8)
-    for a in (rgb, grey, np.ascontiguousarray(rgb[::2, ::3])):
-        back = np.asarray(Image.open(io.BytesIO(encoded.encode_png(a))))
-        assert back.shape == a.shape and (back == a).all()
+    shapes = (rgb, grey, np.ascontiguousarray(rgb[::2, ::3]), rgb[::2, ::3], rgb[:1, :1], grey[:, :1], rgb[..., :1])
+    for a in shapes:
+        data = encoded.encode_png(a)
+        want = a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a
+        back = np.asarray(Image.open(io.BytesIO(data)))
+        assert back.shape == want.shape and (back == want).all()
+        back_cv = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        back_cv = back_cv[..., ::-1] if back_cv.ndim == 3 else back_cv
+        assert (back_cv == want).all()
     assert tuple(np.asarray(Image.open(io.BytesIO(encoded.encode_png(rgb))))[0, 0]) == (255, 0, 0)
+    photo = np.asarray(Image.fromarray(rgb).resize((512, 512), Image.BICUBIC))
+    assert len(encoded.encode_png(photo)) < photo.size  # compressed, not stored
