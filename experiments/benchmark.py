@@ -847,7 +847,9 @@ SPEED_TARGETS = (
     Target("ratio", FEED_FORWARD, "cpu", 512, 1.6, "x", "colorize / predict_ab CPU time, 1 thread, 512-px photo"),
     Target("ratio", FEED_FORWARD, "cpu", 1024, 3.0, "x", "colorize / predict_ab CPU time, 1 thread, 1024-px photo"),
     Target("busy", FEED_FORWARD, "cpu", 512, 1.0, "x", "busy machine: colorize at 2 threads / 1 thread beside a CPU-bound process"),
-    Target("click", (COMPARE,), "cpu", 512, 1.5, "x", "warm Compare click (4 feed-forward methods) / their own colorize time"),
+    # the Compare click's target is judged in a browser (the "measured in a browser"); the
+    # AppTest row ("click") is reported beside it without one: its harness parses every element in
+    # the measured process, work that a browser does in its own
     Target("click_browser", (COMPARE_BROWSER,), "cpu", 512, 1.5, "x",
            "warm Compare click in a browser (the page's default methods): server CPU / their own colorize CPU"),
     Target("eval_cli", (EVAL_CLI,), "cpu", EVAL_SIZE, 1.0, "x", "evaluate CLI / a plain scikit-image script over the same rows"),
@@ -1331,8 +1333,9 @@ def speed_sections(rows: list[dict], section, verdict) -> None:
             f"{', '.join(CLICK_WARM)} - 512 x 512 to 500 x 740 - after a first click has loaded the models; Streamlit's AppTest runs "
             "the page's script as the click does - no browser): colorize, save to History, show the results, slider, downloads "
             "(drawn when clicked); per-image metrics are on demand (a button, or a toggle for every click). Against the same "
-            "four `colorize` calls on the same photos alone in the same process (median of 3 each). Sums over the photos; "
-            "judged on CPU time.",
+            "four `colorize` calls on the same photos alone in the same process (median of 3 each). Sums over the photos. "
+            "For reference, without a target: the target is judged in a browser (next table), since AppTest's harness "
+            "parses every element the page sends in the measured process - work a browser does in its own.",
             ["methods", "click (s)", "click (CPU s)", "colorize (s)", "colorize (CPU s)", "CPU ratio", "target", "result"],
             lambda r: [r["method"], _f(r["total_s"]), _f(r["cpu_s"]), _f(r["median_s"]), _f(r["min_s"]), _f(r["ratio"], 2),
                        *verdict(r)], 1)  # fmt: skip
