@@ -287,7 +287,7 @@ class ClassificationColorizer(TorchColorizer):
             g["lr"] = lr_at(self.step, c.lr, c.lr_milestones, c.lr_gamma)
         L = batch["L"].to(self.device, torch.float32)
         ab = batch["ab"].to(self.device, torch.float32)
-        with self.autocast():
+        with self.train_autocast():
             logits = self.logits(L)
         # targets at the prediction's 1/4 resolution: area-averaged ab, soft-encoded (float32)
         ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])

@@ -308,7 +308,7 @@ class FusionColorizer(TorchColorizer):
         L, _ = self._pad8(L)
         ab, _ = self._pad8(ab)
         target = (F.avg_pool2d(ab, 2) / color.AB_SCALE + 1) / 2  # the output is at H/2
-        with self.autocast():
+        with self.train_autocast():
             y, logits = self.nets["net"](L)
             loss_mse = F.mse_loss(y.float(), target)
             known = label >= 0

@@ -364,12 +364,12 @@ class GANColorizer(TorchColorizer):
         ab_n = ab / color.AB_SCALE
         real_pair = torch.cat([L_n, ab_n], 1)
 
-        with self.autocast():
+        with self.train_autocast():
             fake_ab = G(L_n)
         fake_pair = torch.cat([L_n, fake_ab.float()], 1)
 
         # D step: real pairs vs generated pairs (G's output detached), objective halved as in the paper
-        with self.autocast():
+        with self.train_autocast():
             d_real = D(real_pair)
             d_fake = D(fake_pair.detach())
             loss_d = 0.5 * (self.gan_loss(d_real, True, c.real_label) + self.gan_loss(d_fake, False))
@@ -381,7 +381,7 @@ class GANColorizer(TorchColorizer):
         freeze = not hasattr(D, "module")
         if freeze:
             D.requires_grad_(False)
-        with self.autocast():
+        with self.train_autocast():
             d_fake_g = D(fake_pair)
             loss_g = self.gan_loss(d_fake_g, True)
             loss_l1 = c.lambda_l1 * (fake_ab.float() - ab_n).abs().mean()

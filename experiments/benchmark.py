@@ -981,6 +981,9 @@ def train_row(name: str, spec: dict, gflops: float, config: dict | None = None) 
         cls = backends.method_class(name)
         with torch_threads(1):
             model = cls(config_from_dict(cls.Config, cfg.get("model", {})), "cpu")
+            # as experiments.train runs it (train.precision, default auto: bfloat16 where the CPU has it)
+            precision = str(cfg.get("train", {}).get("precision", "auto"))
+            row["precision"] = model.set_train_precision(precision) if hasattr(model, "set_train_precision") else "float32"
             model.train()
             g = torch.Generator().manual_seed(0)
             batch = {"L": torch.rand(bs, 1, crop, crop, generator=g) * 100, "ab": (torch.rand(bs, 2, crop, crop, generator=g) - 0.5) * 80,
@@ -1364,11 +1367,12 @@ def speed_sections(rows: list[dict], section, verdict) -> None:
     section("train", "Training throughput",
             "`train_step` on synthetic batches of the config's crop and batch size, 1 torch thread: images per CPU-second against "
             "the FLOP limit (the core's 2048 x 2048 float32 matmul GFLOP per CPU-second over the FLOPs a step counts per image, "
-            "forward and backward).",
-            ["method", "crop (px)", "batch", "images / CPU-s", "GFLOP / image", "limit (images / CPU-s)", "fraction", "target",
-             "result"],
-            lambda r: [r["method"], _f(r["working_size"]), _f(r["batch"]), _f(r["per_s"], 1), _f(r["min_s"]), _f(r["p90_s"], 1),
-                       _f(r["ratio"], 2), *verdict(r)], 1)  # fmt: skip
+            "forward and backward). In the precision `experiments.train` uses (`train.precision = \"auto\"`: bfloat16 autocast "
+            "and channels-last networks on a CPU with native bfloat16, else float32); the limit stays float32's.",
+            ["method", "crop (px)", "batch", "precision", "images / CPU-s", "GFLOP / image", "limit (images / CPU-s)", "fraction",
+             "target", "result"],
+            lambda r: [r["method"], _f(r["working_size"]), _f(r["batch"]), r.get("precision") or "float32", _f(r["per_s"], 1),
+                       _f(r["min_s"]), _f(r["p90_s"], 1), _f(r["ratio"], 2), *verdict(r)], 1)  # fmt: skip
 
 
 # --- output files -------------------------------------------------------------------------------

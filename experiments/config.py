@@ -56,6 +56,10 @@ class TrainConfig:
     run: str = ""
     #: Folder that holds the runs (default results/runs; tests point it elsewhere).
     runs_dir: str = "results/runs"
+    #: Precision of the training steps (PyTorch methods): "auto" - bfloat16 autocast with
+    #: channels-last networks on a CPU that has native bfloat16 (AVX512-BF16, AMX), float16 AMP on
+    #: CUDA, else float32 - or "bf16" / "float32" to force one. Inference is float32 either way.
+    precision: str = "auto"
 
 
 @dataclass

@@ -298,6 +298,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
     grid_batch = {k: v[:8] for k, v in val_batch.items()}
 
     method = build_method(cfg, device, class_names)
+    precision = method.set_train_precision(cfg.train.precision) if hasattr(method, "set_train_precision") else "float32"
     ckpt = run_dir / f"checkpoint{method.checkpoint_ext}"
     meta_path = run_dir / "checkpoint.json"
     log_path, val_path = run_dir / "log.csv", run_dir / "val.csv"
@@ -391,6 +392,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             "commit": git_commit(),
             "hardware": hardware(device),
             "world_size": world,
+            "train_precision": precision,
             "saved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "validation": val,
         }

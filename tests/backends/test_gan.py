@@ -164,3 +164,33 @@ def test_linear_decay_policy_reaches_zero_and_is_applied(tiny_data):
     model.train_step({"L": x, "ab": torch.zeros(2, 2, 32, 32), "label": torch.zeros(2)})
     assert model.optims["G"].param_groups[0]["lr"] == pytest.approx(model.lr_at(15))
     assert model.optims["D"].param_groups[0]["lr"] == pytest.approx(model.lr_at(15))
+
+
+def test_bfloat16_training_on_the_cpu(monkeypatch):
+    """train.precision: bf16 runs the training step's convolutions in bfloat16 (channels-last),
+    keeps the weights, losses and inference in float32, and learns; auto picks it only where the
+    CPU has native bfloat16; a wrong value is named."""
+    from backends import base
+
+    torch.manual_seed(0)
+    m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
+    monkeypatch.setattr(base, "_native_cpu_bf16", lambda: False)
+    assert m.set_train_precision("auto") == "float32" and not m.cpu_bf16
+    with pytest.raises(ValueError, match="bf16"):
+        m.set_train_precision("half")
+    assert m.set_train_precision("bf16") == "bf16"
+    conv = next(x for x in m.nets["G"].modules() if isinstance(x, torch.nn.Conv2d))
+    assert conv.weight.dtype == torch.float32 and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    seen = []
+    hook = conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    m.train()
+    batch = {"L": torch.rand(4, 1, 32, 32) * 100, "ab": torch.randn(4, 2, 32, 32) * 20, "label": torch.full((4,), -1)}
+    first = m.train_step(batch)["loss_l1"]
+    assert seen and seen[0] == torch.bfloat16
+    for _ in range(30):
+        last = m.train_step(batch)["loss_l1"]
+    assert np.isfinite(last) and last < first  # it learns the batch
+    hook.remove()
+    ab = m.predict_ab(np.full((1, 32, 32), 50.0, np.float32))
+    assert ab.dtype == np.float32 and np.isfinite(ab).all()
+    assert all(p.dtype == torch.float32 for p in m.nets["G"].parameters())
