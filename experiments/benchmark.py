@@ -95,7 +95,7 @@ COMPARE = "+".join(FEED_FORWARD)
 APP = "dashboard home"
 CHROMIUM = "/usr/bin/chromium"
 COLUMNS = ["kind", "method", "device", "ran_on", "size", "working_size", "batch", "n", "median_s", "p90_s", "min_s", "mean_s",
-           "total_s", "per_s", "peak_mem_mb", "memory", "ratio", "ratio_lo", "ratio_hi", "policy_threads", "methods", "cpu_s", "target", "result",
+           "total_s", "per_s", "peak_mem_mb", "memory", "ratio", "ratio_lo", "ratio_hi", "policy_threads", "methods", "cpu_s", "precision", "target", "result",
            "status"]  # fmt: skip
 MARK = "@@benchmark "
 
