@@ -80,7 +80,12 @@ def _av():
         import av
     except ImportError:
         raise ColorizationError("video needs the Python package 'av' (PyAV, with its own FFmpeg); fix: pip install av") from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's console chatter; failures come back as exceptions
+    # No FFmpeg logging through Python at all (None, not a level): with a level set, PyAV's log
+    # callback takes the GIL from FFmpeg's own threads, and a decoder freed while the GIL is held
+    # (a packet's last reference dropped on the clip's thread) waits for a frame thread that waits
+    # for the GIL - the Video page's Stop test hung that way, seen with py-spy (PyAV issues 751,
+    # 909, 2276). Failures still come back as exceptions, named by this module.
+    av.logging.set_level(None)
     return av
 
 
