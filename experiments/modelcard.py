@@ -71,6 +71,8 @@ def make_card(method: str, meta: dict) -> dict:
         "crops": crops,
         "wall_hours": round(float(meta.get("wall_s", 0)) / 3600, 2),
         "hardware": meta.get("hardware"),
+        # of the last training chunk (train.precision); checkpoints from before it was recorded: float32
+        "train_precision": meta.get("train_precision", "float32"),
         "commit": meta.get("commit"),
         "val": _metrics("val", method),
         "test": _metrics("test", method),
