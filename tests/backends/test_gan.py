@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -194,3 +196,32 @@ def test_bfloat16_training_on_the_cpu(monkeypatch):
     ab = m.predict_ab(np.full((1, 32, 32), 50.0, np.float32))
     assert ab.dtype == np.float32 and np.isfinite(ab).all()
     assert all(p.dtype == torch.float32 for p in m.nets["G"].parameters())
+
+
+def test_a_new_checkout_continues_from_the_committed_resume_weights(tiny_config, capsys):
+    """The run checkpoint (with the optimisers) is not committed; resume.pt is. Without the
+    checkpoint, --init-from resume.pt continues at the same step and images seen, with the same
+    weights, and the log goes on from there."""
+    torch.set_num_threads(1)
+    cfg = load_config(raw=tiny_config("gan", steps=12, model=TINY, checkpoint_every=12))
+    run = train(cfg, "cpu", progress=False)
+    resume, meta = run / "resume.pt", json.loads((run / "resume.json").read_text())
+    assert resume.exists() and meta["step"] == 12 and meta["images_seen"] > 0
+    assert resume.stat().st_size < 0.7 * (run / "checkpoint.pt").stat().st_size  # float16, no optimiser state
+    saved = GANColorizer.from_checkpoint(resume, "cpu")
+    for p in (run / "checkpoint.pt", run / "checkpoint.json"):
+        p.unlink()  # as on a new checkout
+    before = read_log(run / "log.csv")
+    capsys.readouterr()
+    cfg = load_config(raw=tiny_config("gan", steps=16, model=TINY, checkpoint_every=16))
+    train(cfg, "cpu", progress=False, init_from=resume)
+    assert f"from step 12 ({resume})" in capsys.readouterr().err
+    rows = read_log(run / "log.csv")
+    assert [int(r["step"]) for r in rows] == list(range(1, 17)) and rows[:12] == before  # the log goes on
+    m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
+    state = m.load(run / "checkpoint.pt", training=True)
+    assert m.step == 16 and state["images_seen"] == meta["images_seen"] * 16 // 12
+    # four steps on from the resume weights
+    w_resume = next(iter(saved.nets["G"].parameters())).detach()
+    w_now = next(iter(m.nets["G"].parameters())).detach()
+    assert 0 < (w_now - w_resume).abs().mean() < 0.5 * w_resume.abs().mean()
