@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every method on the GPU in a few minutes: load + colorize (device each ran on, seconds), one
-# training step per trainable method, then the benchmark's CUDA rows. Run it whenever a CUDA
+# training step per trainable method, then the benchmark's CUDA rows and its video frames/s. Run it whenever a CUDA
 # machine is available, and commit results/benchmarks/<hardware>.{json,csv,md}:
 #
 #   bash experiments/scripts/gpu_check.sh                 # after: pip install -r requirements.txt
@@ -117,4 +117,10 @@ set -e
 # 3. the benchmark's rows for this device (CUDA rows join the hardware's table)
 $PY -m experiments.benchmark --methods "$METHODS" --device "$DEVICE" --sizes "$SIZES" --repeats 3 --warmup 1 --skip-slow \
   --eval-photos 16 --batch 8 --quiet --out "$OUT" || status=1
+# 4. video: frames/s of each feed-forward method on the 480p clip on this device (-> video-<hardware>.*)
+VIDEO_METHODS=$($PY -c 'import sys; print(",".join(m for m in sys.argv[1].split(",") if m != "neural_style"))' "$METHODS")
+if [ -n "$VIDEO_METHODS" ]; then
+  $PY -m experiments.benchmark --video --methods "$VIDEO_METHODS" --device "$DEVICE" --video-frames "${GPU_CHECK_VIDEO_FRAMES:-100}" \
+    --video-no-memory --out "$OUT" || status=1
+fi
 exit $status
