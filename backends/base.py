@@ -222,9 +222,8 @@ def join_lab(L_full: np.ndarray, ab: np.ndarray) -> np.ndarray:
 def _widen_rows(ab: np.ndarray, w: int) -> list[np.ndarray] | None:
     """Each of ab's ``sh`` rows linearly interpolated to width ``w`` (pixel centres aligned):
     ``[a, b]``, each ``sh x w``; None without OpenCV."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = color._cv2()
+    if cv2 is None:
         return None
     if ab.shape[2] == w:
         return [ab[0], ab[1]]

@@ -172,18 +172,28 @@ def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 512 
         return False
     if any(os.environ.get(v) for v in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")):
         return False
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without mallopt)
+    libc = _glibc()
+    mallopt = getattr(libc, "mallopt", None) if libc else None
+    if mallopt is None:  # not glibc (macOS, Windows, musl without mallopt)
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
 
 
 _libc = None
+
+
+def _glibc():
+    """The C library through ctypes (loaded once), or None where it cannot be loaded."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        except OSError:
+            _libc = False
+    return _libc or None
 
 
 def release_freed_memory() -> bool:
@@ -196,19 +206,10 @@ def release_freed_memory() -> bool:
     a 30 s 480p clip (fusion, batches of 8): current RSS after each batch 836-948 MB wandering and
     the peak 895 -> 1003 MB over the clip without it; 802-824 MB and a peak flat from frame 176
     on (991 MB) with it, at the same speed (77.8 vs 80.3 s). Only on glibc; a no-op elsewhere."""
-    global _libc
-    if _libc is None:
-        try:
-            import ctypes
-            import ctypes.util
-
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _libc = lib if hasattr(lib, "malloc_trim") else False
-        except (OSError, AttributeError):
-            _libc = False
-    if not _libc:
+    libc = _glibc()
+    if not libc or not hasattr(libc, "malloc_trim"):
         return False
-    _libc.malloc_trim(0)
+    libc.malloc_trim(0)
     return True
 
 
