@@ -63,6 +63,8 @@ def rgb_to_lab32(x: torch.Tensor, data_range: float) -> torch.Tensor:
     """RGB ``N x 3 x H x W`` in ``[0, data_range]`` -> float32 CIE Lab (D65), as the metrics use it."""
     from backends import color
 
+    if x.dtype == torch.uint8 and data_range == 255:  # 8-bit photos: linearised by table
+        return color.srgb8_to_lab_torch(x)
     return color.rgb_to_lab_torch(x.to(torch.float32) / data_range)
 
 

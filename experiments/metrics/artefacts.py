@@ -183,14 +183,19 @@ def _checkerboard(lab: torch.Tensor, periods: tuple[int, ...] = (2, 4)) -> list[
         return [torch.full((n,), math.nan, dtype=torch.float64) for _ in periods]
     ab = lab[:, 1:].float()
     ab = ab - ab.mean((2, 3), keepdim=True)
+    colourless = ab.flatten(1).std(1) < MIN_AB_STD
+    out = [torch.full((n,), math.nan, dtype=torch.float64) for _ in periods]
+    coloured = torch.nonzero(~colourless).flatten().cpu()
+    if len(coloured) == 0:  # e.g. the grey row: NaN, no spectrum needed
+        return out
+    if len(coloured) < n:
+        ab = ab[coloured.to(ab.device)]
     hann = lambda k: torch.hann_window(k, periodic=True, device=ab.device)  # noqa: E731
     power = torch.fft.fft2(ab * (hann(h).view(h, 1) * hann(w).view(1, w))).abs().square().sum(1)  # a and b together
-    colourless = ab.flatten(1).std(1) < MIN_AB_STD
-    out = []
-    for period in periods:
+    for k, period in enumerate(periods):
         peak, ring = (m.to(ab.device) for m in _checker_masks(h, w, period))
         ratio = power[:, peak].double().mean(1) / power[:, ring].double().mean(1).clamp_min(1e-300)
-        out.append(torch.where(colourless, torch.full_like(ratio, math.nan), ratio).cpu())
+        out[k][coloured] = ratio.cpu()
     return out
 
 
@@ -218,7 +223,13 @@ def _edge_bleed(lab_x: torch.Tensor, lab_y: torch.Tensor) -> torch.Tensor:
     edge[:, :, :margin] = edge[:, :, -margin:] = False
     both = torch.cat([lab_y[:, 1:], lab_x[:, 1:]], 1).float()  # truth ab, output ab
     offsets = torch.tensor([FAR, NEAR, -NEAR, -FAR], device=L.device).view(4, 1)
+    # an output whose a and b each vary less than this cannot change colour by MIN_AB_STD anywhere
+    # (bilinear samples stay within each channel's range): NaN without sampling (e.g. the grey row)
+    lo, hi = torch.aminmax(lab_x[:, 1:].flatten(2).float(), dim=2)
+    flat = (torch.hypot(*(hi - lo).unbind(1)) < MIN_AB_STD).tolist()
     for i in range(n):
+        if flat[i]:
+            continue
         ys, xs = torch.nonzero(edge[i], as_tuple=True)
         if len(ys) == 0:
             continue

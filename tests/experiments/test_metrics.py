@@ -408,3 +408,23 @@ def test_truth_row_shortcut_equals_the_truth_scored_against_itself():
         assert torch.allclose(got[k], want[k], atol=1e-6, equal_nan=True), (k, got[k], want[k])
     with pytest.raises(ValueError, match="must lie in"):
         M.truth_metrics(y * 2, 255.0)
+
+
+def test_uint8_photos_score_as_their_float_values_grey_and_colour_mixed():
+    """evaluate passes photos as uint8 tensors (Lab by an exact linearisation table); every column
+    equals the float64 input's within float32 rounding - in a batch where grey outputs (whose
+    checkerboard and edge bleed are NaN, now found without a spectrum or sampling) sit beside
+    coloured ones, so the per-image shortcuts cannot shift values between images."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.nn.functional.interpolate(torch.rand(4, 3, 6, 6, generator=g), size=(48, 64), mode="bilinear")
+    y = (base * 255).round().to(torch.uint8)
+    x = y.clone()
+    x[1] = x[1].float().mean(0, keepdim=True).round().to(torch.uint8)  # a grey output
+    x[3] = (x[3].float() * torch.tensor([0.8, 1.0, 1.2]).view(3, 1, 1)).clamp(0, 255).round().to(torch.uint8)
+    got, want = M.pixel_metrics(x, y, 255.0), M.pixel_metrics(x.double(), y.double(), 255.0)
+    for k in want:
+        assert torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-4, equal_nan=True), (k, got[k], want[k])
+    assert torch.isnan(got["checkerboard_2px"][1]) and torch.isnan(got["edge_bleed"][1])
+    assert torch.isfinite(got["checkerboard_2px"][[0, 2, 3]]).all()
+    lab8 = color.srgb8_to_lab_torch(y)
+    np.testing.assert_allclose(lab8.numpy(), color.rgb_to_lab_torch(y.double() / 255).numpy(), atol=2e-4)
