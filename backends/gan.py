@@ -412,11 +412,11 @@ class GANColorizer(TorchColorizer):
         """
         G = self.nets["G"]
         was_training = G.training
-        G.eval()
-        if self.config.test_dropout:
-            for m in G.modules():
-                if isinstance(m, nn.Dropout):
-                    m.train()
+        if was_training:  # a walk over every submodule: only when not in eval mode already
+            G.eval()
+        dropouts = [m for m in G.modules() if isinstance(m, nn.Dropout)] if self.config.test_dropout else []
+        for m in dropouts:
+            m.train()
         try:
             x = (self.to_tensor(np.asarray(L, np.float32))[:, None] - color.L_CENTER) / color.L_SCALE
             h, w = x.shape[-2:]
@@ -429,5 +429,8 @@ class GANColorizer(TorchColorizer):
                 ab = G(x)
             ab = ab[..., :h, :w].float() * color.AB_SCALE
         finally:
-            G.train(was_training)
+            if was_training:
+                G.train(True)
+            for m in dropouts if not was_training else ():
+                m.eval()
         return ab.cpu().numpy()

@@ -127,6 +127,13 @@ def test_colorize_from_checkpoint_keeps_size_and_lightness(trained, photo, tmp_p
     # the paper's test-time dropout is an inference option
     noisy = backends.load("gan", device="cpu", checkpoint=shipped, test_dropout=True)
     assert noisy.config.test_dropout and noisy.colorize(photo).shape == photo.shape
+    torch.manual_seed(0)
+    assert not np.array_equal(noisy.colorize(photo), noisy.colorize(photo))  # dropout on at every call
+    assert not any(m.training for m in noisy.nets["G"].modules())  # and off again after it
+    # a network in training mode (validation during a run) comes back in training mode, dropout included
+    G = model.nets["G"].train()
+    model.colorize(photo)
+    assert G.training and all(m.training for m in G.modules() if isinstance(m, torch.nn.Dropout))
 
 
 def test_resume_continues_log_with_both_optimisers(tiny_config, tmp_path):
