@@ -501,20 +501,39 @@ def gallery_truth(meta: dict, image: str) -> np.ndarray | None:
 # --- widgets ----------------------------------------------------------------------------------
 
 
+def image_src(rgb: np.ndarray, coordinates: str) -> str:
+    """Where a page's HTML (the slider's iframe) loads ``rgb`` from: the app's own media endpoint,
+    the very PNG bytes an ``st.image`` of it is served as - a result already shown on the page
+    comes from the browser's cache, and no image travels inside the page's messages (base64 in
+    the HTML was 1.3x the PNG, sent and parsed again on every rerun). Without a Streamlit server
+    (AppTest, a script) a ``data:`` URI. ``coordinates``: a name for this use, unique on the page."""
+    data = png_bytes(rgb)
+    try:
+        from streamlit import runtime
+
+        if runtime.exists():
+            url = runtime.get_instance().media_file_mgr.add(data, "image/png", coordinates)
+            base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+            return f"/{base}{url}" if base else url
+    except Exception:  # noqa: BLE001 - no script context (a thread of its own): inline the image
+        pass
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
 def slider_html(
     left: np.ndarray, right: np.ndarray, left_label: str, right_label: str, max_height: int = 480, key: str = "ba"
 ) -> str:
     """A self-contained before/after slider (no external scripts: works offline): ``left`` shows
-    left of the split, ``right`` right of it; drag on the image or use the range control."""
-    b64l = base64.b64encode(png_bytes(left)).decode()
-    b64r = base64.b64encode(png_bytes(right)).decode()
+    left of the split, ``right`` right of it; drag on the image or use the range control. The
+    images come from the app's own media endpoint (:func:`image_src`)."""
     k = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    src_l, src_r = image_src(left, f"slider-{k}-left"), image_src(right, f"slider-{k}-right")
     esc = lambda s: str(s).replace("&", "&amp;").replace("<", "&lt;")  # noqa: E731
     return f"""
 <div style="font-family:sans-serif;text-align:center">
  <div id="box_{k}" style="position:relative;display:inline-block;max-width:100%;line-height:0;cursor:ew-resize;touch-action:none;user-select:none">
-  <img src="data:image/png;base64,{b64r}" style="max-width:100%;max-height:{max_height}px;display:block" alt="{esc(right_label)}" draggable="false">
-  <img id="top_{k}" src="data:image/png;base64,{b64l}" alt="{esc(left_label)}" draggable="false"
+  <img src="{src_r}" style="max-width:100%;max-height:{max_height}px;display:block" alt="{esc(right_label)}" draggable="false">
+  <img id="top_{k}" src="{src_l}" alt="{esc(left_label)}" draggable="false"
        style="position:absolute;top:0;left:0;width:100%;height:100%;clip-path:inset(0 50% 0 0)">
   <div id="bar_{k}" style="position:absolute;top:0;bottom:0;left:50%;width:2px;background:#fff;box-shadow:0 0 3px #000"></div>
   <span style="position:absolute;top:4px;left:6px;background:rgba(0,0,0,.55);color:#fff;font-size:12px;line-height:1.3;padding:1px 5px">{esc(left_label)}</span>

@@ -92,6 +92,11 @@ def test_browser_runs_a_comparison_and_visits_every_page(app_url, tmp_path):
         page.get_by_text("Saved as comparison").wait_for(timeout=600_000)
         settle(page, PAGES["compare"])
         assert page.locator('[data-testid="stImage"]').count() >= 3
+        # the slider's two photos load, from the app's media endpoint (not inlined in the page's HTML)
+        slider = page.frame_locator("iframe").first.locator("img")
+        slider.last.wait_for(timeout=60_000)
+        page.wait_for_function("() => [...document.querySelector('iframe').contentDocument.images].every(i => i.complete && i.naturalWidth > 0)")
+        assert all("/media/" in s for s in slider.evaluate_all("els => els.map(e => e.src)"))
         shoot(page, shots / "compare.png", 1280)
         assert len(list((root / "comparisons").iterdir())) == 1
 
