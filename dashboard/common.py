@@ -116,16 +116,25 @@ def participant_mode() -> str | None:
     return qp or os.environ.get("COLORIZE_STUDY") or None
 
 
-@st.cache_data(show_spinner=False)
+def _frozen(a: np.ndarray | None) -> np.ndarray | None:
+    if a is not None:
+        a.flags.writeable = False  # shared by every rerun and session: nobody may change it in place
+    return a
+
+
+# cache_resource, not cache_data: the same read-only arrays on every rerun, where cache_data
+# unpickled a fresh copy of each photo (and its grey input and truth) on every rerun of the page
+@st.cache_resource(show_spinner=False, max_entries=32)
 def sample_photo(key: str) -> np.ndarray:
-    return comparisons.sample_photo(key)
+    return _frozen(comparisons.sample_photo(key))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def prepare_input(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(grey input, ground truth or None) of a photo, kept across reruns: choosing the photo makes
     them, so the Colorize click (and every later rerun of the page) does not convert it again."""
-    return comparisons.prepare_input(image)
+    grey, truth = comparisons.prepare_input(image)
+    return _frozen(grey), _frozen(truth)
 
 
 # --- workspace and admin ------------------------------------------------------------------------

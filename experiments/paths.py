@@ -8,13 +8,18 @@ environment variable (tests, another set of models) is seen the same way by all 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def results_dir() -> Path:
-    env = os.environ.get("COLORIZE_RESULTS_DIR")
+    return _results_dir(os.environ.get("COLORIZE_RESULTS_DIR"))
+
+
+@lru_cache(maxsize=8)
+def _results_dir(env: str | None) -> Path:  # resolved once per value (a page asks many times a rerun)
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "results"
 
 
