@@ -117,8 +117,12 @@ def participant_mode() -> str | None:
 
 
 def _frozen(a: np.ndarray | None) -> np.ndarray | None:
+    """``a`` read-only (a copy when it views another array): shared by every rerun and session,
+    nobody may change it in place - and its digests are computed once (experiments.encoded)."""
     if a is not None:
-        a.flags.writeable = False  # shared by every rerun and session: nobody may change it in place
+        if a.base is not None:
+            a = a.copy()
+        a.flags.writeable = False
     return a
 
 
@@ -365,7 +369,7 @@ def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, refer
                 model.progress = progress
             try:
                 t0 = time.perf_counter()
-                res.image = model.colorize(grey, reference=reference)
+                res.image = _frozen(model.colorize(grey, reference=reference))  # shared by sessions: read-only
                 res.seconds = time.perf_counter() - t0
                 if name == "fusion" and hasattr(model, "last_scene"):  # from that same pass (under the lock)
                     res.extras["scene"] = model.last_scene()[0]
@@ -403,18 +407,28 @@ def method_options(name: str, temperature: float | None) -> dict:
 class Progress:
     """``st.progress`` with elapsed time and an ETA, for ``callback(done, total)`` style reporters."""
 
-    def __init__(self, label: str, where=None):
+    def __init__(self, label: str, where=None, lazy: bool = False):
+        """``lazy``: the bar appears at the first report (in the container current then), so a
+        method that reports nothing (a feed-forward one, done in a fraction of a second) adds no
+        element to the page."""
         self.label, self.t0 = label, time.perf_counter()
-        self.bar = (where or st).progress(0.0, text=f"{label}: starting")
+        self.bar = None if lazy else (where or st).progress(0.0, text=f"{label}: starting")
+        self.where = where
+
+    def _show(self, frac: float, text: str) -> None:
+        if self.bar is None:
+            self.bar = (self.where or st).progress(frac, text=text)
+        else:
+            self.bar.progress(frac, text=text)
 
     def __call__(self, done: float, total: float, note: str = "") -> None:
         frac = min(max(done / total if total else 0.0, 0.0), 1.0)
         el = time.perf_counter() - self.t0
         eta = f", about {el / frac - el:.0f} s left" if 0.02 < frac < 1 else ""
-        self.bar.progress(frac, text=f"{self.label}: {done:g}/{total:g}{note} - {el:.0f} s{eta}")
+        self._show(frac, f"{self.label}: {done:g}/{total:g}{note} - {el:.0f} s{eta}")
 
     def done(self, text: str) -> None:
-        self.bar.progress(1.0, text=text)
+        self._show(1.0, text)
 
 
 # --- evaluations from the page ------------------------------------------------------------------

@@ -78,6 +78,14 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def image_hash(*arrays) -> str:
+    if len(arrays) == 1 and arrays[0] is not None:  # a read-only photo or result: hashed once (experiments.encoded)
+        from experiments import encoded
+
+        return encoded.remembered(arrays[0], "image_hash", _image_hash)
+    return _image_hash(*arrays)
+
+
+def _image_hash(*arrays) -> str:
     h = hashlib.sha256()  # hardware-accelerated (SHA-NI) on current x86 and ARM cores
     for a in arrays:
         if a is None:

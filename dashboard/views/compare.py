@@ -200,13 +200,21 @@ while queue:
     m, k = queue[0]
     box = slots[m].container()
     with box:
-        bar = common.Progress(f"{m}")
-        if m in common.SLOW_METHODS:
+        slow = m in common.SLOW_METHODS
+        bar = common.Progress(f"{m}", lazy=not slow)  # a feed-forward method reports no progress: no bar
+        if slow:
             st.button("Stop", key="cmp_stop", on_click=stop, icon=":material/stop_circle:")
         waiting = st.empty()  # at most COLORIZE_MAX_JOBS colorizations at once on the server; the rest queue
+        queued: list[bool] = []
+
+        def wait_note(pos, running, waiting=waiting, queued=queued):
+            queued.append(True)
+            waiting.info(jobs.wait_message(pos, running))
+
         try:
-            with jobs.heavy_jobs().slot(lambda pos, running, waiting=waiting: waiting.info(jobs.wait_message(pos, running))):
-                waiting.empty()
+            with jobs.heavy_jobs().slot(wait_note):
+                if queued:
+                    waiting.empty()
                 with st.spinner(f"{m}: loading and running..."):
                     res = common.colorize_one(
                         m, grey, options_of(m), ref_of(m), progress=lambda d, n, bar=bar: bar(d, n, " L-BFGS evaluations")

@@ -106,3 +106,34 @@ def test_png_round_trips_grey_and_rgb_exactly(path, monkeypatch):
     assert tuple(np.asarray(Image.open(io.BytesIO(encoded.encode_png(rgb))))[0, 0]) == (255, 0, 0)
     photo = np.asarray(Image.fromarray(rgb).resize((512, 512), Image.BICUBIC))
     assert len(encoded.encode_png(photo)) < photo.size  # compressed, not stored
+
+
+def test_digests_of_frozen_arrays_are_remembered_others_recomputed():
+    """A read-only array (and only one nobody can change through a writeable base) is hashed once
+    for its lifetime; a writeable one every time, so a changed image never reuses a stale key."""
+    import gc
+
+    from experiments import encoded
+
+    calls = []
+
+    def digest(a):
+        calls.append(1)
+        return encoded._content_key(a)
+
+    a = np.arange(48, dtype=np.uint8).reshape(4, 4, 3).copy()  # owns its data
+    assert not encoded.frozen(np.arange(3)[:2]) and not encoded.frozen(a)
+    encoded.remembered(a, "t", digest), encoded.remembered(a, "t", digest)
+    assert len(calls) == 2  # writeable: hashed each time
+    a[0, 0, 0] = 99
+    view = a[:2]
+    view.flags.writeable = False
+    assert not encoded.frozen(view)  # its base can still change
+    a.flags.writeable = False
+    first = encoded.remembered(a, "t", digest)
+    assert encoded.remembered(a, "t", digest) == first == encoded._content_key(a) and len(calls) == 3
+    assert encoded.content_key(a) == first and encoded.frozen(a[1:])
+    key = (id(a), "t")
+    del a, view
+    gc.collect()
+    assert key not in encoded._DIGESTS  # forgotten with the array
