@@ -868,20 +868,24 @@ TARGETS = TARGETS + SPEED_TARGETS
 
 
 @contextlib.contextmanager
-def torch_threads(n: int):
-    """PyTorch at ``n`` threads, also the ceiling the thread policy's ``fit_to_load`` works under."""
+def torch_threads(n: int, force: bool = True):
+    """PyTorch at ``n`` threads, also the ceiling the thread policy's ``fit_to_load`` works under.
+    ``force=False``: only the ceiling - the policy sets the count before each forward pass, as in a
+    process configured for ``n`` threads (the busy-machine row)."""
     import torch
 
     from backends import threads
 
     before, ceiling = torch.get_num_threads(), threads.CEILING
     threads.CEILING = n
-    torch.set_num_threads(n)
+    if force:
+        torch.set_num_threads(n)
     try:
         yield
     finally:
         threads.CEILING = ceiling
-        torch.set_num_threads(before)
+        if force:
+            torch.set_num_threads(before)
 
 
 def _cpu_times(fn, repeats: int) -> list[float]:
@@ -930,17 +934,19 @@ def busy_row(model, spec: dict, photo: np.ndarray, ran_on: str) -> dict:
         row["status"] = "n/a: TensorFlow fixes its thread count when it starts (torch methods only)"
         return row
     grey = gray_of(squash(photo, 512))
+    import torch
+
+    count = torch.get_num_threads()  # put back afterwards (the policy leaves its fitted count)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # inherits this process's cores
     try:
         time.sleep(0.5)
-        import torch
 
         times: dict[int, list[float]] = {1: [], 2: []}
         used: list[int] = []  # the threads the policy ran the 2-thread setting with (backends.threads.fit_to_load)
         n = max(spec["repeats"], 9)
         for k in range(n + 1):
             for threads in (1, 2) if k % 2 else (2, 1):
-                with torch_threads(threads):
+                with torch_threads(threads, force=False):  # as a process configured for 1 or 2 threads
                     t = time.perf_counter()
                     model.colorize(grey)
                     if k:  # the first round warms up
@@ -960,6 +966,7 @@ def busy_row(model, spec: dict, photo: np.ndarray, ran_on: str) -> dict:
     finally:
         hog.kill()
         hog.wait()
+        torch.set_num_threads(count)
     return row
 
 

@@ -233,11 +233,22 @@ def validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int = 1
     AuC and colourfulness ratio to the truth - the learning curves the Training page compares."""
     import torch
 
+    if not photos:
+        return {}
+    count = torch.get_num_threads()  # training goes on with its own count, whatever colorize fitted it to
+    try:
+        return _validate_photos(method, photos, chunk)
+    finally:
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+
+
+def _validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int) -> dict:
+    import torch
+
     from experiments.evaluate import gray_of
     from experiments.metrics import pixel_metrics
 
-    if not photos:
-        return {}
     sums = {"val_auc_rebal": 0.0, "val_auc": 0.0, "val_colorfulness": 0.0, "val_colorfulness_truth": 0.0}
     for i in range(0, len(photos), chunk):
         part = [rgb for rgb, _ in photos[i : i + chunk]]

@@ -60,10 +60,17 @@ def test_thread_count_fits_the_free_cores_before_each_forward_pass(monkeypatch):
         assert threads.fit_to_load() == 1  # at least one
         monkeypatch.setattr(threads, "others_running", lambda samples=3: 1)
         monkeypatch.setattr(threads, "available_cores", lambda: 2)
-        torch.set_num_threads(2)
-        with threads.fitted() as n:  # for one block, then as it was (a training loop keeps its count)
+        torch.set_num_threads(3)  # a caller's own count (a training loop's): back to it after the block
+        with threads.fitted() as n:
             assert n == 1 and torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 3
+        torch.set_num_threads(2)  # the policy's own count: stays fitted (no switch back and forth per call)
+        with threads.fitted() as n:
+            assert n == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "others_running", lambda samples=3: 0)
+        with threads.fitted() as n:  # the machine free again: the next block fits it back
+            assert n == 2 and torch.get_num_threads() == 2
         monkeypatch.setenv(threads.ADAPT_ENV, "0")
         torch.set_num_threads(2)
         assert threads.fit_to_load() is None and torch.get_num_threads() == 2
