@@ -684,7 +684,7 @@ def run(methods: list[str], devices: list[str], sizes: list[int], repeats: int =
             bar.set_postfix_str("Compare click in a browser")
             rows.append(browser_click_row(cpu_threads))
         bar.set_postfix_str("evaluate CLI vs scikit-image")
-        rows.append(eval_cli_row(data, eval_cli_photos or None, max(3, min(repeats, 5)), cpu_threads))
+        rows.append(eval_cli_row(data, eval_cli_photos or None, 5, cpu_threads))
     if app:
         rows.append(app_startup(repeats=max(repeats, 3)))
     rows = [judge(r) for r in rows]
@@ -1376,7 +1376,7 @@ def speed_sections(rows: list[dict], section, verdict) -> None:
             "`python -m experiments.evaluate --methods gray --no-models --no-cache` (rows gray and truth; PSNR, SSIM, CIEDE2000, "
             "colourfulness, AuC, artefact measures, bootstrap summary, five output files) against a plain scikit-image script "
             "computing PSNR, SSIM and CIEDE2000 for the same rows and photos (by default every photo of --data, as the README "
-            "evaluates the test folder); fresh processes, alternating, medians. Judged on CPU time. The CLI starts about 2.5 s "
+            "evaluates the test folder); fresh processes, alternating, medians of 5 each (the script alone moved by 25% between runs). Judged on CPU time. The CLI starts about 2.5 s "
             "later than the script (PyTorch and pandas imports against scikit-image's lazy ones) and is faster per photo, so "
             "on a handful of photos the script wins.",
             ["what", "photos", "CLI (s)", "CLI (CPU s)", "CLI peak (MB)", "script (s)", "script (CPU s)", "script peak (MB)",
