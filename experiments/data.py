@@ -125,3 +125,31 @@ def fixed_batch(dataset: ImageFolderLab, n: int, seed: int = 0) -> dict:
     idx = sorted(rng.sample(range(len(dataset)), min(n, len(dataset))))
     items = [dataset[i] for i in idx]
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+# --- label names for people ---------------------------------------------------------------------
+
+#: ``train_extra`` folders are ``<source>_<label>``: what each source's photos show (../shared/data/README.md).
+_SOURCES = {"camvid": "street scene", "coco": "everyday scene", "oxfordpets": "pet", "stanfordcars": "car",
+            "flowers17": "flower", "food101": "food", "facemask": "face", "weather": "weather",
+            "clothing": "clothing", "kangaroo": "kangaroo", "raccoon": "raccoon", "catsdogsfiltered": "", "dogscats": ""}  # fmt: skip
+_WORDS = {"cats": "cat", "dogs": "dog", "with_mask": "with a mask", "without_mask": "without a mask", "english_springer": "English springer"}
+
+
+def display_label(name: str) -> str:
+    """A training label as a person reads it (the dashboard's scene names): ``dogscats_cats`` ->
+    ``cat``, ``food101_apple_pie`` -> ``food: apple pie``, ``oxfordpets_oxfordpets`` -> ``pet``,
+    ``flowers17_3`` -> ``flower (class 3)``, ``chain_saw`` -> ``chain saw``; unknown names with
+    their underscores as spaces."""
+    source, _, rest = name.partition("_")
+    if rest and source in _SOURCES:
+        what = _SOURCES[source]
+        if rest == source:
+            return what or source
+        rest = _WORDS.get(rest, rest.replace("_", " "))
+        if rest.isdigit():
+            return f"{what} (class {rest})"
+        if what == "face":
+            return f"face {rest}"  # with / without a mask
+        return f"{what}: {rest}" if what else rest
+    return _WORDS.get(name, name.replace("_", " "))

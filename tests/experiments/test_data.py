@@ -45,3 +45,14 @@ def test_config_overrides_and_unknown_keys(tmp_path):
     assert cfg.train.steps == 7 and cfg.data.crop == 32 and cfg.model == {"temperature": 0.2}
     with pytest.raises(ValueError, match="unknown option"):
         load_config(p, ["train.stepz=7"])
+
+
+def test_training_labels_read_as_words():
+    """The dashboard names fusion's scene classes as a person reads them, not as folders."""
+    from experiments.data import display_label
+
+    assert display_label("dogscats_cats") == "cat" and display_label("catsdogsfiltered_dogs") == "dog"
+    assert display_label("oxfordpets_oxfordpets") == "pet" and display_label("stanfordcars_stanfordcars") == "car"
+    assert display_label("food101_apple_pie") == "food: apple pie" and display_label("flowers17_3") == "flower (class 3)"
+    assert display_label("facemask_with_mask") == "face with a mask" and display_label("camvid_camvid") == "street scene"
+    assert display_label("chain_saw") == "chain saw" and display_label("sunset") == "sunset"
