@@ -412,10 +412,13 @@ class RegressionColorizer(Colorizer):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         model = self.model
+        weights = self.model.get_weights()
+        if half and any(w.size and float(np.abs(w).max()) >= 65504.0 for w in weights):
+            half = False  # a value float16 cannot hold (a BatchNorm's moving variance grows past 65,504): keep float32
         if half:
             with self._tf.device("/CPU:0"):
                 model = build_network(self.config, dtype="float16")
-            model.set_weights([w.astype(np.float16) for w in self.model.get_weights()])
+            model.set_weights([w.astype(np.float16) for w in weights])
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.keras", dir=path.parent)
         os.close(fd)
         umask = os.umask(0)

@@ -139,6 +139,13 @@ def test_resume_continues_exactly_and_half_loads_as_float32(tmp_path):
     assert all(w.dtype == np.float32 for w in c.model.get_weights())
     L = batch(9)["L"][:, 0].numpy()
     assert np.abs(c.predict_ab(L) - a.predict_ab(L)).max() < 2.0  # ab units
+    # a BatchNorm moving variance past float16's 65,504 (seen in training) is kept: float32, not inf
+    var = next(v for v in a.model.weights if "moving_variance" in v.path)
+    var.assign(np.full(var.shape, 1.1e5, np.float32))
+    kept = a.save(tmp_path / "big.keras", training=False, half=True)
+    d = RegressionColorizer.from_checkpoint(kept, "cpu")
+    assert all(np.isfinite(w).all() for w in d.model.get_weights())
+    assert np.abs(d.predict_ab(L) - a.predict_ab(L)).max() < 1e-3
 
 
 def test_predict_ab_any_size_and_huber_option():
