@@ -431,6 +431,7 @@ class GANColorizer(TorchColorizer):
         finally:
             if was_training:
                 G.train(True)
-            for m in dropouts if not was_training else ():
-                m.eval()
+            else:
+                for m in dropouts:
+                    m.eval()
         return ab.cpu().numpy()

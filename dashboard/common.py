@@ -372,9 +372,7 @@ def colorize_one(name: str, grey: np.ndarray, options: dict | None = None, refer
                 res.image = _frozen(model.colorize(grey, reference=reference))  # shared by sessions: read-only
                 res.seconds = time.perf_counter() - t0
                 if name == "fusion" and hasattr(model, "last_scene"):  # from that same pass (under the lock)
-                    from experiments.data import display_label
-
-                    res.extras["scene"] = [(display_label(str(n)), float(p)) for n, p in model.last_scene()[0]]
+                    res.extras["scene"] = comparisons.readable_scene(model.last_scene()[0])
             finally:
                 if had:
                     model.progress = None

@@ -248,11 +248,17 @@ def _working_L(model, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fusion_scene(model, image: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
     """Fusion's predicted scene classes for a photo (its global branch's classifier head), most
-    likely first, as (class name as a person reads it, probability; ``experiments.data.display_label``)."""
+    likely first, as (class name as a person reads it, probability)."""
+    _, L = _working_L(model, to_grey(image))
+    return readable_scene(model.predict_scene(L[None], top=top)[0])
+
+
+def readable_scene(scene) -> list[tuple[str, float]]:
+    """Fusion's (class, probability) pairs with the classes named as a person reads them
+    (``experiments.data.display_label``)."""
     from experiments.data import display_label
 
-    _, L = _working_L(model, to_grey(image))
-    return [(display_label(str(n)), float(p)) for n, p in model.predict_scene(L[None], top=top)[0]]
+    return [(display_label(str(n)), float(p)) for n, p in scene]
 
 
 def fusion_global_transfer(model, grey: np.ndarray, style: np.ndarray) -> np.ndarray:
