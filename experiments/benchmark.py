@@ -1090,29 +1090,103 @@ def click_worker(out: str) -> int:
 
 def _own_colorize(names) -> tuple[float, float]:
     """(wall s, CPU s): the methods' own ``colorize`` on the grey Compare sample photos of
-    :data:`CLICK_WARM`, median of 3 each, summed; loaded and warmed up on :data:`CLICK_COLD` first.
-    Each round runs the methods one after another on the photo, as a click does (each method then
-    starts with the others' weights in the caches, not its own from a repeat of itself)."""
+    :data:`CLICK_WARM`, median of 3 each, summed; loaded and warmed up on :data:`CLICK_COLD` first."""
+    models = _own_models(names)
+    wall = cpu = 0.0
+    for photo in CLICK_WARM:
+        w, c = _own_colorize_photo(models, photo)
+        wall, cpu = wall + w, cpu + c
+    return wall, cpu
+
+
+def _own_models(names) -> dict:
+    """The methods loaded as ``backends.load`` gives them, each warmed up on :data:`CLICK_COLD`."""
     from dashboard import common
     from experiments.evaluate import gray_of
 
     models = {m: backends.load(m, device="cpu") for m in names}
     for m in models.values():
         m.colorize(gray_of(comparisons_sample(common, CLICK_COLD)))
-    wall = cpu = 0.0
-    for photo in CLICK_WARM:
-        grey = gray_of(comparisons_sample(common, photo))
-        w: dict[str, list[float]] = {m: [] for m in models}
-        c: dict[str, list[float]] = {m: [] for m in models}
-        for _ in range(3):
-            for name, m in models.items():
-                t, p = time.perf_counter(), time.process_time()
-                m.colorize(grey)
-                w[name].append(time.perf_counter() - t)
-                c[name].append(time.process_time() - p)
-        wall += sum(float(np.median(v)) for v in w.values())
-        cpu += sum(float(np.median(v)) for v in c.values())
-    return wall, cpu
+    return models
+
+
+def _own_colorize_photo(models: dict, photo: str) -> tuple[float, float]:
+    """(wall s, CPU s) of the methods' ``colorize`` on one grey sample photo: median of 3 rounds
+    each, summed over the methods. Each round runs the methods one after another on the photo, as
+    a click does (each method then starts with the others' weights in the caches, not its own from
+    a repeat of itself)."""
+    from dashboard import common
+    from experiments.evaluate import gray_of
+
+    grey = gray_of(comparisons_sample(common, photo))
+    w: dict[str, list[float]] = {m: [] for m in models}
+    c: dict[str, list[float]] = {m: [] for m in models}
+    for _ in range(3):
+        for name, m in models.items():
+            t, p = time.perf_counter(), time.process_time()
+            m.colorize(grey)
+            w[name].append(time.perf_counter() - t)
+            c[name].append(time.process_time() - p)
+    return sum(float(np.median(v)) for v in w.values()), sum(float(np.median(v)) for v in c.values())
+
+
+def own_colorize_server() -> int:
+    """``--own-colorize-server``: the baseline of the browser click, photo by photo on request, so
+    that it is measured between the clicks (the same minutes, the same state of the machine) rather
+    than minutes later: its CPU time for the same work moved by 30% between runs. Reads a JSON list
+    of methods on the first line of stdin (answers ``{"ready": true}`` once they are loaded and
+    warmed up), then one photo label per line (answers ``{"wall": s, "cpu": s}``, see
+    :func:`_own_colorize_photo`); answers start with :data:`MARK`; ends at end of input."""
+    torch_first()
+    try:
+        models = _own_models(json.loads(sys.stdin.readline()))
+        print(MARK + json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            w, c = _own_colorize_photo(models, line.strip())
+            print(MARK + json.dumps({"wall": w, "cpu": c}), flush=True)
+    except Exception as exc:  # noqa: BLE001 - reported by the row
+        print(MARK + json.dumps({"failed": _failure(exc)}), flush=True)
+    return 0
+
+
+class _OwnColorize:
+    """A running :func:`own_colorize_server`: ``ask(photo)`` -> (wall s, CPU s)."""
+
+    def __init__(self, methods: list[str], env: dict, timeout: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "experiments.benchmark", "--own-colorize-server"], cwd=PROJECT_ROOT,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        self.timeout = timeout
+        try:
+            self._send(json.dumps(methods))
+        except Exception:
+            self.close()
+            raise
+
+    def _send(self, line: str) -> dict:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        deadline = time.time() + self.timeout
+        while time.time() < deadline:
+            out = self.proc.stdout.readline()
+            if not out:
+                raise RuntimeError(f"the colorize worker ended (exit status {self.proc.poll()})")
+            if out.startswith(MARK):
+                msg = json.loads(out[len(MARK) :])
+                if msg.get("failed"):
+                    raise RuntimeError(msg["failed"])
+                return msg
+        raise RuntimeError("the colorize worker did not answer in time")
+
+    def ask(self, photo: str) -> tuple[float, float]:
+        msg = self._send(photo)
+        return msg["wall"], msg["cpu"]
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
 
 
 def comparisons_sample(common, photo: str) -> np.ndarray:
@@ -1126,21 +1200,6 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def own_colorize_worker(out: str) -> int:
-    """``--own-colorize-worker OUT``: CPU and wall seconds of the methods' own ``colorize`` on the
-    Compare sample photos of :data:`CLICK_WARM` (grey, as the page makes them), median of 3 each,
-    summed; the methods loaded and warmed up first. What a Compare click is judged against."""
-    torch_first()
-    result: dict = {}
-    try:
-        wall, cpu = _own_colorize(json.loads(os.environ["COLORIZE_CLICK_METHODS"]))
-        result = {"own_wall": wall, "own_cpu": cpu}
-    except Exception as exc:  # noqa: BLE001
-        result = {"failed": _failure(exc)}
-    Path(out).write_text(json.dumps(result))
-    return 0
-
-
 def browser_click_row(threads: int, timeout: float = 300.0) -> dict:
     """Warm Compare clicks in a real browser (headless Chromium through Playwright against
     ``streamlit run dashboard/app.py``), the page's default methods: a first click on one sample
@@ -1148,7 +1207,8 @@ def browser_click_row(threads: int, timeout: float = 300.0) -> dict:
     and Colorize clicked, until the page says the comparison is saved and its downloads are drawn.
     The server's CPU time over each click (all its threads: the script, the websocket, the image
     requests; from /proc) and the click's wall time, summed, against the same methods' own
-    ``colorize`` on the same photos in a fresh process (:func:`own_colorize_worker`)."""
+    ``colorize`` on the same photos in another process, measured photo by photo just before each
+    click (:func:`own_colorize_server`)."""
     row = _row("click_browser", {"method": COMPARE_BROWSER, "device": "cpu"}, size=512, n=len(CLICK_WARM))
     chromium, missing = _chromium()
     if missing:
@@ -1192,24 +1252,24 @@ def browser_click_row(threads: int, timeout: float = 300.0) -> dict:
 
                 pick(CLICK_COLD)
                 click()  # loads the methods
-                for photo in CLICK_WARM:
-                    pick(photo)
-                    w, c = click()
-                    wall += w
-                    cpu += c
-                (meta,) = [json.loads(p.read_text()) for p in (Path(tmp) / "comparisons").glob("*/meta.json") if "astronaut" in p.read_text()]
+                (meta,) = [json.loads(p.read_text()) for p in (Path(tmp) / "comparisons").glob("*/meta.json")]
                 methods = [m for m, v in meta["methods"].items() if not v.get("error")]
-            out = Path(tmp) / "own.json"
-            subprocess.run([sys.executable, "-m", "experiments.benchmark", "--own-colorize-worker", str(out)], cwd=PROJECT_ROOT,
-                           env={**env, "COLORIZE_CLICK_METHODS": json.dumps(methods)}, capture_output=True, text=True, timeout=3600)  # fmt: skip
-            own = json.loads(out.read_text()) if out.exists() else {"failed": "failed: the colorize worker wrote nothing"}
-        if own.get("failed"):
-            row["status"] = own["failed"]
-            return row
-        row.update(total_s=wall, cpu_s=cpu, median_s=own["own_wall"], min_s=own["own_cpu"], ratio=cpu / own["own_cpu"],
-                   per_s=wall / own["own_wall"], batch=len(methods))  # fmt: skip
+                own = _OwnColorize(methods, env, timeout)
+                try:
+                    own_wall = own_cpu = 0.0
+                    for photo in CLICK_WARM:
+                        pick(photo)
+                        w, c = own.ask(photo)  # the baseline for this photo, measured just before its click
+                        own_wall, own_cpu = own_wall + w, own_cpu + c
+                        w, c = click()
+                        wall += w
+                        cpu += c
+                finally:
+                    own.close()
+        row.update(total_s=wall, cpu_s=cpu, median_s=own_wall, min_s=own_cpu, ratio=cpu / own_cpu, per_s=wall / own_wall,
+                   batch=len(methods))  # fmt: skip
         row["methods"] = methods
-        row["memory"] = "server CPU over the clicks (all threads, /proc) against the methods' own colorize CPU in a fresh process"
+        row["memory"] = "server CPU over the clicks (all threads, /proc) against the methods' own colorize CPU in another process, between the clicks"
     except Exception as exc:  # noqa: BLE001 - reported in the table, never a crash
         row["status"] = _failure(exc)
     return row
@@ -1367,7 +1427,7 @@ def speed_sections(rows: list[dict], section, verdict) -> None:
             "on each sample photo after a first click has loaded the methods, each until the page shows the save message "
             "and the downloads and its run is over. The server's CPU time over each click (all its threads - the script, "
             "the websocket, the image requests - from /proc) against the same methods' own `colorize` on the same photos "
-            "in a fresh process (the methods one after another on each photo, as the click runs them; median of 3 rounds each); sums over the photos. Judged on CPU time; the wall ratio includes the "
+            "in another process, measured photo by photo just before each click so that both see the machine in the same state (the methods one after another on the photo, as the click runs them; median of 3 rounds each); sums over the photos. Judged on CPU time; the wall ratio includes the "
             "browser fetching and drawing the images.",
             ["methods", "click (s)", "server (CPU s)", "colorize (s)", "colorize (CPU s)", "wall ratio", "CPU ratio", "target", "result"],
             lambda r: [", ".join(r.get("methods") or []) or r["method"], _f(r["total_s"]), _f(r["cpu_s"]), _f(r["median_s"]),
@@ -1652,8 +1712,8 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(argv[1])
     if argv[:1] == ["--click-worker"] and len(argv) == 2:
         return click_worker(argv[1])
-    if argv[:1] == ["--own-colorize-worker"] and len(argv) == 2:
-        return own_colorize_worker(argv[1])
+    if argv == ["--own-colorize-server"]:
+        return own_colorize_server()
     p = _Parser(prog="python -m experiments.benchmark", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 2)[2])  # fmt: skip
     p.add_argument("--methods", default="all", help="all, or a comma-separated list of method names")

@@ -176,20 +176,21 @@ def caption(r) -> str:
 
 
 def show(m: str) -> None:
+    """The method's tile, written into its slot in place (one element: the slot's last content is replaced)."""
     r = results.get(keys[m])
-    box = slots[m].container()
+    slot = slots[m]
     if r is not None and r.image is not None:
         # encoded once (history, zip and slider reuse it) and shown as PNG: "auto" would decode it and
         # re-encode a JPEG on every rerun, whose 4:2:0 chroma subsampling also blurs the very colours compared
-        box.image(comparisons.png_bytes(r.image), caption=caption(r), width="stretch", output_format="PNG")
+        slot.image(comparisons.png_bytes(r.image), caption=caption(r), width="stretch", output_format="PNG")
     elif r is not None:
-        box.error(f"{m} did not run: {r.error}")
+        slot.error(f"{m} did not run: {r.error}")
     elif m in st.session_state.get("cmp_stopped", []):
-        box.info(f"{m}: stopped. Press Colorize to run it again.")
+        slot.info(f"{m}: stopped. Press Colorize to run it again.")
     elif any(q == m for q, _ in queue):
-        box.caption(f"{m}: waiting...")
+        slot.caption(f"{m}: waiting...")
     else:
-        box.caption(f"{m}: not run for this photo and options yet.")
+        slot.caption(f"{m}: not run for this photo and options yet.")
 
 
 for m in chosen:
@@ -198,23 +199,25 @@ for m in chosen:
 ran = False
 while queue:
     m, k = queue[0]
-    box = slots[m].container()
+    box = slots[m].container()  # while it runs: its spinner (and a slow method's progress and Stop button)
     with box:
         slow = m in common.SLOW_METHODS
         bar = common.Progress(f"{m}", lazy=not slow)  # a feed-forward method reports no progress: no bar
         if slow:
             st.button("Stop", key="cmp_stop", on_click=stop, icon=":material/stop_circle:")
-        waiting = st.empty()  # at most COLORIZE_MAX_JOBS colorizations at once on the server; the rest queue
-        queued: list[bool] = []
+        # at most COLORIZE_MAX_JOBS colorizations at once on the server; the rest queue, with a note
+        # (drawn only then: every element costs the server and the browser on each click)
+        waiting: list = []
 
-        def wait_note(pos, running, waiting=waiting, queued=queued):
-            queued.append(True)
-            waiting.info(jobs.wait_message(pos, running))
+        def wait_note(pos, running, box=box, waiting=waiting):
+            if not waiting:
+                waiting.append(box.empty())
+            waiting[0].info(jobs.wait_message(pos, running))
 
         try:
             with jobs.heavy_jobs().slot(wait_note):
-                if queued:
-                    waiting.empty()
+                if waiting:
+                    waiting[0].empty()
                 with st.spinner(f"{m}: loading and running..."):
                     res = common.colorize_one(
                         m, grey, options_of(m), ref_of(m), progress=lambda d, n, bar=bar: bar(d, n, " L-BFGS evaluations")
@@ -226,8 +229,7 @@ while queue:
     results[k] = res
     queue.pop(0)
     ran = True
-    slots[m].empty()
-    show(m)
+    show(m)  # replaces the running box
 
 done = [results[keys[m]] for m in chosen if keys[m] in results]
 # per-image metrics on demand (a button below), or with every click when asked: about 0.05 CPU-s a

@@ -228,6 +228,23 @@ def test_speed_rows_of_a_method_are_measured_and_judged(checkpoints, photo):
     assert t.check({**r512, "ratio": 1.6}) == "PASS" and t.check({**r512, "ratio": 1.61}) == "FAIL"
 
 
+def test_click_baseline_is_measured_photo_by_photo_in_another_process():
+    """The browser click's baseline: a separate process keeps the methods loaded and times their own
+    colorize on each sample photo when asked (between the clicks); a failure is an error, not a number."""
+    import os
+
+    own = benchmark._OwnColorize(["classification"], {**os.environ, "PYTHONPATH": str(benchmark.PROJECT_ROOT)}, 300)
+    try:
+        first = own.ask("cat (chelsea)")
+        second = own.ask("astronaut")
+    finally:
+        own.close()
+    assert all(w > 0 and c > 0 for w, c in (first, second))
+    assert own.proc.returncode == 0
+    with pytest.raises(RuntimeError, match="no-such-method"):
+        benchmark._OwnColorize(["no-such-method"], dict(os.environ), 300)
+
+
 @pytest.mark.slow
 def test_evaluate_cli_is_timed_against_a_scikit_image_script(tiny_data):
     row = benchmark.judge(benchmark.eval_cli_row(tiny_data / "val", 2, 1, 1))
