@@ -101,12 +101,8 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sha
     With ``shared_truth``, ``y`` holds one image for all of ``x`` (several methods against one truth,
     as on the dashboard's Compare page): its Lab, colourfulness and rebalancing weights are computed
     once. Without it a batch-size mismatch is an error, never a silent broadcast."""
-    from ._common import check_pair, rgb_to_lab32
-    from .artefacts import artefacts_from_lab
-    from .auc import auc_from_cdf, rebalance_pixel_weights
-    from .colorfulness import _colorfulness
-    from .psnr import _psnr
-    from .ssim import WINDOW, _ssim
+    from ._common import check_pair
+    from .ssim import WINDOW
 
     if shared_truth:  # each checked once: the truth, the outputs, then their shapes
         check_pair(y, y, data_range, min_size=WINDOW, name="pixel_metrics")
@@ -117,6 +113,32 @@ def pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sha
         check_pair(x, y.expand(n, -1, -1, -1), None, name="pixel_metrics")
     else:  # once, not per metric
         check_pair(x, y, data_range, min_size=WINDOW, name="pixel_metrics")
+        n = x.shape[0]
+        step = max(1, CHUNK_PIXELS // (x.shape[2] * x.shape[3]))
+        if x.device.type == "cpu" and n > step:  # a few images at a time: their intermediates stay in the cache
+            parts = [_pixel_metrics(x[i : i + step], y[i : i + step], data_range, False) for i in range(0, n, step)]
+            return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+    return _pixel_metrics(x, y, data_range, shared_truth)
+
+
+#: Pixels of the images :func:`pixel_metrics` scores together on the CPU (two 256 x 256 photos).
+#: Every metric is per image, so the values do not depend on it; the time does: the two dozen
+#: intermediate planes of a 16-photo batch (12 MB each in float32) stream through main memory,
+#: those of two photos stay in a core's cache - 16 photos at 256 px: 846 -> 616 ms at 1 thread,
+#: 485 -> 411 ms at 2 (PSNR to the artefact measures, same values).
+CHUNK_PIXELS = 2 * 256 * 256
+
+
+def _pixel_metrics(x: torch.Tensor, y: torch.Tensor, data_range: float, shared_truth: bool) -> dict[str, torch.Tensor]:
+    """:func:`pixel_metrics` of checked input."""
+    from ._common import rgb_to_lab32
+    from .artefacts import artefacts_from_lab
+    from .auc import auc_from_cdf, rebalance_pixel_weights
+    from .colorfulness import _colorfulness
+    from .psnr import _psnr
+    from .ssim import _ssim
+
+    n = x.shape[0]
 
     def per_x(t: torch.Tensor) -> torch.Tensor:  # a truth-side value for every image of x
         return t.expand(n, *t.shape[1:]) if shared_truth else t

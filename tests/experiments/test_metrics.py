@@ -276,6 +276,23 @@ def test_auc_on_rgb_and_pixel_metrics_agree_with_the_single_metrics():
     assert all(v.dtype == torch.float64 and v.shape == (2,) for v in cols.values())
 
 
+def test_pixel_metrics_score_a_batch_a_few_photos_at_a_time_with_the_same_values(monkeypatch):
+    """On the CPU a batch is scored in slices that fit a core's cache (faster); every value is
+    the one the whole batch at once gives, and a mismatched pair is still refused as a whole."""
+    x, y = _pair(6)
+    x, y = torch.cat([x] * 3), torch.cat([y.flip(0)] * 3)  # 6 images, each pair different
+    monkeypatch.setattr(M, "CHUNK_PIXELS", 10**9)
+    whole = M.pixel_metrics(x, y)
+    for pixels in (1, 2 * x.shape[2] * x.shape[3], 4 * x.shape[2] * x.shape[3]):  # 1, 2, 4 images a slice
+        monkeypatch.setattr(M, "CHUNK_PIXELS", pixels)
+        sliced = M.pixel_metrics(x, y)
+        assert list(sliced) == list(whole)
+        for k in whole:
+            np.testing.assert_allclose(sliced[k].numpy(), whole[k].numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=k)
+    with pytest.raises(ValueError):
+        M.pixel_metrics(x, y[:5])
+
+
 def test_pixel_metrics_on_photo_sized_input_stay_close_to_float64():
     # smooth 64 x 64 "photos" in 0..255 and a colour-shifted, noisy prediction of them
     g = torch.Generator().manual_seed(10)
