@@ -355,6 +355,18 @@ class TorchColorizer(Colorizer):
     def _bare(self, net):
         return getattr(net, "module", net)
 
+    #: On the CPU, inference runs at most this many pixels per forward pass (None: the whole batch
+    #: at once). Set by methods whose activations are memory-bound: U-Net skips and concatenations
+    #: of a 16-photo batch stream through main memory, those of 4 photos stay in the cache.
+    cpu_slice_pixels: ClassVar[int | None] = None
+
+    def slice_sizes(self, n: int, h: int, w: int) -> list[int]:
+        """How many of ``n`` images of ``h x w`` each forward pass takes (see :attr:`cpu_slice_pixels`)."""
+        if self.device != "cpu" or self.cpu_slice_pixels is None:
+            return [n]
+        step = max(1, self.cpu_slice_pixels // (h * w))
+        return [min(step, n - i) for i in range(0, n, step)]
+
     def to_tensor(self, x: np.ndarray):
         import torch
 

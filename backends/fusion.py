@@ -205,6 +205,9 @@ class FusionColorizer(TorchColorizer):
         paper="Iizuka, Simo-Serra & Ishikawa, Let there be Color!, SIGGRAPH 2016", url="https://doi.org/10.1145/2897824.2925974", framework="PyTorch",
     )
     Config: ClassVar[type] = FusionConfig
+    #: 4 photos of 256 px a forward pass on the CPU: a 16-photo batch 470 -> 409 ms on 2 cores,
+    #: 583 -> 442 ms on 1 (koalarization's 339 -> 328)
+    cpu_slice_pixels: ClassVar[int | None] = 4 * 256 * 256
 
     def __init__(self, config: FusionConfig | None = None, device: str = "auto"):
         super().__init__(config, device)
@@ -274,8 +277,9 @@ class FusionColorizer(TorchColorizer):
         net = self.nets["net"]
         g = self._bare(net).global_input(x)  # the 224 x 224 copy of the whole (unpadded) image
         xp, (h, w) = self._pad8(x)
+        sizes = self.slice_sizes(xp.shape[0], *xp.shape[-2:])
         with self.autocast():
-            y, logits = net(xp, g)
+            y, logits = (torch.cat(t) for t in zip(*(net(a, b) for a, b in zip(xp.split(sizes), g.split(sizes)))))
         self.last_scene_probs = torch.softmax(logits.float(), 1).cpu().numpy()  # the joint classifier's, free
         y = y.float()[..., : (h + 1) // 2, : (w + 1) // 2]
         return ((y * 2 - 1) * color.AB_SCALE).cpu().numpy()

@@ -242,6 +242,9 @@ class GANColorizer(TorchColorizer):
         paper="Isola, Zhu, Zhou & Efros, Image-to-Image Translation with Conditional Adversarial Networks, CVPR 2017",
         url="https://arxiv.org/abs/1611.07004", framework="PyTorch",
     )
+    #: the U-Net's skips at 4 photos of 256 px a pass stay in the cache: a 16-photo batch on 2 cores
+    #: 366 -> 276 ms (1 at a time: 509, its fixed costs dominate)
+    cpu_slice_pixels: ClassVar[int | None] = 4 * 256 * 256
 
     @dataclass
     class Config:
@@ -426,7 +429,7 @@ class GANColorizer(TorchColorizer):
                 mode = "reflect" if ph < h and pw < w else "replicate"
                 x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
             with self.autocast():
-                ab = G(x)
+                ab = torch.cat([G(part) for part in x.split(self.slice_sizes(*x.shape[:1], *x.shape[-2:]))])
             ab = ab[..., :h, :w].float() * color.AB_SCALE
         finally:
             if was_training:

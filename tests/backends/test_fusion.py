@@ -320,3 +320,18 @@ def test_cli_colorizes_and_names_bad_inputs(trained, photo, tmp_path, capsys):
     rc = colorize_cli.main(["--method", "fusion", "--checkpoint", str(corrupt), "--input", str(src), "--output", str(tmp_path / "y.png"), "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "corrupt.pt" in err[0], err
+
+
+def test_cpu_inference_in_slices_gives_the_whole_batch_result(trained, monkeypatch):
+    """On the CPU a batch runs a few photos per forward pass (faster: they stay in the cache); the
+    colours and every photo's scene probabilities are those of one pass over the whole batch."""
+    model = FusionColorizer.from_checkpoint(trained / "checkpoint.pt", "cpu")
+    L = np.random.default_rng(3).uniform(0, 100, (5, 64, 64)).astype(np.float32)
+    monkeypatch.setattr(FusionColorizer, "cpu_slice_pixels", None)
+    whole, scenes = model.predict_ab(L), model.last_scene_probs
+    monkeypatch.setattr(FusionColorizer, "cpu_slice_pixels", 2 * 64 * 64)
+    assert model.slice_sizes(5, 64, 64) == [2, 2, 1]
+    sliced = model.predict_ab(L)
+    np.testing.assert_allclose(sliced, whole, atol=1e-4)
+    assert model.last_scene_probs.shape == scenes.shape == (5, 2)
+    np.testing.assert_allclose(model.last_scene_probs, scenes, atol=1e-6)

@@ -232,3 +232,16 @@ def test_a_new_checkout_continues_from_the_committed_resume_weights(tiny_config,
     w_resume = next(iter(saved.nets["G"].parameters())).detach()
     w_now = next(iter(m.nets["G"].parameters())).detach()
     assert 0 < (w_now - w_resume).abs().mean() < 0.5 * w_resume.abs().mean()
+
+
+def test_cpu_inference_in_slices_gives_the_whole_batch_result(monkeypatch):
+    """A batch runs a few photos per forward pass on the CPU; without test-time dropout the
+    result is the whole batch's."""
+    m = GANColorizer(GANColorizer.Config(**TINY, test_dropout=False), "cpu")
+    L = np.random.default_rng(4).uniform(0, 100, (3, 64, 64)).astype(np.float32)
+    monkeypatch.setattr(GANColorizer, "cpu_slice_pixels", None)
+    whole = m.predict_ab(L)
+    monkeypatch.setattr(GANColorizer, "cpu_slice_pixels", 64 * 64)
+    assert m.slice_sizes(3, 64, 64) == [1, 1, 1]
+    np.testing.assert_allclose(m.predict_ab(L), whole, atol=1e-4)
+    assert whole.shape == (3, 2, 64, 64)
