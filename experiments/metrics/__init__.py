@@ -179,6 +179,10 @@ def truth_metrics(y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.T
     if min(y.shape[2], y.shape[3]) < WINDOW:
         raise ValueError(f"truth_metrics: images must be at least {WINDOW} x {WINDOW} pixels, got {tuple(y.shape[2:])}")
     n = y.shape[0]
+    step = max(1, CHUNK_PIXELS // (y.shape[2] * y.shape[3]))
+    if y.device.type == "cpu" and n > step:  # as pixel_metrics: a few photos at a time, in the cache
+        parts = [truth_metrics(y[i : i + step], data_range) for i in range(0, n, step)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     lab = rgb_to_lab32(y, data_range)
     eligible, _, _ = _false_hue(lab, lab)
     none = torch.zeros_like(eligible)

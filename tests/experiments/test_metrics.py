@@ -278,7 +278,8 @@ def test_auc_on_rgb_and_pixel_metrics_agree_with_the_single_metrics():
 
 def test_pixel_metrics_score_a_batch_a_few_photos_at_a_time_with_the_same_values(monkeypatch):
     """On the CPU a batch is scored in slices that fit a core's cache (faster); every value is
-    the one the whole batch at once gives, and a mismatched pair is still refused as a whole."""
+    the one the whole batch at once gives (the truth row's too), and a mismatched pair is still
+    refused as a whole."""
     x, y = _pair(6)
     x, y = torch.cat([x] * 3), torch.cat([y.flip(0)] * 3)  # 6 images, each pair different
     monkeypatch.setattr(M, "CHUNK_PIXELS", 10**9)
@@ -291,6 +292,12 @@ def test_pixel_metrics_score_a_batch_a_few_photos_at_a_time_with_the_same_values
             np.testing.assert_allclose(sliced[k].numpy(), whole[k].numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=k)
     with pytest.raises(ValueError):
         M.pixel_metrics(x, y[:5])
+    monkeypatch.setattr(M, "CHUNK_PIXELS", 10**9)
+    truth_whole = M.truth_metrics(y)
+    monkeypatch.setattr(M, "CHUNK_PIXELS", 2 * x.shape[2] * x.shape[3])
+    truth_sliced = M.truth_metrics(y)
+    for k in truth_whole:
+        np.testing.assert_allclose(truth_sliced[k].numpy(), truth_whole[k].numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=k)
 
 
 def test_pixel_metrics_on_photo_sized_input_stay_close_to_float64():
