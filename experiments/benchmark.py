@@ -1479,7 +1479,7 @@ def _f(v, digits: int = 3) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "-"
     if isinstance(v, float):
-        return f"{v:.{digits}g}" if v >= 100 else f"{v:.{digits}f}"
+        return f"{v:.0f}" if v >= 100 else f"{v:.{digits}f}"  # 100.4 -> "100", not "1e+02"
     return str(v)
 
 
