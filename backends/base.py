@@ -163,6 +163,15 @@ class Colorizer:
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "device": self.device, "checkpoint": str(self.checkpoint) if self.checkpoint else None}
 
+    # -- weights as arrays (experiments.average) ---------------------------------------------
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        """Every weight and buffer of the method's networks by name (float32 or integer arrays)."""
+        raise NotImplementedError(f"{self.name} has no trainable weights")
+
+    def set_weight_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Load arrays named as :meth:`weight_arrays` names them (all of them, same shapes)."""
+        raise NotImplementedError(f"{self.name} has no trainable weights")
+
 
 def _native_cpu_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles)."""
@@ -375,6 +384,21 @@ class TorchColorizer(Colorizer):
         return torch.as_tensor(x, dtype=torch.float32, device=self.device)
 
     # -- checkpoints -------------------------------------------------------------------------------
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f"{k}/{n}": (v.detach().float() if v.is_floating_point() else v.detach()).cpu().numpy()
+            for k, net in self.nets.items()
+            for n, v in self._bare(net).state_dict().items()
+        }
+
+    def set_weight_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        import torch
+
+        for k, net in self.nets.items():
+            bare = self._bare(net)
+            ref = bare.state_dict()
+            bare.load_state_dict({n: torch.as_tensor(np.asarray(arrays[f"{k}/{n}"])).to(v.dtype) for n, v in ref.items()})
+
     def extra_state(self) -> dict:
         """Tensors/plain values the method needs besides its networks (e.g. ab bins)."""
         return {}

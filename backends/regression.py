@@ -540,6 +540,13 @@ class RegressionColorizer(Colorizer):
             ) from None
         self.step = int(info.get("step", 0))
 
+    def weight_arrays(self) -> dict[str, np.ndarray]:
+        return {v.path: np.asarray(v.numpy()) for v in self.model.weights}
+
+    def set_weight_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for v in self.model.weights:
+            v.assign(np.asarray(arrays[v.path]).astype(v.dtype))
+
     @classmethod
     def availability(cls) -> tuple[bool, str, str | None]:
         if importlib.util.find_spec("tensorflow") is None:

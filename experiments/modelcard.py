@@ -63,8 +63,11 @@ def make_card(method: str, meta: dict) -> dict:
     roots = data.get("train")
     schedule = data.get("schedule") or []
     crops = [f"{data.get('crop')} px (batch {data.get('batch_size')})"] + [f"{c} px (batch {b}) from {int(s):,} images" for s, c, b in schedule]
+    averaged = meta.get("averaged") or {}
+    seen = [c.get("images_seen") or 0 for c in averaged.get("checkpoints", [])]
     return {
-        "variant": variant(method, cfg),
+        # a shipped average (experiments.average) is no paper's: the variant says so
+        "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else ""),
         "data": roots if isinstance(roots, list) else [roots],
         "images_seen": meta.get("images_seen"),
         "steps": meta.get("step"),

@@ -537,9 +537,16 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     use_best = best.exists() and (run_dir / "best.json").exists()  # the run's best on the validation photos
     src = best if use_best else run_dir / f"checkpoint{cls.checkpoint_ext}"
     meta = json.loads((run_dir / ("best.json" if use_best else "checkpoint.json")).read_text())
-    model = cls.from_checkpoint(src, device="cpu")
+    return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed)
+
+
+def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0) -> Path | None:
+    """Write ``model`` (half precision) and its provenance ``meta`` as results/checkpoints/<method>.*;
+    with ``if_better`` only when it beats the shipped model on the fixed validation photos
+    (:func:`ship`; :mod:`experiments.average` ships averaged weights through it too)."""
+    cls = type(model)
+    method_name = cls.name
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
-    shipped_from = project_relative(run_dir)
     tmp = dst.with_name(f".candidate-{os.getpid()}{cls.checkpoint_ext}")
     model.save(tmp, meta, training=False, half=True)
     gate = {}

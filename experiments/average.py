@@ -1,0 +1,142 @@
+"""Checkpoint averaging: ``python -m experiments.average --method fusion CKPT CKPT ... --out PATH``.
+
+The weights of several checkpoints of one run, averaged element by element - Polyak averaging
+over the run's last checkpoints (Izmailov et al., "Averaging Weights Leads to Wider Optima and
+Better Generalization", 2018; the checkpoint averaging of Vaswani et al., 2017). A run at a
+constant learning rate wanders around a basin, and its checkpoints score a point apart on the
+validation photos from one save to the next; their average sits nearer the middle. The averaged
+model has seen no more images than the latest of its checkpoints, so it stays inside the run's
+budget. No paper of the five does this: a shipped average says so in its model card.
+
+Each ``CKPT`` is a checkpoint file, or ``REV:PATH`` - the file as committed at git revision
+``REV`` (the training loop commits each run's latest weights as ``resume.<ext>`` after every
+chunk, so the history holds the run's trajectory). Every checkpoint must be of ``--method`` with
+the same network configuration; floating-point weights and buffers (BatchNorm statistics too)
+are averaged, integer buffers taken from the last checkpoint.
+
+    python -m experiments.average --method fusion --out /tmp/fusion-avg.pt \\
+        ed7a256:results/runs/fusion-squeezenet/resume.pt results/runs/fusion-squeezenet/resume.pt
+    python -m experiments.average --method fusion ... --ship-if-better   # gate, then ship
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import backends
+from backends.base import PROJECT_ROOT
+from backends.errors import CheckpointError, ColorizationError
+
+
+def resolve_source(spec: str, scratch: Path) -> Path:
+    """A checkpoint path; ``REV:PATH`` (and no such file) is read from git into ``scratch``."""
+    path = Path(spec)
+    if path.exists() or ":" not in spec:
+        if not path.exists():
+            raise CheckpointError(f"{spec}: checkpoint not found")
+        return path
+    rev, rel = spec.split(":", 1)
+    out = scratch / f"{len(list(scratch.iterdir())):02d}-{rev.replace('/', '_')}{Path(rel).suffix}"
+    res = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=PROJECT_ROOT, capture_output=True)
+    if res.returncode != 0:
+        raise CheckpointError(f"{spec}: not in git ({res.stderr.decode(errors='replace').strip()[:160]})")
+    out.write_bytes(res.stdout)
+    return out
+
+
+def average_arrays(all_arrays: list[dict[str, np.ndarray]], names: list[str]) -> dict[str, np.ndarray]:
+    """Element-wise mean of floating arrays (float64 sums), integer arrays from the last one;
+    every dict must hold the same names and shapes (``names`` say whose arrays they are)."""
+    first = all_arrays[0]
+    for arrays, name in zip(all_arrays[1:], names[1:]):
+        if set(arrays) != set(first):
+            extra = sorted(set(arrays) ^ set(first))[:3]
+            raise CheckpointError(f"{name}: its networks differ from {names[0]}'s (weights {', '.join(extra)})")
+        for k, v in arrays.items():
+            if v.shape != first[k].shape:
+                raise CheckpointError(f"{name}: weight {k} has shape {v.shape}, {names[0]} has {first[k].shape}")
+    out = {}
+    for k, v in first.items():
+        if np.issubdtype(v.dtype, np.floating):
+            out[k] = (sum(a[k].astype(np.float64) for a in all_arrays) / len(all_arrays)).astype(np.float32)
+        else:
+            out[k] = all_arrays[-1][k]
+    return out
+
+
+def average(method: str, sources: list[str], device: str = "cpu"):
+    """(model holding the averaged weights, provenance meta) of the checkpoints ``sources``."""
+    if len(sources) < 2:
+        raise ValueError("averaging needs at least two checkpoints")
+    cls = backends.method_class(method)
+    with tempfile.TemporaryDirectory(prefix="average-") as d:
+        models, metas = [], []
+        for spec in sources:
+            path = resolve_source(spec, Path(d))
+            model = cls.from_checkpoint(path, device=device)
+            metas.append(model.load(path, training=False))
+            models.append(model)
+    configs = [json.dumps(_net_config(m), sort_keys=True, default=str) for m in models]
+    for spec, c in zip(sources[1:], configs[1:]):
+        if c != configs[0]:
+            raise CheckpointError(f"{spec}: its {method} configuration differs from {sources[0]}'s; only checkpoints of one network average")
+    arrays = average_arrays([m.weight_arrays() for m in models], sources)
+    model = models[-1]
+    model.set_weight_arrays(arrays)
+    latest = max(range(len(metas)), key=lambda i: int(metas[i].get("images_seen") or 0))
+    meta = dict(metas[latest])  # the run, config, hardware and budget of the latest checkpoint
+    meta["averaged"] = {
+        "how": "element-wise mean of the weights and BatchNorm statistics (experiments.average)",
+        "checkpoints": [
+            {"source": spec, "images_seen": m.get("images_seen"), "step": m.get("step"), "commit": m.get("commit"),
+             "val_auc_rebal": (m.get("validation") or {}).get("val_auc_rebal")}
+            for spec, m in zip(sources, metas)
+        ],
+    }
+    return model, meta
+
+
+def _net_config(model) -> dict:
+    import dataclasses
+
+    cfg = dataclasses.asdict(model.config)
+    # options that do not change the networks' weights (inference or optimiser settings)
+    for k in ("lr", "lr_milestones", "lr_gamma", "decay_start", "decay_steps", "temperature", "test_dropout", "squeezenet_weights"):
+        cfg.pop(k, None)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.average", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", help="checkpoint files, or REV:PATH for a committed one")
+    p.add_argument("--method", required=True, help="the checkpoints' method, e.g. fusion")
+    p.add_argument("--out", help="write the averaged checkpoint here (float16, with its provenance)")
+    p.add_argument("--ship-if-better", action="store_true", help="ship it when it beats the shipped model on the fixed validation photos")
+    p.add_argument("--val-photos", type=int, default=200, help="validation photos of the ship gate (the training runs' 200)")
+    args = p.parse_args(argv)
+    try:
+        model, meta = average(args.method, args.checkpoints)
+        if args.out:
+            model.save(Path(args.out), meta, training=False, half=True)
+            print(f"wrote {args.out}")
+        if args.ship_if_better:
+            from experiments.train import ship_model
+
+            run = f"results/runs/{meta['run']}" if meta.get("run") else "checkpoints"
+            dst = ship_model(model, meta, run, True, args.val_photos)  # "averaged" in the meta says how
+            print(f"shipped {dst}" if dst else "not shipped: the shipped model scores as high or higher")
+    except (ColorizationError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

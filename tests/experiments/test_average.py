@@ -1,0 +1,100 @@
+"""Checkpoint averaging (experiments.average): the mean of the weights, provenance, refusals."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from backends.fusion import FusionColorizer, FusionConfig
+from backends.regression import Config as RegressionConfig
+from backends.regression import RegressionColorizer
+from experiments import average
+from tests.backends.test_fusion import TINY
+from tests.backends.test_regression import SMALL
+from tests.backends.test_regression import batch as regression_batch
+from tests.conftest import PROJECT
+
+
+def fusion_batch(seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"L": torch.rand(2, 1, 32, 32, generator=g) * 100, "ab": torch.randn(2, 2, 32, 32, generator=g) * 20, "label": torch.tensor([0, 1])}
+
+
+def trained_checkpoints(tmp_path, make, step_batch, seeds, ext):
+    """One model trained on a different batch per checkpoint, saved after each of ``seeds``."""
+    m = make()
+    paths = []
+    for i, seed in enumerate(seeds):
+        for _ in range(3):
+            m.train_step(step_batch(seed))
+        m.step = 3 * (i + 1)
+        paths.append(m.save(tmp_path / f"ck{i}{ext}", {"images_seen": 100 * (i + 1), "step": m.step, "run": "r", "validation": {"val_auc_rebal": 0.8}}))
+    return paths
+
+
+def test_fusion_average_is_the_mean_of_the_weights_and_says_where_it_came_from(tmp_path):
+    torch.manual_seed(0)
+    paths = trained_checkpoints(tmp_path, lambda: FusionColorizer(FusionConfig(**TINY), "cpu"), fusion_batch, [1, 2, 3], ".pt")
+    arrays = [FusionColorizer.from_checkpoint(p, "cpu").weight_arrays() for p in paths]
+    out = tmp_path / "avg.pt"
+    assert average.main(["--method", "fusion", "--out", str(out), *map(str, paths)]) == 0
+    avg = FusionColorizer.from_checkpoint(out, "cpu")
+    got = avg.weight_arrays()
+    moved = 0
+    for k, v in got.items():
+        if np.issubdtype(v.dtype, np.floating):
+            want = np.mean([a[k] for a in arrays], axis=0)
+            np.testing.assert_allclose(v, want, rtol=2e-3, atol=2e-3)  # stored in float16
+            moved += not np.allclose(arrays[0][k], arrays[-1][k])
+        else:
+            np.testing.assert_array_equal(v, arrays[-1][k])  # BatchNorm's batch counter: the last one's
+    assert moved > 10  # the checkpoints really differ, so the mean is not any one of them
+    meta = avg.load(out, training=False)
+    assert meta["images_seen"] == 300  # no more than the latest checkpoint saw: inside the budget
+    assert [c["images_seen"] for c in meta["averaged"]["checkpoints"]] == [100, 200, 300]
+    from experiments.modelcard import make_card
+
+    assert "weights averaged over 3 checkpoints of the run (100-300 images)" in make_card("fusion", meta)["variant"]
+    rgb = avg.colorize(np.full((40, 48), 128, np.uint8))
+    assert rgb.shape == (40, 48, 3)
+
+
+def test_regression_average_through_keras_weights(tmp_path):
+    paths = trained_checkpoints(tmp_path, lambda: RegressionColorizer(RegressionConfig(**SMALL), "cpu"), regression_batch, [1, 2], ".keras")
+    arrays = [RegressionColorizer.from_checkpoint(p, "cpu").weight_arrays() for p in paths]
+    model, meta = average.average("regression", [str(p) for p in paths])
+    got = model.weight_arrays()
+    assert set(got) == set(arrays[0])
+    for k, v in got.items():
+        np.testing.assert_allclose(v, (arrays[0][k] + arrays[1][k]) / 2, rtol=1e-5, atol=1e-6)
+    assert meta["images_seen"] == 200 and len(meta["averaged"]["checkpoints"]) == 2
+
+
+def test_refuses_other_networks_other_methods_and_missing_files(tmp_path, capsys):
+    a = FusionColorizer(FusionConfig(**TINY), "cpu").save(tmp_path / "a.pt")
+    b = FusionColorizer(FusionConfig(**{**TINY, "widths": [8, 8, 16, 32]}), "cpu").save(tmp_path / "b.pt")
+    assert average.main(["--method", "fusion", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert str(b) in err and "configuration differs" in err
+    assert average.main(["--method", "gan", str(a), str(a)]) == 2
+    assert "not 'gan'" in capsys.readouterr().err
+    assert average.main(["--method", "fusion", str(a), str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt: checkpoint not found" in capsys.readouterr().err
+    assert average.main(["--method", "fusion", str(a)]) == 2
+    assert "at least two" in capsys.readouterr().err
+
+
+def test_committed_checkpoints_are_read_from_git(tmp_path):
+    shipped = "results/checkpoints/fusion.pt"
+    if subprocess.run(["git", "cat-file", "-e", f"HEAD:{shipped}"], cwd=PROJECT, capture_output=True).returncode != 0:
+        pytest.skip("no git history with a shipped fusion checkpoint")
+    model, meta = average.average("fusion", [f"HEAD:{shipped}", f"HEAD:{shipped}"])
+    ref = FusionColorizer.from_checkpoint(average.resolve_source(f"HEAD:{shipped}", tmp_path), "cpu").weight_arrays()
+    got = model.weight_arrays()
+    assert all(np.allclose(got[k], ref[k], atol=1e-3) for k in ref)  # the mean of one model twice is that model
+    assert meta["averaged"]["checkpoints"][0]["source"] == f"HEAD:{shipped}"
+    with pytest.raises(Exception, match="not in git"):
+        average.average("fusion", ["no-such-rev:results/checkpoints/fusion.pt", f"HEAD:{shipped}"])
