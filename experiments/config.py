@@ -60,6 +60,10 @@ class TrainConfig:
     #: channels-last networks on a CPU that has native bfloat16 (AVX512-BF16, AMX), float16 AMP on
     #: CUDA, else float32 - or "bf16" / "float32" to force one. Inference is float32 either way.
     precision: str = "auto"
+    #: From this many images seen on (0: never), every checkpoint also keeps the run's weights as
+    #: ``snapshots/images_<n>.<ext>`` (float16, no optimiser state): the trajectory that
+    #: ``python -m experiments.average`` averages at the end of the run. Not committed (a few MB each).
+    snapshots_from: int = 0
 
 
 @dataclass

@@ -325,12 +325,14 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         if master:
             truncate_log(log_path, state["step"])
             truncate_log(val_path, state["step"])
+            drop_snapshots(run_dir, after=state["images_seen"])  # a later trajectory than this one's
             print(f"resuming {run_dir.name} from step {state['step']} ({start})", file=sys.stderr)
     elif master:
         for p in (log_path, val_path, ckpt, meta_path, run_dir / f"best{method.checkpoint_ext}", run_dir / "best.json"):
             p.unlink(missing_ok=True)
         for p in (run_dir / "samples").glob("*.png"):
             p.unlink()
+        drop_snapshots(run_dir, after=-1)
     method.step = state["step"]
     if master:
         write_atomic(run_dir / "config.toml", dump_toml(cfg.to_dict()))
@@ -414,6 +416,8 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
         # instead of from the shipped (best) model or from scratch (train_rounds.sh does this)
         method.save(run_dir / f"resume{method.checkpoint_ext}", meta, training=False, half=True)
         write_atomic(run_dir / "resume.json", json.dumps(meta, indent=2))
+        if cfg.train.snapshots_from and state["images_seen"] >= cfg.train.snapshots_from:
+            method.save(run_dir / "snapshots" / f"images_{state['images_seen']:07d}{method.checkpoint_ext}", meta, training=False, half=True)
         # the run's best checkpoint on the fixed validation photos (nanoGPT keeps its best val loss):
         # adversarial and high-lr runs swing by a point between checkpoints, and shipping takes this one
         score = val.get("val_auc_rebal")
@@ -515,6 +519,17 @@ def project_relative(run_dir: Path) -> str:
     if (PROJECT_ROOT / "results" / "runs" / run_dir.name).resolve() == real:
         return f"results/runs/{run_dir.name}"
     return str(real.relative_to(PROJECT_ROOT.resolve())) if real.is_relative_to(PROJECT_ROOT.resolve()) else str(run_dir)
+
+
+def drop_snapshots(run_dir: Path, after: int) -> None:
+    """Delete the run's weight snapshots (``train.snapshots_from``) taken after ``after`` images."""
+    for p in (run_dir / "snapshots").glob("images_*"):
+        try:
+            seen = int(p.stem.split("_")[1])
+        except (IndexError, ValueError):
+            continue
+        if seen > after:
+            p.unlink()
 
 
 def best_score(run_dir: Path) -> float:

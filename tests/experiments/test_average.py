@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import numpy as np
@@ -98,3 +99,34 @@ def test_committed_checkpoints_are_read_from_git(tmp_path):
     assert meta["averaged"]["checkpoints"][0]["source"] == f"HEAD:{shipped}"
     with pytest.raises(Exception, match="not in git"):
         average.average("fusion", ["no-such-rev:results/checkpoints/fusion.pt", f"HEAD:{shipped}"])
+
+
+def test_a_run_keeps_its_trajectory_and_the_average_of_it_ships_only_when_better(tiny_config, tmp_path, monkeypatch):
+    import experiments.train as T
+    from experiments.config import load_config
+
+    raw = tiny_config("classification", steps=24, model={"widths": [8, 16, 16, 16], "lr": 3e-2}, checkpoint_every=6, snapshots_from=48)
+    raw["data"].update(cache=False)  # batch 4: 6 steps = 24 images; snapshots from step 12 on
+    run = T.train(load_config(raw=raw), "cpu", progress=False)
+    snaps = sorted((run / "snapshots").glob("images_*.pt"))
+    assert [p.name for p in snaps] == ["images_0000048.pt", "images_0000072.pt", "images_0000096.pt"]
+    model, meta = average.average("classification", [str(p) for p in snaps])
+    assert meta["images_seen"] == 96 and meta["run"] == run.name
+
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", tmp_path / "shipped")
+    (tmp_path / "shipped").mkdir()
+    monkeypatch.setattr(T, "validation_photos", lambda *a, **k: [])
+    scores = iter([0.81, 0.80])  # candidate (the average), then the shipped model
+    monkeypatch.setattr(T, "validate_photos", lambda m, photos: {"val_auc_rebal": next(scores, 0.5)})
+    T.ship(run, "classification")  # something shipped to beat
+    dst = T.ship_model(model, meta, f"results/runs/{run.name}", if_better=True)
+    shipped = json.loads(dst.with_suffix(".json").read_text())
+    assert shipped["ship_gate"] == {"photos": 0, "val_auc_rebal": 0.81, "replaced_val_auc_rebal": 0.8}
+    assert len(shipped["averaged"]["checkpoints"]) == 3
+
+    # resuming from an earlier checkpoint drops the snapshots of the abandoned later trajectory;
+    # a fresh start drops them all
+    T.drop_snapshots(run, after=72)
+    assert sorted(p.name for p in (run / "snapshots").glob("*.pt")) == ["images_0000048.pt", "images_0000072.pt"]
+    T.train(load_config(raw={**raw, "train": {**raw["train"], "steps": 6}}), "cpu", fresh=True, progress=False)
+    assert not list((run / "snapshots").glob("*.pt"))
