@@ -72,6 +72,24 @@ def test_temperature_override_changes_colourfulness(trained, photo):
         backends.load("classification", device="cpu", checkpoint=ckpt, temperature=0)
 
 
+def test_prior_correction_takes_the_rebalancing_back_out(trained, photo):
+    ckpt = trained / "checkpoint.pt"
+    L = color.rgb_to_lab(photo)[None, ..., 0]
+    paper = backends.load("classification", device="cpu", checkpoint=ckpt)
+    assert paper.config.prior_correction == 0.0  # the default is the paper's decoding
+    full = backends.load("classification", device="cpu", checkpoint=ckpt, prior_correction=1.0)
+    # by hand: the network's distribution divided by the rebalancing weights, then the annealed mean
+    with torch.no_grad():
+        logits = paper.logits(paper.to_tensor(L)[:, None]).float()
+        want = color.annealed_mean_logits(logits - torch.log(paper.weights.float()).view(1, -1, 1, 1), paper.bins, 0.38)
+    np.testing.assert_allclose(full.predict_ab(L), want.numpy(), atol=1e-3)
+    # rebalancing favours rare (vivid) colours; taking it out gives duller ones
+    chroma = [float(np.hypot(*m.predict_ab(L)[0]).mean()) for m in (paper, full)]
+    assert chroma[1] < chroma[0], chroma
+    with pytest.raises((ValueError, CheckpointError), match="prior_correction"):
+        backends.load("classification", device="cpu", checkpoint=ckpt, prior_correction=1.5)
+
+
 def test_soft_targets_and_rebalanced_loss():
     model = ClassificationColorizer(Config(**SMALL), "cpu")
     ab = torch.tensor([[[[0.0, 37.0]], [[0.0, -52.0]]]])  # N x 2 x 1 x 2
