@@ -66,13 +66,16 @@ class Config:
     prior_sigma: float = 5.0
     #: Annealed-mean temperature (inference).
     temperature: float = 0.38
-    #: Inference only, not in the paper: divide this power of the class-rebalancing weights back
-    #: out of the predicted distribution before decoding (0: the paper; 1: the distribution of the
-    #: colours themselves). Rebalancing moves an uncertain pixel's probability from the common
-    #: neutral bins to rare vivid ones - the cause of the warm cast and the false hues on neutral
-    #: pixels, measured: at 1, 400 validation photos' false hue 0.241 -> 0.008, warm share 0.208 ->
-    #: 0.006, and the colours dull (M3 50.3 -> 15.6).
-    prior_correction: float = 0.0
+    #: Inference only, NOT in the paper (0 is the paper's decoding): divide this power of the
+    #: class-rebalancing weights back out of the predicted distribution before the annealed mean
+    #: (1: the distribution of the colours themselves). Rebalancing moves an uncertain pixel's
+    #: probability from the common neutral bins to rare vivid ones - the measured cause of the warm
+    #: cast and the false hues on neutral pixels. On 400 validation photos outside the tables' and
+    #: the gate's samples (T = 0.38): 0 -> rebalanced AuC 0.829, M3 50.3, false hue 0.241, warm
+    #: share 0.208 (truth 0.085); 0.25 -> 0.835, 41.1, 0.133, 0.145; 0.5 -> 0.835, 31.3, 0.059,
+    #: 0.069; 0.75 -> 0.830, 22.4, 0.021, 0.023; 1 -> 0.824, 15.6, 0.008, 0.006. The default 0.5
+    #: keeps half of the rebalancing's vividness and loses its cast.
+    prior_correction: float = 0.5
     #: Adam (the paper: lr 3e-5, betas 0.9 / 0.99, weight decay 1e-3).
     lr: float = 3e-5
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
@@ -213,7 +216,7 @@ class ClassificationColorizer(TorchColorizer):
         paper="Zhang, Isola & Efros, Colorful Image Colorization, ECCV 2016", url="https://arxiv.org/abs/1603.08511", framework="PyTorch",
         options=(
             Option("temperature", "float", 0.38, 0.01, 1.0, 0.01, label="Classification temperature (annealed mean; 0.38 in the paper, lower = more vivid)"),
-            Option("prior_correction", "float", 0.0, 0.0, 1.0, 0.05, label="Classification: rebalancing divided out at inference (0 = the paper; higher = less warm cast, duller)"),
+            Option("prior_correction", "float", 0.5, 0.0, 1.0, 0.05, label="Classification: rebalancing divided out at inference (0 = the paper; higher = less warm cast, duller)"),
         ),
     )
     Config: ClassVar[type] = Config

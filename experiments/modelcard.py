@@ -54,6 +54,8 @@ def variant(method: str, config: dict) -> str:
     parts = [f"encoder: {'SqueezeNet 1.1 (ImageNet, frozen)' if enc == 'squeezenet' and not model.get('encoder_trainable') else 'SqueezeNet 1.1 (ImageNet, fine-tuned)' if enc == 'squeezenet' else 'learned from scratch (the paper)'}"]
     if "global_branch" in model:
         parts.append(f"global branch: {'frozen SqueezeNet embedding (Deep Koalarization)' if model['global_branch'] == 'squeezenet' else 'learned (Iizuka et al.)'}")
+    if model.get("prior_correction"):
+        parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
     return "; ".join(parts)
 
 

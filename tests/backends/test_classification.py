@@ -75,8 +75,8 @@ def test_temperature_override_changes_colourfulness(trained, photo):
 def test_prior_correction_takes_the_rebalancing_back_out(trained, photo):
     ckpt = trained / "checkpoint.pt"
     L = color.rgb_to_lab(photo)[None, ..., 0]
-    paper = backends.load("classification", device="cpu", checkpoint=ckpt)
-    assert paper.config.prior_correction == 0.0  # the default is the paper's decoding
+    assert backends.load("classification", device="cpu", checkpoint=ckpt).config.prior_correction == 0.5  # the default
+    paper = backends.load("classification", device="cpu", checkpoint=ckpt, prior_correction=0.0)
     full = backends.load("classification", device="cpu", checkpoint=ckpt, prior_correction=1.0)
     # by hand: the network's distribution divided by the rebalancing weights, then the annealed mean
     with torch.no_grad():
