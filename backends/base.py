@@ -97,6 +97,8 @@ class Colorizer:
 
     device: str = "cpu"
     checkpoint: Path | None = None
+    #: The provenance saved with the checkpoint it was built from (``from_checkpoint``).
+    checkpoint_meta: dict[str, Any] = {}
 
     # -- the method's own part -----------------------------------------------------------------
     def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -464,6 +466,7 @@ class TorchColorizer(Colorizer):
             raise CheckpointError(f"{path}: checkpoint config does not fit {cls.name}: {exc}") from None
         obj._load_state(state, path, training=False)
         obj.checkpoint = Path(path)
+        obj.checkpoint_meta = state.get("meta", {})
         return obj
 
     def load(self, path: str | Path, training: bool = True) -> dict:

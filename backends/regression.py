@@ -492,6 +492,7 @@ class RegressionColorizer(Colorizer):
             obj = cls(config, device)
         obj._load_entries(path, info, entries, training=False)
         obj.checkpoint = Path(path)
+        obj.checkpoint_meta = info.get("meta", {})
         return obj
 
     def load(self, path: str | Path, training: bool = True) -> dict:

@@ -80,8 +80,8 @@ def average(method: str, sources: list[str], device: str = "cpu"):
         models, metas = [], []
         for spec in sources:
             path = resolve_source(spec, Path(d))
-            model = cls.from_checkpoint(path, device=device)
-            metas.append(model.load(path, training=False))
+            model = cls.from_checkpoint(path, device=device)  # read once: weights and provenance
+            metas.append(model.checkpoint_meta)
             models.append(model)
     configs = [json.dumps(_net_config(m), sort_keys=True, default=str) for m in models]
     for spec, c in zip(sources[1:], configs[1:]):
