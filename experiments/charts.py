@@ -16,7 +16,8 @@ import pandas as pd
 from experiments import runlogs, tables
 
 REF_COLOUR = "#9aa0a6"
-COLOURS = {"regression": "#4c78a8", "classification": "#f58518", "fusion": "#54a24b", "gan": "#e45756", "neural_style": "#b279a2",
+COLOURS = {"regression": "#4c78a8", "classification": "#f58518", "fusion": "#54a24b", "koalarization": "#72b7b2", "gan": "#e45756",
+           "neural_style": "#b279a2",
            "gray": REF_COLOUR, "truth": "#444444"}  # fmt: skip
 _CYCLE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2", "#72b7b2", "#eeca3b", "#ff9da6", "#9d755d"]
 
@@ -233,37 +234,79 @@ def learning_curves_plotly(
     return figs
 
 
-def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen"):
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_MPL_DASHES = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdash": (0, (8, 3)), "longdashdot": (0, (8, 3, 2, 3))}
+
+
+def validation_styles(frame: pd.DataFrame, shipped: dict[str, str] | None = None) -> dict[str, dict]:
+    """Run -> ``{"name", "colour", "dash"}``: one colour per method; within a method the run a shipped
+    model came from is solid and named so, the method's other runs dashed, dotted, ..."""
+    shipped = shipped or {}
+    out, seen = {}, {}
+    runs = list(dict.fromkeys(frame["run"]))
+    order = sorted(runs, key=lambda r: (r not in shipped, runs.index(r)))
+    for i, run in enumerate(order):
+        method = str(frame.loc[frame["run"] == run, "method"].iloc[0])
+        k = seen.setdefault(method, 0)
+        seen[method] += 1
+        name = f"{run} ({method})" + (f" - shipped as {shipped[run]}" if run in shipped else "")
+        out[run] = {"name": name, "colour": colour(method, i), "dash": DASHES[k % len(DASHES)]}
+    return out
+
+
+def reference_lines(references: dict[str, float] | None, runs: list[str]) -> list[tuple[float, str]]:
+    """Grey's score on the runs' validation photos: one line per distinct value, named for its runs."""
+    by_value: dict[float, list[str]] = {}
+    for r in runs:
+        if references and r in references:
+            by_value.setdefault(round(references[r], 4), []).append(r)
+    if len(by_value) == 1:
+        (v,) = by_value
+        return [(v, f"grey (ab = 0) on the same photos: {v:.3f}")]
+    return [(v, f"grey (ab = 0) on the photos of {', '.join(rs)}: {v:.3f}") for v, rs in sorted(by_value.items())]
+
+
+def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
+                      references: dict[str, float] | None = None):  # fmt: skip
     """The validation learning curves of all methods in one matplotlib chart."""
     if frame.empty:
         return None
     fig = figure(6.4, 3.2)
     ax = fig.add_subplot()
-    for i, (run, g) in enumerate(frame.groupby("run", sort=False)):
+    styles = validation_styles(frame, shipped)
+    for run, g in frame.groupby("run", sort=False):
         xs = g[x] if x in g and g[x].notna().all() else g["step"]
-        ax.plot(
-            xs, g[metric], "o-", ms=3, lw=1.4, color=colour(str(g["method"].iloc[0]), i), label=f"{run} ({g['method'].iloc[0]})"
-        )
+        st = styles[run]
+        ax.plot(xs, g[metric], "o", ls=_MPL_DASHES[st["dash"]], ms=3, lw=1.4, color=st["colour"], label=st["name"])
+    if metric == "val_auc_rebal":
+        for v, label in reference_lines(references, list(styles)):
+            ax.axhline(v, color=REF_COLOUR, lw=1.2, ls=":", label=label)
     ax.set_xlabel(runlogs.X_AXES.get(x, x))
     _thousands(ax)
     ax.set_ylabel(runlogs.LOSS_UNITS.get(metric, metric))
-    ax.set_title(f"Validation: {metric} of every run", loc="left", fontsize=10)
+    ax.set_title(f"Validation: {runlogs.LOSS_UNITS.get(metric, metric)} of every run", loc="left", fontsize=10)
     ax.legend(fontsize=7, frameon=False)
     ax.grid(alpha=0.3)
     return fig
 
 
-def validation_curves_plotly(frame: pd.DataFrame, metric: str, x: str = "images_seen"):
+def validation_curves_plotly(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
+                             references: dict[str, float] | None = None):  # fmt: skip
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for i, (run, g) in enumerate(frame.groupby("run", sort=False)):
+    styles = validation_styles(frame, shipped)
+    for run, g in frame.groupby("run", sort=False):
         xs = g[x] if x in g and g[x].notna().all() else g["step"]
-        fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=f"{run} ({g['method'].iloc[0]})",
-                                 line=dict(color=colour(str(g["method"].iloc[0]), i))))  # fmt: skip
+        st = styles[run]
+        fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=st["name"],
+                                 line=dict(color=st["colour"], dash=st["dash"])))  # fmt: skip
+    if metric == "val_auc_rebal":
+        for v, label in reference_lines(references, list(styles)):
+            fig.add_hline(y=v, line=dict(color=REF_COLOUR, dash="dot", width=1.5), annotation_text=label, annotation_position="bottom right")
     fig.update_layout(
-        title=f"Validation: {metric} of every run",
-        height=380,
+        title=f"Validation: {runlogs.LOSS_UNITS.get(metric, metric)} of every run",
+        height=420,
         margin=dict(l=10, r=10, t=40, b=10),
         legend=dict(orientation="h", y=-0.3),
     )

@@ -242,8 +242,9 @@ def training_section(rep: Report, progress) -> None:
                "than 20x; the GAN's discriminator outputs D(real) and D(fake) in their own panel (0.5: cannot tell).")  # fmt: skip
     frame, metric, left_out = runlogs.validation_curves(runs)
     if not frame.empty:
-        rep.figure("validation_curves", charts.validation_curves(frame, metric),
-                   f"Validation ({metric}) of every run against images seen, on each run's fixed validation batch"
+        rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=runlogs.shipped_runs(), references=runlogs.val_references(runs)),
+                   f"Validation ({metric}) of every run against images seen, on each run's fixed validation photos (dotted: grey on "
+                   "the same photos; solid: the runs the shipped models came from)"
                    + (f"; without {metric}: {', '.join(left_out)}" if left_out else "") + ".")  # fmt: skip
     for r in runs:
         steps = runlogs.sample_steps(r)

@@ -50,6 +50,45 @@ def list_runs() -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "log.csv").exists())
 
 
+def shipped_runs() -> dict[str, str]:
+    """Run -> the shipped model that came from it (``shipped_from`` in ``checkpoints/<model>.json``),
+    for runs still in ``results/runs/``."""
+    out: dict[str, str] = {}
+    root = checkpoints_dir()
+    for p in sorted(root.glob("*.json")) if root.is_dir() else []:
+        try:
+            src = json.loads(p.read_text()).get("shipped_from")
+        except (OSError, ValueError, AttributeError):
+            continue
+        run = Path(str(src)).name if src else ""
+        if run and (runs_dir() / run / "log.csv").exists():
+            out.setdefault(run, p.stem)
+    return out
+
+
+def default_runs(runs: list[str] | None = None) -> list[str]:
+    """What the Training page shows first: the runs the shipped models came from and any run
+    training now (experiments and older runs stay a click away); every run when none shipped."""
+    runs = list_runs() if runs is None else runs
+    shipped = shipped_runs()
+    pick = [r for r in runs if r in shipped or run_is_live(r)]
+    return pick or list(runs)
+
+
+def val_references(runs: list[str]) -> dict[str, float]:
+    """Run -> grey's rebalanced AuC on the run's own fixed validation photos (``val_reference.json``,
+    written when the run starts), for the runs that have one."""
+    out = {}
+    for r in runs:
+        try:
+            v = json.loads((runs_dir() / r / "val_reference.json").read_text())["grey"]["val_auc_rebal"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(v, (int, float)):
+            out[r] = float(v)
+    return out
+
+
 def run_config(run: str) -> dict:
     p = runs_dir() / run / "config.toml"
     try:

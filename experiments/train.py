@@ -267,6 +267,31 @@ def _validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int) -
     return out
 
 
+class _Grey:
+    """The grey baseline (ab = 0) in the shape :func:`validate_photos` expects of a method."""
+
+    @staticmethod
+    def colorize_batch(images: list[np.ndarray]) -> list[np.ndarray]:
+        return images  # validate_photos hands it the grey inputs already
+
+
+def write_val_reference(run_dir: Path, photos: list[tuple[np.ndarray, str]], root: Path, seed: int) -> dict:
+    """``val_reference.json``: grey's scores on the run's fixed validation photos, the line its
+    learning curves are read against (the Training page draws it), unless one for the same photos
+    is there already."""
+    path = run_dir / "val_reference.json"
+    names = [name for _, name in photos]
+    try:
+        old = json.loads(path.read_text())
+        if old.get("photos") == names:
+            return old
+    except (OSError, ValueError):
+        pass
+    ref = {"val": str(root), "seed": seed, "photos": names, "grey": validate_photos(_Grey, photos)}
+    write_atomic(path, json.dumps(ref, indent=2))
+    return ref
+
+
 # --- the loop ---------------------------------------------------------------------------------
 
 
@@ -336,6 +361,8 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
     method.step = state["step"]
     if master:
         write_atomic(run_dir / "config.toml", dump_toml(cfg.to_dict()))
+        if val_photos:
+            write_val_reference(run_dir, val_photos, project_path(cfg.data.val), cfg.train.seed)
     if world > 1:
         method.distribute(local_rank)
 

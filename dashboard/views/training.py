@@ -16,8 +16,11 @@ if not runs:
     )
     st.stop()
 
-labels = {r: f"{r} ({runlogs.run_method_name(r)})" for r in runs}
-chosen = st.multiselect("Runs", runs, default=runs, format_func=labels.get, key="trn_runs")
+shipped = runlogs.shipped_runs()
+labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "") for r in runs}
+chosen = st.multiselect("Runs", runs, default=runlogs.default_runs(runs), format_func=labels.get, key="trn_runs",
+                        help="First shown: the runs the shipped models came from and any run training now; "
+                             "add experiments and earlier runs here.")  # fmt: skip
 c1, c2, c3 = st.columns(3)
 with c1:
     xaxis = st.radio("x axis", list(runlogs.X_AXES), horizontal=True, key="trn_x", format_func=runlogs.X_AXES.get)
@@ -35,6 +38,17 @@ def curves():
     if not logs:
         st.warning("The chosen runs have no logged steps yet.")
         return
+    st.subheader("Validation, every run together")
+    st.caption("Each run scores its checkpoints with the full colorize flow on its fixed validation photos (200 by default, "
+               "grey input); the dotted line is grey (ab = 0) on the same photos. The shipped model's run is solid, other runs "
+               "of the same method dashed or dotted.")  # fmt: skip
+    frame, metric, left_out = runlogs.validation_curves(list(logs))
+    if frame.empty:
+        st.info("No validation logs (val.csv) yet.")
+    else:
+        st.plotly_chart(charts.validation_curves_plotly(frame, metric, xaxis, shipped, runlogs.val_references(list(logs))), key="trn_val_chart")
+        if left_out:
+            st.caption(f"Not shown (their val.csv has no {metric} yet): {', '.join(left_out)}.")
     st.subheader("Training loss, one panel per run")
     st.caption("Each run's own loss terms on its own axis (their scales differ by orders of magnitude between methods); "
                "the GAN's discriminator outputs D(real) and D(fake) - its mean probability that a photo is real - in a panel of "
@@ -50,14 +64,6 @@ def curves():
     st.dataframe(latest[keep].rename(columns={"images_seen": "images seen", "wall_h": "wall time (h)"}).round(2), hide_index=True,
                  key="trn_latest")  # fmt: skip
 
-    st.subheader("Validation, every run together")
-    frame, metric, left_out = runlogs.validation_curves(list(logs))
-    if frame.empty:
-        st.info("No validation logs (val.csv) yet.")
-    else:
-        st.plotly_chart(charts.validation_curves_plotly(frame, metric, xaxis), key="trn_val_chart")
-        if left_out:
-            st.caption(f"Not shown (their val.csv has no {metric} yet): {', '.join(left_out)}.")
     all_logs = pd.concat(logs.values(), ignore_index=True)
     st.download_button("Export the logs (CSV)", all_logs.to_csv(index=False).encode(), file_name="training_logs.csv", mime="text/csv",
                        key="trn_csv")  # fmt: skip

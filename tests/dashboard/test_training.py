@@ -121,3 +121,31 @@ def test_real_run_and_half_written_log(trained_results, tmp_path, monkeypatch):
     titles = [json.loads(t)["layout"]["title"]["text"] for t in titles]
     assert "live (gan): training loss" in titles
     assert any(t.startswith("classification") for t in titles) or not (tmp_path / "runs" / "classification").exists()
+
+
+def test_shipped_runs_first_styled_and_read_against_grey(tmp_path, monkeypatch):
+    """The page opens on the runs the shipped models came from (an experiment of the same method a
+    click away), draws the shipped run solid and the other dashed, and grey's score as a line."""
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    val = "step,wall_s,val_ab_rmse,images_seen,val_auc_rebal\n10,5.0,20.0,160,0.82\n20,10.0,15.0,320,0.84\n"
+    for name in ("gan-main", "gan-experiment", "old-gan"):
+        d = fake_run(tmp_path, name, "gan", ["loss", "loss_g", "loss_d"])
+        (d / "val.csv").write_text(val)
+        (d / "val_reference.json").write_text(json.dumps({"grey": {"val_auc_rebal": 0.8015}}))
+    import os
+    import time
+
+    for name in ("gan-main", "old-gan"):  # finished runs: not followed live
+        old = time.time() - 3600
+        os.utime(tmp_path / "runs" / name / "log.csv", (old, old))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "gan.json").write_text(json.dumps({"shipped_from": "results/runs/gan-main"}))
+    at = training_page()
+    no_exceptions(at)
+    assert at.multiselect(key="trn_runs").value == ["gan-experiment", "gan-main"]  # old-gan is not shown first
+    data, layout = traces(at, "trn_val_chart")
+    styles = {t["name"]: t["line"].get("dash", "solid") for t in data}
+    assert styles == {"gan-main (gan) - shipped as gan": "solid", "gan-experiment (gan)": "dash"}
+    (line,) = layout["shapes"]
+    assert line["y0"] == line["y1"] == 0.8015
+    assert any("grey (ab = 0) on the same photos: 0.801" in a["text"] for a in layout["annotations"])

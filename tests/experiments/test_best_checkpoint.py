@@ -21,6 +21,12 @@ def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config
     best = json.loads((run / "best.json").read_text())
     assert best["step"] == int(top["step"]) and best["validation"]["val_auc_rebal"] == pytest.approx(float(top["val_auc_rebal"]), abs=1e-5)
     assert (run / "best.pt").exists() and T.best_score(run) == best["validation"]["val_auc_rebal"]
+    # grey's score on exactly the run's validation photos: the line the Training page draws under the curves
+    ref = json.loads((run / "val_reference.json").read_text())
+    photos = T.validation_photos(T.project_path(raw["data"]["val"]), 4, raw["train"]["seed"])
+    assert ref["photos"] == [name for _, name in photos]
+    assert ref["grey"]["val_auc_rebal"] == pytest.approx(T.validate_photos(T._Grey, photos)["val_auc_rebal"])
+    assert 0.3 < ref["grey"]["val_auc_rebal"] < 1.0 and ref["grey"]["val_colorfulness_ratio"] == 0.0
 
     monkeypatch.setattr(T, "CHECKPOINT_DIR", tmp_path / "shipped")
     (tmp_path / "shipped").mkdir()
