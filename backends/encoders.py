@@ -203,9 +203,11 @@ class SqueezeNetEncoder(nn.Module):
 
     CHANNELS = SqueezeNetFeatures.CHANNELS
 
-    def __init__(self, trainable: bool = False, weights: str | None = None, taps: int = 4):
+    def __init__(self, trainable: bool = False, weights: str | None = None, taps: int = 4, scale: float = 1.0):
         super().__init__()
-        self.trainable, self.taps = trainable, taps
+        if not 0.5 <= scale <= 4.0:
+            raise ValueError(f"encoder_scale must be in [0.5, 4], got {scale}")
+        self.trainable, self.taps, self.scale = trainable, taps, float(scale)
         self.net = SqueezeNetFeatures(aligned=True)
         self.source: str | None = None
         if not from_checkpoint_active():
@@ -225,9 +227,25 @@ class SqueezeNetEncoder(nn.Module):
 
     def forward(self, L):
         if self.trainable:
-            return self.net.pyramid(L, self.taps)
+            return self._taps(L)
         with torch.no_grad():
-            return [t.detach() for t in self.net.pyramid(L, self.taps)]
+            return [t.detach() for t in self._taps(L)]
+
+    def _taps(self, L):
+        """With ``scale != 1`` the network sees L resized by ``scale`` (to multiples of 16) and each
+        tap is area-resampled back to the grid the decoder expects (1/2 ... 1/16 of L's side): the
+        ImageNet features at the scale they were trained at, the decoder at its own."""
+        if self.scale == 1.0:
+            return self.net.pyramid(L, self.taps)
+        h, w = L.shape[-2:]
+        size = (max(16, round(h * self.scale / 16) * 16), max(16, round(w * self.scale / 16) * 16))
+        big = nn.functional.interpolate(L, size=size, mode="bilinear", align_corners=False)
+        out = []
+        for k, t in enumerate(self.net.pyramid(big, self.taps)):
+            grid = (-(-h // 2 ** (k + 1)), -(-w // 2 ** (k + 1)))
+            mode = "area" if t.shape[-2] >= grid[0] and t.shape[-1] >= grid[1] else "bilinear"
+            out.append(nn.functional.interpolate(t, size=grid, mode=mode, **({} if mode == "area" else {"align_corners": False})))
+        return out
 
 
 def grey_srgb(L: np.ndarray) -> np.ndarray:

@@ -31,6 +31,21 @@ def test_taps_sit_at_exact_fractions_and_features_are_the_genuine_ones():
     assert not any(p.requires_grad for p in enc.parameters())
 
 
+def test_encoder_scale_feeds_the_network_a_resized_photo_and_keeps_the_decoder_grid():
+    enc = SqueezeNetEncoder()
+    big = SqueezeNetEncoder(scale=1.5)
+    L = torch.rand(1, 1, 64, 96) * 100
+    plain, scaled = enc(L), big(L)
+    assert [t.shape for t in scaled] == [t.shape for t in plain]  # the grid the decoder expects
+    # what the taps hold: the network's features of the 1.5x photo (96 x 144), area-resampled
+    L_big = torch.nn.functional.interpolate(L, size=(96, 144), mode="bilinear", align_corners=False)
+    f16 = enc(L_big)[3]
+    assert torch.allclose(scaled[3], torch.nn.functional.interpolate(f16, size=(4, 6), mode="area"), atol=1e-5)
+    assert not torch.allclose(scaled[3], plain[3], atol=1e-2)
+    with pytest.raises(ValueError, match="encoder_scale"):
+        SqueezeNetEncoder(scale=8)
+
+
 def test_grey_srgb_inverts_lightness():
     from backends import color
 
@@ -45,7 +60,7 @@ def test_torch_methods_train_a_frozen_encoder_and_reload_without_the_weights_fil
     import backends
 
     cls = backends.method_class(method)
-    extra = {"optimizer": "adam", "lr": 1e-3} if method == "fusion" else {}
+    extra = {"optimizer": "adam", "lr": 1e-3} if method == "fusion" else {"encoder_scale": 1.25} if method == "classification" else {}
     m = cls(cls.Config(encoder="squeezenet", **extra), "cpu")
     net = next(iter(m.nets.values()))
     enc = net.encoder
@@ -60,7 +75,7 @@ def test_torch_methods_train_a_frozen_encoder_and_reload_without_the_weights_fil
     monkeypatch.setenv("COLORIZE_WEIGHTS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("COLORIZE_SQUEEZENET", str(tmp_path / "none.h5"))
     again = cls.from_checkpoint(path, device="cpu")
-    assert again.config.encoder == "squeezenet"
+    assert again.config.encoder == "squeezenet" and getattr(again.config, "encoder_scale", 1.0) == extra.get("encoder_scale", 1.0)
     np.testing.assert_allclose(again.predict_ab(L), want, atol=1.0)  # float16 weights
 
 
