@@ -85,6 +85,9 @@ class FusionConfig:
     encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file (.h5 Keras or torchvision .pth); default: the resolver.
     squeezenet_weights: str = ""
+    #: The SqueezeNet encoder sees L resized by this factor, its taps resampled back to the
+    #: decoder's grid (1: as the decoder; :class:`backends.encoders.SqueezeNetEncoder`).
+    encoder_scale: float = 1.0
     #: Side of the fixed square copy the global branch sees (paper: 224; a multiple of 32).
     global_size: int = 224
     #: Longer side of the working (local) resolution; sides are rounded to multiples of 8.
@@ -123,7 +126,7 @@ class FusionNet(nn.Module):
         if self.pretrained_low:
             # SqueezeNet's fire5 (256 channels at 1/8) in place of the six learned convolutions,
             # then one learned 3x3 convolution to the paper's low-level width
-            self.encoder = SqueezeNetEncoder(cfg.encoder_trainable, cfg.squeezenet_weights, taps=3)
+            self.encoder = SqueezeNetEncoder(cfg.encoder_trainable, cfg.squeezenet_weights, taps=3, scale=cfg.encoder_scale)
             self.low = conv_bn(SqueezeNetEncoder.CHANNELS[2], w3)
         else:
             self.low = nn.Sequential(

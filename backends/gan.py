@@ -122,11 +122,11 @@ class SqueezeUNetGenerator(nn.Module):
     """
 
     def __init__(self, ngf: int = 16, dropout: float = 0.5, dropout_blocks: int = 2, trainable: bool = False, weights: str | None = None,
-                 upsample: str = "nearest"):  # fmt: skip
+                 upsample: str = "nearest", encoder_scale: float = 1.0):  # fmt: skip
         super().__init__()
         from .encoders import SqueezeNetEncoder
 
-        self.encoder = SqueezeNetEncoder(trainable, weights)
+        self.encoder = SqueezeNetEncoder(trainable, weights, scale=encoder_scale)
         c2, c4, c8, c16 = SqueezeNetEncoder.CHANNELS
         self.local1 = nn.Sequential(nn.Conv2d(1, ngf // 2, 3, 1, 1), nn.LeakyReLU(0.2, True))  # full resolution
         self.local2 = nn.Sequential(nn.Conv2d(ngf // 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.LeakyReLU(0.2, True))
@@ -275,6 +275,9 @@ class GANColorizer(TorchColorizer):
         working_size: int = 256
         #: Explicit SqueezeNet weights file; empty: the weights resolver.
         squeezenet_weights: str = ""
+        #: The SqueezeNet encoder sees L resized by this factor, its taps resampled back to the
+        #: decoder's grid (1: as the decoder; :class:`backends.encoders.SqueezeNetEncoder`).
+        encoder_scale: float = 1.0
         #: Keep dropout on when colorizing (the paper does; default off, for deterministic output).
         test_dropout: bool = False
         #: Weight of the L1 term (paper 100).
@@ -309,7 +312,8 @@ class GANColorizer(TorchColorizer):
         if c.encoder == "squeezenet":
             if c.upsample not in ("nearest", "bilinear"):
                 raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {c.upsample!r}")
-            G = SqueezeUNetGenerator(c.ngf_decoder, c.dropout, c.dropout_blocks, c.encoder_trainable, c.squeezenet_weights, c.upsample)
+            G = SqueezeUNetGenerator(c.ngf_decoder, c.dropout, c.dropout_blocks, c.encoder_trainable, c.squeezenet_weights, c.upsample,
+                                      c.encoder_scale)
             init_weights(G.blocks, c.init_gain)
             init_weights(G.out, c.init_gain)
             init_weights(G.local1, c.init_gain)

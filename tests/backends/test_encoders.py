@@ -60,7 +60,7 @@ def test_torch_methods_train_a_frozen_encoder_and_reload_without_the_weights_fil
     import backends
 
     cls = backends.method_class(method)
-    extra = {"optimizer": "adam", "lr": 1e-3} if method == "fusion" else {"encoder_scale": 1.25} if method == "classification" else {}
+    extra = {"optimizer": "adam", "lr": 1e-3, "encoder_scale": 1.25} if method == "fusion" else {"encoder_scale": 1.25}
     m = cls(cls.Config(encoder="squeezenet", **extra), "cpu")
     net = next(iter(m.nets.values()))
     enc = net.encoder
@@ -75,7 +75,7 @@ def test_torch_methods_train_a_frozen_encoder_and_reload_without_the_weights_fil
     monkeypatch.setenv("COLORIZE_WEIGHTS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("COLORIZE_SQUEEZENET", str(tmp_path / "none.h5"))
     again = cls.from_checkpoint(path, device="cpu")
-    assert again.config.encoder == "squeezenet" and getattr(again.config, "encoder_scale", 1.0) == extra.get("encoder_scale", 1.0)
+    assert again.config.encoder == "squeezenet" and again.config.encoder_scale == 1.25 and net.encoder.scale == 1.25
     np.testing.assert_allclose(again.predict_ab(L), want, atol=1.0)  # float16 weights
 
 
