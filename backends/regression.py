@@ -83,6 +83,10 @@ class Config:
     encoder_trainable: bool = False
     #: Explicit SqueezeNet weights file (Keras HDF5); empty: the weights resolver.
     squeezenet_weights: str = ""
+    #: The SqueezeNet encoder sees the grey photo resized by this factor (to multiples of 16), its
+    #: taps resampled back to the decoder's grid (antialiased bilinear; 1: as the decoder) - as the
+    #: PyTorch methods' :class:`backends.encoders.SqueezeNetEncoder` does (area resampling there).
+    encoder_scale: float = 1.0
     #: Working size: L is squashed to this square before the network (ab comes back at the photo's
     #: size). The paper's 256; the squeezenet runs use 160, the scale of their training photos
     #: (cached at 160 px on the short side), since a network meets objects at the size it learned them.
@@ -104,6 +108,8 @@ class Config:
         check_encoder(self.encoder)
         if self.upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")
+        if not 0.5 <= self.encoder_scale <= 4.0:
+            raise ValueError(f"encoder_scale must be in [0.5, 4], got {self.encoder_scale}")
 
     @property
     def multiple(self) -> int:
@@ -206,7 +212,10 @@ def build_squeeze_network(cfg: Config, dtype: str = "float32"):
 
     inp_l = keras.Input((None, None, 1), name="L", dtype=dtype)
     inp_g = keras.Input((None, None, 1), name="grey", dtype=dtype)
-    x = sq_conv(inp_g, 64, 3, 2, "conv1")
+    g = inp_g
+    if cfg.encoder_scale != 1.0:  # the ImageNet network sees the photo resized (see Config.encoder_scale)
+        g = resize_layer()(cfg.encoder_scale, 16, "bilinear", dtype=dtype, name="encoder_resize")([inp_g, inp_g])
+    x = sq_conv(g, 64, 3, 2, "conv1")
     taps = [x]
     pool_i = 0
     for spec, fname in zip(SqueezeNetFeatures.FIRES, SqueezeNetFeatures.KERAS_NAMES):
@@ -221,6 +230,9 @@ def build_squeeze_network(cfg: Config, dtype: str = "float32"):
         if fname in ("fire3", "fire5", "fire9"):
             taps.append(x)
     f2, f4, f8, f16 = taps
+    if cfg.encoder_scale != 1.0:  # each tap back to 1/2 ... 1/16 of L's side
+        f2, f4, f8, f16 = (resize_layer()(1 / 2**k, 1, "antialias", dtype=dtype, name=f"tap{2**k}_resize")([t, inp_l])
+                           for k, t in zip((1, 2, 3, 4), (f2, f4, f8, f16)))  # fmt: skip
     l1 = conv(inp_l, 16, name="local1")
     l2 = conv(l1, 32, stride=2, name="local2")
     y = conv(f16, 192, name="dec16")
@@ -231,6 +243,43 @@ def build_squeeze_network(cfg: Config, dtype: str = "float32"):
     out = layers.Conv2D(2, 3, padding="same", activation="tanh",
                         kernel_initializer=keras.initializers.GlorotUniform(seed=next(seed)), dtype=dtype, name="ab")(y)  # fmt: skip
     return keras.Model([inp_l, inp_g], out, name="regression_squeezenet")
+
+
+_RESIZE_LAYER = None
+
+
+def resize_layer():
+    """``ResizeLike(factor, multiple, method)([x, ref])``: ``x`` resized to ``ref``'s height and
+    width times ``factor``, rounded to multiples of ``multiple`` (at least one) - sizes known only
+    when the graph runs, which Keras' own Resizing layer cannot take. ``method`` "bilinear", or
+    "antialias" (bilinear with its kernel widened to the downsampling factor, TensorFlow's
+    differentiable stand-in for area resampling). Registered, so checkpoints holding it load in
+    safe mode."""
+    global _RESIZE_LAYER
+    if _RESIZE_LAYER is None:
+        tf, keras = tensorflow()
+
+        @keras.saving.register_keras_serializable(package="colorization_workbench")
+        class ResizeLike(keras.layers.Layer):
+            def __init__(self, factor: float, multiple: int = 1, method: str = "bilinear", **kwargs):
+                super().__init__(**kwargs)
+                self.factor, self.multiple, self.method = float(factor), int(multiple), str(method)
+
+            def call(self, inputs):
+                x, ref = inputs
+                hw = tf.cast(tf.shape(ref)[1:3], tf.float32) * self.factor / self.multiple
+                size = tf.maximum(tf.cast(tf.round(hw), tf.int32), 1) * self.multiple
+                out = tf.image.resize(x, size, method="bilinear", antialias=self.method == "antialias")
+                return tf.cast(out, x.dtype)
+
+            def compute_output_shape(self, input_shapes):
+                return (input_shapes[0][0], None, None, input_shapes[0][-1])
+
+            def get_config(self):
+                return {**super().get_config(), "factor": self.factor, "multiple": self.multiple, "method": self.method}
+
+        _RESIZE_LAYER = ResizeLike
+    return _RESIZE_LAYER
 
 
 def squeezenet_keras_weights(path) -> dict[str, list[np.ndarray]]:

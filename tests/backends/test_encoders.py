@@ -99,3 +99,27 @@ def test_keras_regression_encoder_folds_the_caffe_input_exactly():
     out = m.train_step(_batch(2, 32))
     assert np.isfinite(out["loss"])
     assert m.predict_ab(np.full((1, 40, 56), 50, np.float32)).shape == (1, 2, 40, 56)
+
+
+def test_keras_regression_encoder_scale_feeds_the_resized_photo_and_reloads_in_safe_mode(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from backends.regression import Config, RegressionColorizer
+
+    m = RegressionColorizer(Config(encoder="squeezenet", encoder_scale=1.5), "cpu")
+    L = np.random.default_rng(2).random((1, 64, 96), dtype=np.float32) * 80 + 10
+    inputs = [((L - 50) / 100)[..., None], grey_srgb(L)[..., None]]
+    # the ImageNet network sees the grey photo at 1.5x (96 x 144): its fire9 is 1/16 of that ...
+    grey_in = keras.Model(m.model.inputs, m.model.get_layer("encoder_resize").output)(inputs).numpy()
+    np.testing.assert_allclose(grey_in, tf.image.resize(inputs[1], (96, 144)).numpy(), atol=1e-6)
+    fire9 = keras.Model(m.model.inputs, m.model.get_layer("fire9_concat").output)(inputs).numpy()
+    assert fire9.shape[1:3] == (6, 9)
+    # ... and reaches the decoder resampled to 1/16 of 64 x 96
+    tap = keras.Model(m.model.inputs, m.model.get_layer("tap16_resize").output)(inputs).numpy()
+    np.testing.assert_allclose(tap, tf.image.resize(fire9, (4, 6), antialias=True).numpy(), atol=1e-5)
+    assert np.isfinite(m.train_step(_batch(2, 64))["loss"])
+    ab = m.predict_ab(L)
+    again = RegressionColorizer.from_checkpoint(m.save(tmp_path / "r.keras", {"images_seen": 2}), "cpu")  # safe mode
+    assert again.config.encoder_scale == 1.5
+    np.testing.assert_allclose(again.predict_ab(L), ab, atol=1e-4)
