@@ -117,6 +117,10 @@ def test_real_run_and_half_written_log(trained_results, tmp_path, monkeypatch):
     at = training_page()
     no_exceptions(at)
     assert at.toggle(key="trn_follow").value  # a run written seconds ago is followed live
+    assert "live" in at.multiselect(key="trn_runs").value  # and shown first
+    every = sorted(p.parent.name for p in (tmp_path / "runs").glob("*/log.csv"))
+    at.multiselect(key="trn_runs").set_value(every).run()
+    no_exceptions(at)
     titles = [c.proto.spec for c in at.get("plotly_chart") if "trn_loss_chart" in c.proto.id]
     titles = [json.loads(t)["layout"]["title"]["text"] for t in titles]
     assert "live (gan): training loss" in titles
