@@ -54,6 +54,8 @@ def variant(method: str, config: dict) -> str:
     parts = [f"encoder: {'SqueezeNet 1.1 (ImageNet, frozen)' if enc == 'squeezenet' and not model.get('encoder_trainable') else 'SqueezeNet 1.1 (ImageNet, fine-tuned)' if enc == 'squeezenet' else 'learned from scratch (the paper)'}"]
     if "global_branch" in model:
         parts.append(f"global branch: {'frozen SqueezeNet embedding (Deep Koalarization)' if model['global_branch'] == 'squeezenet' else 'learned (Iizuka et al.)'}")
+    if model.get("encoder_scale", 1.0) != 1.0 and enc == "squeezenet":
+        parts.append(f"encoder input resized x{model['encoder_scale']:g} (ImageNet's scale; taps resampled to the decoder's grid)")
     if model.get("prior_correction"):
         parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
     return "; ".join(parts)
@@ -69,7 +71,8 @@ def make_card(method: str, meta: dict) -> dict:
     seen = [c.get("images_seen") or 0 for c in averaged.get("checkpoints", [])]
     return {
         # a shipped average (experiments.average) is no paper's: the variant says so
-        "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else ""),
+        "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else "")
+        + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else ""),
         "data": roots if isinstance(roots, list) else [roots],
         "images_seen": meta.get("images_seen"),
         "steps": meta.get("step"),

@@ -344,9 +344,13 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
     # committed), from ``init_from`` - e.g. the shipped model - whose weights and step/wall-time
     # counters continue (its optimiser state, when it has none, starts afresh).
     start = ckpt if ckpt.exists() and not fresh else (Path(init_from) if init_from and not fresh else None)
+    continued_from = None  # the run this one went on from (--init-from), kept across its own resumes
     if start is not None:
         meta = method.load(start, training=True)
         state.update({k: meta.get(k, state[k]) for k in state})
+        continued_from = meta.get("continued_from")
+        if start != ckpt and meta.get("run") != run_dir.name:
+            continued_from = {"run": meta.get("run"), "images_seen": meta.get("images_seen"), "file": str(start)}
         if master:
             truncate_log(log_path, state["step"])
             truncate_log(val_path, state["step"])
@@ -435,6 +439,7 @@ def train(cfg: ExperimentConfig, device: str = "auto", fresh: bool = False, prog
             "train_precision": precision,
             "saved_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "validation": val,
+            **({"continued_from": continued_from} if continued_from else {}),
         }
         method.save(ckpt, meta, training=True)
         write_atomic(meta_path, json.dumps(meta, indent=2))

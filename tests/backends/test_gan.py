@@ -228,10 +228,30 @@ def test_a_new_checkout_continues_from_the_committed_resume_weights(tiny_config,
     m = GANColorizer(GANColorizer.Config(**TINY), "cpu")
     state = m.load(run / "checkpoint.pt", training=True)
     assert m.step == 16 and state["images_seen"] == meta["images_seen"] * 16 // 12
+    assert "continued_from" not in state  # its own weights: the same run, not a continuation of another
     # four steps on from the resume weights
     w_resume = next(iter(saved.nets["G"].parameters())).detach()
     w_now = next(iter(m.nets["G"].parameters())).detach()
     assert 0 < (w_now - w_resume).abs().mean() < 0.5 * w_resume.abs().mean()
+
+
+def test_a_run_continued_from_another_records_where_it_began(tiny_config):
+    """A new run started with --init-from another run's weights says so in every checkpoint it
+    writes (and the model card shows it), also after resuming from its own checkpoint."""
+    torch.set_num_threads(1)
+    first = train(load_config(raw=tiny_config("gan", steps=4, model=TINY, checkpoint_every=4, run="base")), "cpu", progress=False)
+    seen = json.loads((first / "resume.json").read_text())["images_seen"]
+    raw = tiny_config("gan", steps=6, model={**TINY, "lr": 1e-4}, checkpoint_every=2, run="base-more")
+    more = train(load_config(raw=raw), "cpu", progress=False, init_from=first / "resume.pt")
+    want = {"run": "base", "images_seen": seen, "file": str(first / "resume.pt")}
+    assert json.loads((more / "checkpoint.json").read_text())["continued_from"] == want
+    raw["train"]["steps"] = 8
+    train(load_config(raw=raw), "cpu", progress=False)  # resumes from base-more's own checkpoint
+    meta = json.loads((more / "checkpoint.json").read_text())
+    assert meta["step"] == 8 and meta["continued_from"] == want
+    from experiments.modelcard import make_card
+
+    assert f"continued from run base at {seen:,} images" in make_card("gan", meta)["variant"]
 
 
 def test_cpu_inference_in_slices_gives_the_whole_batch_result(monkeypatch):
