@@ -66,11 +66,12 @@ def shipped_runs() -> dict[str, str]:
     return out
 
 
-def default_runs(runs: list[str] | None = None) -> list[str]:
-    """What the Training page shows first: the runs the shipped models came from and any run
-    training now (experiments and older runs stay a click away); every run when none shipped."""
+def default_runs(runs: list[str] | None = None, shipped: dict[str, str] | None = None) -> list[str]:
+    """What the Training page shows first: the runs the shipped models came from (``shipped``, as
+    :func:`shipped_runs` gives them) and any run training now (experiments and older runs stay a
+    click away); every run when none shipped."""
     runs = list_runs() if runs is None else runs
-    shipped = shipped_runs()
+    shipped = shipped_runs() if shipped is None else shipped
     pick = [r for r in runs if r in shipped or run_is_live(r)]
     return pick or list(runs)
 

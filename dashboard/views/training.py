@@ -18,7 +18,7 @@ if not runs:
 
 shipped = runlogs.shipped_runs()
 labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "") for r in runs}
-chosen = st.multiselect("Runs", runs, default=runlogs.default_runs(runs), format_func=labels.get, key="trn_runs",
+chosen = st.multiselect("Runs", runs, default=runlogs.default_runs(runs, shipped), format_func=labels.get, key="trn_runs",
                         help="First shown: the runs the shipped models came from and any run training now; "
                              "add experiments and earlier runs here.")  # fmt: skip
 c1, c2, c3 = st.columns(3)
