@@ -57,6 +57,10 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def git_commit() -> str:
+    """The checkout's commit (``+dirty`` with uncommitted changes); ``COLORIZE_GIT_COMMIT`` names it
+    where the code travelled without its history (the lent device machine)."""
+    if os.environ.get("COLORIZE_GIT_COMMIT"):
+        return os.environ["COLORIZE_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)

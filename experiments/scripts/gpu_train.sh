@@ -1,35 +1,116 @@
 #!/usr/bin/env bash
-# Prepared GPU training (issue 10): when a GPU is lent, train every learned method to the same
-# budget in a few minutes of wall time and ship what beats the shipped models, with provenance.
-#   bash experiments/scripts/gpu_train.sh [IMAGES]          # default 300000 images per method
-# What differs from the CPU recipe (experiments/configs/<method>.toml, same data, same crop
-# schedule shape: the first two thirds at 64-px crops, the last third at 128 px):
-# - wider, paper-size decoders/networks where the CPU configs shrink them (gan: ngf_decoder 32;
-#   classification: decoder 256-192-128; fusion: the paper's widths 64-128-256-512 and FC
-#   1024-512-256);
-# - batch 64 / 32, data-loader workers 8, mixed precision (automatic on CUDA in TorchColorizer);
-# - runs named <method>-gpu, so the CPU runs are untouched; each ships only when it beats the
-#   shipped model on the fixed validation photos (experiments.train --ship-if-better).
-# A run that the time limit cuts resumes exactly with the same command.
+# Prepared GPU training (issue 10): train the learned methods to the same budget in minutes of GPU
+# time, with provenance; what beats the shipped models is shipped (here or, for the lent device
+# machine, at home after experiments.device_import).
+#
+#   bash experiments/scripts/gpu_train.sh [IMAGES]     # a GPU machine with this checkout and ../shared
+#   PACK=.devicepack EXPORT=$OUT TIME_LIMIT=400 bash experiments/scripts/gpu_train.sh   # the lent device
+#
+# The lent device machine receives the checkout alone (no ../shared, at most 64 MiB): the round trip
+# is in the README's "When a GPU is lent" (experiments.devicepack, device_slim.sh, this script,
+# experiments.device_import).
+#
+# What differs from the CPU recipe (experiments/configs/<method>.toml: same data, same crop schedule
+# shape - the first two thirds at 64-px crops, the last third at 128 px - and the same stream):
+# - wider networks than the CPU configs, still below the papers' sizes: each model's half-precision
+#   weights must come back from the device in one file of at most 16 MiB (gan: ngf_decoder 32, 7.7
+#   MiB; classification: decoder 256-192-128, 7.1 MiB; fusion: widths 32-64-128-128 and FC 512-256-128,
+#   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
+#   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
+# - batch 64 / 32, mixed precision (automatic on CUDA in TorchColorizer);
+# - runs named <method>-gpu, so the CPU runs are untouched.
+#
+# Environment:
+#   METHODS     default "classification gan fusion koalarization regression"; regression is skipped
+#               where TensorFlow is not importable (the device's Python has none)
+#   PACK        a device pack (python -m experiments.devicepack): its photos are unpacked under WORK,
+#               its SqueezeNet file is the encoders' (COLORIZE_WEIGHTS_DIR), the caches go under WORK
+#   WORK        scratch folder for PACK (default /tmp/colorize-gpu)
+#   PARALLEL    1: every method at once on the one GPU, 3 loader workers each (default 1 with PACK)
+#   TIME_LIMIT  seconds per run before SIGTERM; the run saves a checkpoint and stops (resumable)
+#   EXPORT      folder that receives <run>.tar.gz per run (best weights in half precision, else the
+#               latest; logs, samples, provenance) and gpu_train.log, for experiments.device_import
+#   SHIP        1: ship-if-better after each run (default 1, 0 with PACK: gate at home on the originals)
+#   DEVICE      cuda (default); cpu runs the same steps on the CPU (the tests)
+#   PYTHON      interpreter (default: the checkout's .venv, else python3 - the device's, with torch)
+#   COLORIZE_GIT_COMMIT  the commit the code is at, for the runs' provenance where .git did not travel
+#   RUNS_DIR    where the runs go (default results/runs)
+#   GPU_TRAIN_SMALL=1  keep the CPU configs' network sizes (the tests)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. .venv/bin/activate 2>/dev/null || true
-python - <<'EOF' || { echo "no CUDA GPU here: nothing to do (the CPU recipe is experiments/scripts/train_rounds.sh)"; exit 3; }
-import sys, torch
-sys.exit(0 if torch.cuda.is_available() else 1)
-EOF
+if . .venv/bin/activate 2>/dev/null; then PY=${PYTHON:-python}; else PY=${PYTHON:-python3}; fi  # the device: python3
+DEVICE=${DEVICE:-cuda}
+if [ "$DEVICE" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+  echo "no CUDA GPU here: nothing to do (the CPU recipe is experiments/scripts/train_rounds.sh)"
+  exit 3
+fi
 images=${1:-300000}
 phase2=$(( images * 2 / 3 ))
-common=("train.images=$images" "data.workers=8" "data.batch_size=64" "data.schedule=[[$phase2,128,32]]" "train.checkpoint_every=500")
-run() {  # method, run name, extra overrides...
-  local m=$1 name=$2; shift 2
-  echo "[$(date -u +%H:%M:%S)] $m -> $name"
-  python -m experiments.train --config "experiments/configs/$m.toml" --device cuda "${common[@]}" "train.run=$name" "$@" \
-    --ship-if-better --no-progress || echo "$m failed"
+METHODS=${METHODS:-"classification gan fusion koalarization regression"}
+RUNS_DIR=${RUNS_DIR:-results/runs}
+PARALLEL=${PARALLEL:-$([ -n "${PACK:-}" ] && echo 1 || echo 0)}
+SHIP=${SHIP:-$([ -n "${PACK:-}" ] && echo 0 || echo 1)}
+workers=8; [ "$PARALLEL" = 1 ] && workers=3
+data=()
+if [ -n "${PACK:-}" ]; then
+  WORK=${WORK:-/tmp/colorize-gpu}
+  mkdir -p "$WORK"
+  "$PY" -m experiments.devicepack --unpack "$PACK" "$WORK/data" || exit 2
+  export COLORIZE_WEIGHTS_DIR="$PWD/$PACK/weights" COLORIZE_CACHE_DIR="$WORK/cache"
+  mapfile -t dirs < <(for d in "$WORK"/data/*/; do [ "$(basename "$d")" = val ] || realpath "$d"; done)
+  roots=$(printf '"%s",' "${dirs[@]}"); roots=${roots%,}
+  short=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["short_side"])' "$PACK/manifest.json")
+  data=("data.train=[$roots]" "data.val=$(realpath "$WORK/data/val")" "data.cache_short=$short")
+  # one decode for all runs (parallel runs would each start writing the same cache)
+  "$PY" -c 'import sys; from experiments.datacache import build_cache; c = build_cache(sys.argv[2:], short=int(sys.argv[1]), progress=False); print(f"cache: {len(c)} photos, {len(c.classes)} labels")' \
+    "$short" "${dirs[@]}" || exit 2
+fi
+common=("train.images=$images" "data.workers=$workers" "data.batch_size=64" "data.schedule=[[$phase2,128,32]]"
+        "train.checkpoint_every=500" "train.runs_dir=$RUNS_DIR" "${data[@]}")
+small() { [ "${GPU_TRAIN_SMALL:-0}" = 1 ] || printf '%s\n' "$@"; }
+overrides() {  # the paper-size networks and each method's schedule for this budget
+  case $1 in
+    classification) small "model.decoder_widths=[256,192,128]"
+      echo "model.lr_milestones=[$(( phase2 / 64 )),$(( phase2 / 64 + (images - phase2) / 32 * 2 / 3 ))]" ;;
+    gan) small model.ngf_decoder=32
+      echo "model.decay_start=$(( phase2 / 64 ))"; echo "model.decay_steps=$(( (images - phase2) / 32 ))" ;;
+    fusion) small "model.widths=[32,64,128,128]" "model.fc=[512,256,128]" ;;
+    koalarization) small "model.widths=[48,96,192,384]" "model.fc=[768,384,192]" ;;
+  esac
 }
-run classification classification-gpu "model.decoder_widths=[256,192,128]" "model.lr_milestones=[$(( phase2 / 64 )),$(( phase2 / 64 + (images - phase2) / 32 * 2 / 3 ))]"
-run gan gan-gpu model.ngf_decoder=32 "model.decay_start=$(( phase2 / 64 ))" "model.decay_steps=$(( (images - phase2) / 32 ))"
-run fusion fusion-gpu "model.widths=[64,128,256,512]" "model.fc=[1024,512,256]"
-run regression regression-gpu
-run koalarization koalarization-gpu "model.widths=[64,128,256,512]" "model.fc=[1024,512,256]"
-echo "[$(date -u +%H:%M:%S)] done; commit results/checkpoints and results/runs/*-gpu"
+ship=(); [ "$SHIP" = 1 ] && ship=(--ship-if-better)
+log=${EXPORT:+$EXPORT/gpu_train.log}
+[ -n "${EXPORT:-}" ] && mkdir -p "$EXPORT"
+say() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a ${log:-/dev/null}; }
+run() {  # method: one run, cut at TIME_LIMIT seconds (SIGTERM: it checkpoints and stops)
+  local m=$1 extra
+  mapfile -t extra < <(overrides "$m")
+  say "$m -> $m-gpu (${images} images)"
+  local lim=(); [ -n "${TIME_LIMIT:-}" ] && lim=(timeout -k 120 -s TERM "$TIME_LIMIT")
+  "${lim[@]}" "$PY" -m experiments.train --config "experiments/configs/$m.toml" --device "$DEVICE" "${common[@]}" \
+    "train.run=$m-gpu" "${extra[@]}" "${ship[@]}" --no-progress > "$RUNS_DIR/$m-gpu.out" 2>&1
+  local rc=$?
+  tail -n 3 "$RUNS_DIR/$m-gpu.out" | tee -a ${log:-/dev/null}
+  say "$m: exit $rc$([ $rc = 143 ] || [ $rc = 124 ] && echo ' (cut by TIME_LIMIT; the same command resumes)')"
+}
+mkdir -p "$RUNS_DIR"
+todo=()
+for m in $METHODS; do
+  if [ "$m" = regression ] && ! "$PY" -c 'import tensorflow' 2>/dev/null; then
+    say "regression: skipped (TensorFlow is not importable here; the Keras regression trains on the CPU recipe)"
+    continue
+  fi
+  todo+=("$m")
+done
+if [ "$PARALLEL" = 1 ]; then
+  for m in "${todo[@]}"; do run "$m" & done
+  wait
+else
+  for m in "${todo[@]}"; do run "$m"; done
+fi
+if [ -n "${EXPORT:-}" ]; then
+  for m in "${todo[@]}"; do
+    "$PY" -m experiments.device_import --export "$RUNS_DIR/$m-gpu" "$EXPORT" ${PACK:+--pack "$PACK"} 2>&1 | tee -a "$log"
+  done
+fi
+say "done$([ -n "${EXPORT:-}" ] && echo "; bring back $EXPORT, then python -m experiments.device_import DIR")"

@@ -1,0 +1,165 @@
+"""GPU runs to and from the lent device machine: ``python -m experiments.device_import DIR``.
+
+``experiments/scripts/gpu_train.sh`` trains on the device machine and, with ``EXPORT``, calls
+``--export RUN_DIR DEST`` for each run: one ``<run>.tar.gz`` (at most 16 MiB, what a file coming
+back may weigh) with the run's best weights on its validation photos in half precision (else its
+latest), their provenance (``best.json``: images seen, wall time, hardware, config), the logs
+(``log.csv``, ``val.csv``), the config, the last sample grid, the run's console output and the
+device pack's manifest.
+
+Back here, ``python -m experiments.device_import DIR`` unpacks every ``*.tar.gz`` in ``DIR`` into
+``results/runs/<run>/`` (only plain files with the expected names; nothing outside that folder) and
+ships each run's model when it beats the shipped one on the fixed validation photos - the
+originals, not the pack's re-encoded copies (``experiments.train.ship``). The shipped model card
+keeps the run's provenance plus ``device_pack`` (what the device trained on).
+``--no-ship`` only unpacks; ``--force`` replaces a run folder that already holds another import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+from backends.errors import ColorizationError
+
+#: a file coming back from the device may weigh at most this much
+MAX_BYTES = 16 * (1 << 20)
+#: the files a run's archive may hold (and nothing else is unpacked)
+MEMBERS = ("best.pt", "best.json", "checkpoint.json", "log.csv", "val.csv", "config.toml", "val_reference.json", "console.txt", "device_pack.json", "sample.png")
+
+
+def export_run(run_dir: Path, dest: Path, pack: Path | None = None) -> Path:
+    """``dest/<run>.tar.gz`` of ``run_dir`` (see the module text); raises when nothing was trained."""
+    import backends
+
+    run_dir, dest = Path(run_dir), Path(dest)
+    meta_name = "best.json" if (run_dir / "best.json").exists() else "checkpoint.json"
+    try:
+        meta = json.loads((run_dir / meta_name).read_text())
+    except (OSError, ValueError) as exc:
+        raise ColorizationError(f"{run_dir}: no checkpoint to export ({exc})") from exc
+    cls = backends.method_class(meta["method"])
+    src = run_dir / (f"best{cls.checkpoint_ext}" if meta_name == "best.json" else f"checkpoint{cls.checkpoint_ext}")
+    if cls.checkpoint_ext != ".pt":
+        raise ColorizationError(f"{run_dir}: only PyTorch runs travel back from the device ({cls.checkpoint_ext})")
+    dest.mkdir(parents=True, exist_ok=True)
+    half = dest / f".{run_dir.name}-best.pt"
+    cls.from_checkpoint(src, device="cpu").save(half, meta, training=False, half=True)
+    files: dict[str, bytes] = {"best.pt": half.read_bytes(), "best.json": json.dumps(meta, indent=2).encode()}
+    half.unlink()
+    for name in ("checkpoint.json", "log.csv", "val.csv", "config.toml", "val_reference.json"):
+        if (run_dir / name).exists():
+            files[name] = (run_dir / name).read_bytes()
+    console = run_dir.parent / f"{run_dir.name}.out"
+    if console.exists():
+        files["console.txt"] = console.read_bytes()[-200_000:]
+    if pack is not None and (Path(pack) / "manifest.json").exists():
+        files["device_pack.json"] = (Path(pack) / "manifest.json").read_bytes()
+    samples = sorted((run_dir / "samples").glob("step_*.png"))
+    if samples:
+        files["sample.png"] = samples[-1].read_bytes()
+    out = dest / f"{run_dir.name}.tar.gz"
+    for drop in (None, "sample.png", "console.txt"):  # lighten it when it would not come back
+        files.pop(drop, None)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(f"{run_dir.name}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        if buf.tell() <= MAX_BYTES:
+            out.write_bytes(buf.getvalue())
+            return out
+    raise ColorizationError(f"{run_dir}: its weights alone take {buf.tell() / (1 << 20):.1f} MiB, more than a file coming back from the device may weigh (16 MiB)")
+
+
+def import_archive(archive: Path, runs_dir: Path, force: bool = False) -> Path:
+    """Unpack one ``<run>.tar.gz`` into ``runs_dir/<run>/``; returns that folder."""
+    archive = Path(archive)
+    try:
+        tar = tarfile.open(archive, mode="r:gz")
+    except (OSError, tarfile.TarError) as exc:
+        raise ColorizationError(f"{archive}: not a run archive from gpu_train.sh ({exc})") from exc
+    with tar:
+        members = tar.getmembers()
+        runs = {m.name.split("/", 1)[0] for m in members}
+        if len(runs) != 1:
+            raise ColorizationError(f"{archive}: holds {len(runs)} run folders, expected one")
+        run = runs.pop()
+        if not run or run in (".", "..") or "\\" in run or not all(c.isalnum() or c in "-_." for c in run):
+            raise ColorizationError(f"{archive}: bad run name {run!r}")
+        files = {}
+        for m in members:
+            name = m.name.split("/", 1)[1] if "/" in m.name else ""
+            if not m.isfile() or name not in MEMBERS:
+                raise ColorizationError(f"{archive}: unexpected member {m.name!r}")
+            files[name] = tar.extractfile(m).read()
+    if "best.pt" not in files or "best.json" not in files:
+        raise ColorizationError(f"{archive}: no weights (best.pt and best.json) in it")
+    meta = json.loads(files["best.json"])
+    if "device_pack.json" in files:
+        pack = json.loads(files["device_pack.json"])
+        meta["device_pack"] = {k: pack.get(k) for k in ("format", "quality", "short_side", "photos_packed", "photos_listed", "left_out_for_size", "val_photos")}
+        files["best.json"] = json.dumps(meta, indent=2).encode()
+    run_dir = Path(runs_dir) / run
+    old = run_dir / "best.json"
+    if old.exists() and not force:
+        prev = json.loads(old.read_text()).get("saved_at")
+        if prev != meta.get("saved_at"):
+            raise ColorizationError(f"{run_dir} already holds a run saved at {prev}; --force replaces it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        target = run_dir / ("samples/step_last.png" if name == "sample.png" else name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.device_import", description=__doc__.split("\n\n")[0])
+    p.add_argument("dir", nargs="?", help="folder holding the <run>.tar.gz files that came back")
+    p.add_argument("--export", nargs=2, metavar=("RUN_DIR", "DEST"), help="(on the device) write DEST/<run>.tar.gz")
+    p.add_argument("--pack", default=".devicepack", help="the device pack whose manifest goes with an export")
+    p.add_argument("--runs-dir", default=None, help="default results/runs")
+    p.add_argument("--no-ship", action="store_true", help="unpack only")
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        if args.export:
+            out = export_run(Path(args.export[0]), Path(args.export[1]), Path(args.pack))
+            print(f"exported {out} ({out.stat().st_size / (1 << 20):.1f} MiB)")
+            return 0
+        if not args.dir:
+            p.error("give the folder that came back, or --export")
+        from backends.base import PROJECT_ROOT
+        from experiments.train import ship
+
+        runs_dir = Path(args.runs_dir) if args.runs_dir else PROJECT_ROOT / "results" / "runs"
+        archives = sorted(Path(args.dir).glob("*.tar.gz"))
+        if not archives:
+            raise ColorizationError(f"{args.dir}: no <run>.tar.gz in it")
+        failed = 0
+        for a in archives:
+            try:
+                run_dir = import_archive(a, runs_dir, force=args.force)
+            except ColorizationError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            meta = json.loads((run_dir / "best.json").read_text())
+            print(f"{a.name} -> {run_dir}: {meta.get('method')}, {meta.get('images_seen')} images, {meta.get('hardware')}")
+            if not args.no_ship:
+                dst = ship(run_dir, meta["method"], if_better=True)
+                print(f"shipped {dst}" if dst else f"{meta['method']}: not shipped (the shipped model scores as high or higher)")
+        return 1 if failed else 0
+    except ColorizationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
