@@ -8,8 +8,9 @@ latest), their provenance (``best.json``: images seen, wall time, hardware, conf
 device pack's manifest.
 
 Back here, ``python -m experiments.device_import DIR`` unpacks every ``*.tar.gz`` in ``DIR`` into
-``results/runs/<run>/`` (only plain files with the expected names; nothing outside that folder) and
-ships each run's model when it beats the shipped one on the fixed validation photos - the
+``results/runs/<run>/`` (only plain files with the expected names; nothing outside that folder),
+keeps its model as ``model.pt`` + ``model.json`` (committed: an additional checkpoint with its
+provenance, ``--checkpoint results/runs/<run>/model.pt``), and ships each run's model when it beats the shipped one on the fixed validation photos - the
 originals, not the pack's re-encoded copies (``experiments.train.ship``). The shipped model card
 keeps the run's provenance plus ``device_pack`` (what the device trained on).
 ``--no-ship`` only unpacks; ``--force`` replaces a run folder that already holds another import.
@@ -116,6 +117,10 @@ def import_archive(archive: Path, runs_dir: Path, force: bool = False) -> Path:
         target = run_dir / ("samples/step_last.png" if name == "sample.png" else name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+    # the run's model as it came back, kept beside the shipped one whether or not it ships
+    # (best.* is not committed; model.* is: --checkpoint results/runs/<run>/model.pt loads it)
+    (run_dir / "model.pt").write_bytes(files["best.pt"])
+    (run_dir / "model.json").write_bytes(files["best.json"])
     return run_dir
 
 

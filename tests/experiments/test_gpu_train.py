@@ -134,7 +134,7 @@ def test_gpu_train_runs_from_a_pack_with_the_device_packages_and_the_runs_come_b
     # the weights that came back load, in half precision as shipped, and colorize
     import backends
 
-    model = backends.method_class("gan").from_checkpoint(run_dir / "best.pt", device="cpu")
+    model = backends.load("gan", device="cpu", checkpoint=run_dir / "model.pt")
     assert model.colorize(synthetic_photo(np.random.default_rng(3), 64, 0)).shape == (64, 64, 3)
 
 
