@@ -56,6 +56,9 @@ def variant(method: str, config: dict) -> str:
         parts.append(f"global branch: {'frozen SqueezeNet embedding (Deep Koalarization)' if model['global_branch'] == 'squeezenet' else 'learned (Iizuka et al.)'}")
     if model.get("encoder_scale", 1.0) != 1.0 and enc == "squeezenet":
         parts.append(f"encoder input resized x{model['encoder_scale']:g} (ImageNet's scale; taps resampled to the decoder's grid)")
+    if method == "gan" and model.get("dropout_blocks", 3) != 3:
+        n = model["dropout_blocks"]
+        parts.append(f"dropout in {n} decoder block{'s' if n != 1 else ''} (the paper: 3)")
     if model.get("prior_correction"):
         parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
     return "; ".join(parts)
@@ -72,7 +75,13 @@ def make_card(method: str, meta: dict) -> dict:
     return {
         # a shipped average (experiments.average) is no paper's: the variant says so
         "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else "")
-        + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else ""),
+        + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else "")
+        + (
+            f"; trained on the device pack ({pack.get('photos_packed'):,} of {pack.get('photos_listed'):,} photos, {pack.get('format')} "
+            f"q{pack.get('quality')} at {pack.get('short_side')} px)"
+            if (pack := meta.get("device_pack"))
+            else ""
+        ),
         "data": roots if isinstance(roots, list) else [roots],
         "images_seen": meta.get("images_seen"),
         "steps": meta.get("step"),

@@ -252,6 +252,9 @@ def test_a_run_continued_from_another_records_where_it_began(tiny_config):
     from experiments.modelcard import make_card
 
     assert f"continued from run base at {seen:,} images" in make_card("gan", meta)["variant"]
+    assert "dropout in" not in make_card("gan", meta)["variant"]  # the paper's three blocks
+    meta["config"]["model"]["dropout_blocks"] = 1
+    assert "dropout in 1 decoder block (the paper: 3)" in make_card("gan", meta)["variant"]
 
 
 def test_cpu_inference_in_slices_gives_the_whole_batch_result(monkeypatch):

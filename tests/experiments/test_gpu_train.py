@@ -131,6 +131,9 @@ def test_gpu_train_runs_from_a_pack_with_the_device_packages_and_the_runs_come_b
     meta = json.loads((run_dir / "best.json").read_text())
     assert meta["method"] == "gan" and meta["images_seen"] == 96 and meta["device_pack"]["photos_packed"] == 17
     assert meta["config"]["data"]["cache_short"] == 64 and meta["hardware"].startswith("CPU")
+    from experiments.modelcard import make_card
+
+    assert "trained on the device pack (17 of 17 photos, WebP q85 at 64 px)" in make_card("gan", meta)["variant"]
     # the weights that came back load, in half precision as shipped, and colorize
     import backends
 
