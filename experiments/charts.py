@@ -203,6 +203,23 @@ def learning_curves(logs: dict[str, pd.DataFrame], x: str = "images_seen", smoot
     return fig
 
 
+def log_ticks(values) -> tuple[list[float], list[str]]:
+    """Ticks for a log axis over ``values``: 1, 2 and 5 times each power of ten inside their range,
+    each labelled in full ("0.005", not Plotly's bare "5" between decades)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return [], []
+    lo, hi = float(v.min()), float(v.max())
+    ticks = [m * 10.0**e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)]
+    inside = [t for t in ticks if lo / 1.05 <= t <= hi * 1.05]
+    if len(inside) < 2:  # a narrow range: the neighbours on either side too
+        below = [t for t in ticks if t < lo][-1:]
+        above = [t for t in ticks if t > hi][:1]
+        inside = below + inside + above
+    return inside, [f"{t:.6g}" for t in inside]
+
+
 def learning_curves_plotly(
     logs: dict[str, pd.DataFrame], x: str = "images_seen", smooth: float = 0.6, log_override: bool | None = None
 ) -> list:
@@ -215,13 +232,16 @@ def learning_curves_plotly(
         df = logs[p["run"]]
         xs = df[x] if x in df else df["step"]
         fig = go.Figure()
+        drawn = []
         for i, c in enumerate(p["columns"]):
-            fig.add_trace(
-                go.Scatter(
-                    x=xs, y=runlogs.ema(df[c].to_numpy(), smooth), mode="lines", name=c, line=dict(color=_CYCLE[i % len(_CYCLE)])
-                )
-            )
+            ys = runlogs.ema(df[c].to_numpy(), smooth)
+            drawn.append(np.asarray(ys, dtype=float))
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=c, line=dict(color=_CYCLE[i % len(_CYCLE)])))
         use_log = p["log"] if log_override is None else (log_override and "d_real" not in p["columns"])
+        if use_log and drawn:
+            tickvals, ticktext = log_ticks(np.concatenate(drawn))
+            if tickvals:
+                fig.update_yaxes(tickvals=tickvals, ticktext=ticktext)
         if "d_real" in p["columns"]:
             fig.add_hline(y=0.5, line_dash="dash", line_color=REF_COLOUR)
         fig.update_layout(title=p["title"], height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
@@ -240,17 +260,21 @@ _MPL_DASHES = {"solid": "-", "dash": "--", "dot": ":", "dashdot": "-.", "longdas
 
 def validation_styles(frame: pd.DataFrame, shipped: dict[str, str] | None = None) -> dict[str, dict]:
     """Run -> ``{"name", "colour", "dash"}``: one colour per method; within a method the run a shipped
-    model came from is solid and named so, the method's other runs dashed, dotted, ..."""
+    model came from (and any run it continued from) is solid and named so, the method's other runs
+    dashed, dotted, ..."""
     shipped = shipped or {}
     out, seen = {}, {}
     runs = list(dict.fromkeys(frame["run"]))
     order = sorted(runs, key=lambda r: (r not in shipped, runs.index(r)))
     for i, run in enumerate(order):
         method = str(frame.loc[frame["run"] == run, "method"].iloc[0])
-        k = seen.setdefault(method, 0)
-        seen[method] += 1
+        if run in shipped:  # the shipped model's run, and the runs it continued from: one solid line
+            dash = "solid"
+        else:
+            seen[method] = seen.get(method, 0) + 1
+            dash = DASHES[seen[method] % len(DASHES)]
         name = f"{run} ({method})" + (f" - shipped as {shipped[run]}" if run in shipped else "")
-        out[run] = {"name": name, "colour": colour(method, i), "dash": DASHES[k % len(DASHES)]}
+        out[run] = {"name": name, "colour": colour(method, i), "dash": dash}
     return out
 
 

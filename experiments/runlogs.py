@@ -50,19 +50,42 @@ def list_runs() -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "log.csv").exists())
 
 
+def _continued_from(meta: dict) -> tuple[str, int | None]:
+    """``(run, images_seen)`` of the run a checkpoint went on from (``--init-from``), or ``("", None)``."""
+    cont = meta.get("continued_from") if isinstance(meta, dict) else None
+    if not isinstance(cont, dict) or not cont.get("run"):
+        return "", None
+    n = cont.get("images_seen")
+    return Path(str(cont["run"])).name, int(n) if isinstance(n, (int, float)) else None
+
+
 def shipped_runs() -> dict[str, str]:
     """Run -> the shipped model that came from it (``shipped_from`` in ``checkpoints/<model>.json``),
-    for runs still in ``results/runs/``."""
+    for runs still in ``results/runs/``; a shipped run that continued from another (``--init-from``)
+    brings that run too, named for the part of the model it trained ("koalarization (its first
+    300,000 images)"), and so on up the chain, so the shipped model's learning curve is whole."""
     out: dict[str, str] = {}
     root = checkpoints_dir()
     for p in sorted(root.glob("*.json")) if root.is_dir() else []:
         try:
-            src = json.loads(p.read_text()).get("shipped_from")
+            meta = json.loads(p.read_text())
+            src = meta.get("shipped_from")
         except (OSError, ValueError, AttributeError):
             continue
         run = Path(str(src)).name if src else ""
-        if run and (runs_dir() / run / "log.csv").exists():
-            out.setdefault(run, p.stem)
+        if not (run and (runs_dir() / run / "log.csv").exists()):
+            continue
+        out.setdefault(run, p.stem)
+        seen = {run}
+        parent, upto = _continued_from(meta)
+        while parent and parent not in seen and (runs_dir() / parent / "log.csv").exists():
+            seen.add(parent)
+            out.setdefault(parent, f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)")
+            try:
+                parent_meta = json.loads((runs_dir() / parent / "resume.json").read_text())
+            except (OSError, ValueError):
+                break
+            parent, upto = _continued_from(parent_meta)
     return out
 
 

@@ -81,6 +81,10 @@ def test_curves_controls_gan_and_samples(tmp_path, monkeypatch):
     assert np.allclose(np.array(data[0]["y"], dtype=float)[:3], [2.0, 1.0, 2.0 / 3], atol=1e-3)
     assert np.allclose(data[0]["x"][:2], [0.5 / 3600, 1.0 / 3600])
     assert layout["yaxis"]["type"] == "log" and traces(at, "trn_loss_chart_2")[1]["yaxis"]["type"] == "linear"
+    # a log axis labels its ticks in full (Plotly's default shows a bare "5" for 0.5 between decades)
+    ticks = dict(zip(layout["yaxis"]["tickvals"], layout["yaxis"]["ticktext"]))
+    assert ticks[0.5] == "0.5" and ticks[0.1] == "0.1" and ticks[2.0] == "2"
+    assert all(float(t) == v for v, t in ticks.items())
     # validation: val_auc_rebal against images seen, the run without it named
     vdata, vlayout = traces(at, "trn_val_chart")
     assert [t["name"] for t in vdata] == ["gan-a (gan)"] and "AuC" in vlayout["yaxis"]["title"]["text"]
@@ -153,3 +157,34 @@ def test_shipped_runs_first_styled_and_read_against_grey(tmp_path, monkeypatch):
     (line,) = layout["shapes"]
     assert line["y0"] == line["y1"] == 0.8015
     assert any("grey (ab = 0) on the same photos: 0.801" in a["text"] for a in layout["annotations"])
+
+
+def test_a_shipped_model_continued_from_another_run_shows_its_whole_curve(tmp_path, monkeypatch):
+    """A model shipped from a run that went on from another (--init-from) opens with both runs, drawn
+    solid in the method's colour and named for the part each trained, so its curve starts at 0."""
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    first = fake_run(tmp_path, "koal", "koalarization", ["loss"])
+    (first / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n10,5.0,160,0.81\n20,10.0,320,0.83\n")
+    ext = fake_run(tmp_path, "koal-ext", "koalarization", ["loss"])
+    (ext / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n30,15.0,480,0.835\n")
+    fake_run(tmp_path, "koal-other", "koalarization", ["loss"])
+    (tmp_path / "runs" / "koal-other" / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n10,5.0,160,0.80\n")
+    import os
+    import time
+
+    old = time.time() - 3600
+    for name in ("koal", "koal-ext", "koal-other"):
+        os.utime(tmp_path / "runs" / name / "log.csv", (old, old))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "koalarization.json").write_text(json.dumps(
+        {"shipped_from": "results/runs/koal-ext", "continued_from": {"run": "koal", "images_seen": 320, "file": "x.pt"}}))
+    at = training_page()
+    no_exceptions(at)
+    assert at.multiselect(key="trn_runs").value == ["koal", "koal-ext"]
+    at.multiselect(key="trn_runs").select("koal-other").run()
+    data, _ = traces(at, "trn_val_chart")
+    styles = {t["name"]: (t["line"].get("dash", "solid"), t["line"]["color"]) for t in data}
+    assert styles["koal (koalarization) - shipped as koalarization (its first 320 images)"][0] == "solid"
+    assert styles["koal-ext (koalarization) - shipped as koalarization"][0] == "solid"
+    assert styles["koal-other (koalarization)"][0] == "dash"
+    assert len({c for _, c in styles.values()}) == 1  # one method, one colour
