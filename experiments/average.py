@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the averaged checkpoint here (float16, with its provenance)")
     p.add_argument("--ship-if-better", action="store_true", help="ship it when it beats the shipped model on the fixed validation photos")
     p.add_argument("--val-photos", type=int, default=200, help="validation photos of the ship gate (the training runs' 200)")
+    p.add_argument("--min-margin", type=float, default=0.0, help="ship only when the gate gain is at least this (the README's rule: 0.001)")
+    p.add_argument("--holdout", type=int, default=0, help="and only when it also wins on this many other validation photos (the rule: 400)")
     args = p.parse_args(argv)
     try:
         model, meta = average(args.method, args.checkpoints)
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             from experiments.train import ship_model
 
             run = f"results/runs/{meta['run']}" if meta.get("run") else "checkpoints"
-            dst = ship_model(model, meta, run, True, args.val_photos)  # "averaged" in the meta says how
+            dst = ship_model(model, meta, run, True, args.val_photos, min_margin=args.min_margin, holdout=args.holdout)  # "averaged" in the meta says how
             print(f"shipped {dst}" if dst else "not shipped: the shipped model scores as high or higher")
     except (ColorizationError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,10 +10,13 @@ device pack's manifest.
 Back here, ``python -m experiments.device_import DIR`` unpacks every ``*.tar.gz`` in ``DIR`` into
 ``results/runs/<run>/`` (only plain files with the expected names; nothing outside that folder),
 keeps its model as ``model.pt`` + ``model.json`` (committed: an additional checkpoint with its
-provenance, ``--checkpoint results/runs/<run>/model.pt``), and ships each run's model when it beats the shipped one on the fixed validation photos - the
-originals, not the pack's re-encoded copies (``experiments.train.ship``). The shipped model card
+provenance, ``--checkpoint results/runs/<run>/model.pt``), and ships each run's model when it beats the
+shipped one on the fixed validation photos - the originals, not the pack's re-encoded copies - by at
+least ``--min-margin`` (0.001) and on 400 other validation photos too (``--holdout``): the README's
+rule for candidates shipped by hand (``experiments.train.ship``). The shipped model card
 keeps the run's provenance plus ``device_pack`` (what the device trained on).
-``--no-ship`` only unpacks; ``--force`` replaces a run folder that already holds another import.
+``--no-ship`` only unpacks; a run folder that already holds a run is never merged into (the same
+archive again is a no-op); ``--force`` clears it and imports.
 """
 
 from __future__ import annotations
@@ -98,29 +101,47 @@ def import_archive(archive: Path, runs_dir: Path, force: bool = False) -> Path:
             name = m.name.split("/", 1)[1] if "/" in m.name else ""
             if not m.isfile() or name not in MEMBERS:
                 raise ColorizationError(f"{archive}: unexpected member {m.name!r}")
+            if m.size > MAX_BYTES or sum(len(v) for v in files.values()) + m.size > 4 * MAX_BYTES:
+                raise ColorizationError(f"{archive}: member {m.name!r} is {m.size / (1 << 20):.1f} MiB unpacked, more than a run's archive holds")
             files[name] = tar.extractfile(m).read()
     if "best.pt" not in files or "best.json" not in files:
         raise ColorizationError(f"{archive}: no weights (best.pt and best.json) in it")
     meta = json.loads(files["best.json"])
     if "device_pack.json" in files:
         pack = json.loads(files["device_pack.json"])
-        meta["device_pack"] = {k: pack.get(k) for k in ("format", "quality", "short_side", "photos_packed", "photos_listed", "left_out_for_size", "val_photos")}
+        meta["device_pack"] = {k: pack.get(k) for k in ("format", "quality", "short_side", "photos_packed", "photos_listed", "left_out_for_size", "val_photos", "train_roots")}
         files["best.json"] = json.dumps(meta, indent=2).encode()
     run_dir = Path(runs_dir) / run
-    old = run_dir / "best.json"
-    if old.exists() and not force:
-        prev = json.loads(old.read_text()).get("saved_at")
-        if prev != meta.get("saved_at"):
-            raise ColorizationError(f"{run_dir} already holds a run saved at {prev}; --force replaces it")
+    # a run folder that holds anything (a committed import's model.json and logs, a CPU run of the
+    # same name) is never merged into: the same archive again is a no-op, another needs --force,
+    # which clears the folder's imported files first (nothing stale stays beside the new ones)
+    held = [n for n in ("model.json", "best.json", "log.csv", "val.csv") if (run_dir / n).exists()]
+    if held:
+        try:
+            prev = json.loads((run_dir / ("model.json" if "model.json" in held else "best.json")).read_text()).get("saved_at")
+        except (OSError, ValueError, AttributeError):
+            prev = None
+        if prev is not None and prev == meta.get("saved_at") and not force:
+            return run_dir  # already imported
+        if not force:
+            raise ColorizationError(
+                f"{run_dir} already holds a run ({', '.join(held)}"
+                + (f", saved at {prev}" if prev else "") + "); give the device runs another name (RUN_TAG) or --force to replace it"
+            )
+        for name in (*MEMBERS, "model.pt", "model.json", "samples/step_last.png", "checkpoint.pt", "resume.pt", "resume.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    from experiments.train import write_atomic
+
     run_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         target = run_dir / ("samples/step_last.png" if name == "sample.png" else name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        write_atomic(target, data)
     # the run's model as it came back, kept beside the shipped one whether or not it ships
-    # (best.* is not committed; model.* is: --checkpoint results/runs/<run>/model.pt loads it)
-    (run_dir / "model.pt").write_bytes(files["best.pt"])
-    (run_dir / "model.json").write_bytes(files["best.json"])
+    # (best.* is not committed; model.* is: --checkpoint results/runs/<run>/model.pt loads it);
+    # model.json last: its presence says the import is whole
+    write_atomic(run_dir / "model.pt", files["best.pt"])
+    write_atomic(run_dir / "model.json", files["best.json"])
     return run_dir
 
 
@@ -128,14 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.device_import", description=__doc__.split("\n\n")[0])
     p.add_argument("dir", nargs="?", help="folder holding the <run>.tar.gz files that came back")
     p.add_argument("--export", nargs=2, metavar=("RUN_DIR", "DEST"), help="(on the device) write DEST/<run>.tar.gz")
-    p.add_argument("--pack", default=".devicepack", help="the device pack whose manifest goes with an export")
+    p.add_argument("--pack", default=None, help="(with --export) the device pack the run trained on: its manifest goes with the export")
     p.add_argument("--runs-dir", default=None, help="default results/runs")
     p.add_argument("--no-ship", action="store_true", help="unpack only")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--min-margin", type=float, default=0.001, help="ship only with at least this gate gain (the README's rule; default 0.001)")
+    p.add_argument("--holdout", type=int, default=400, help="and a win on this many other validation photos too (default 400; 0: gate only)")
+    p.add_argument("--force", action="store_true", help="replace a run folder that already holds another run")
     args = p.parse_args(argv)
     try:
         if args.export:
-            out = export_run(Path(args.export[0]), Path(args.export[1]), Path(args.pack))
+            out = export_run(Path(args.export[0]), Path(args.export[1]), Path(args.pack) if args.pack else None)
             print(f"exported {out} ({out.stat().st_size / (1 << 20):.1f} MiB)")
             return 0
         if not args.dir:
@@ -158,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             meta = json.loads((run_dir / "best.json").read_text())
             print(f"{a.name} -> {run_dir}: {meta.get('method')}, {meta.get('images_seen')} images, {meta.get('hardware')}")
             if not args.no_ship:
-                dst = ship(run_dir, meta["method"], if_better=True)
-                print(f"shipped {dst}" if dst else f"{meta['method']}: not shipped (the shipped model scores as high or higher)")
+                dst = ship(run_dir, meta["method"], if_better=True, min_margin=args.min_margin, holdout=args.holdout)
+                print(f"shipped {dst}" if dst else f"{meta['method']}: not shipped (it does not beat the shipped model by the rule)")
         return 1 if failed else 0
     except ColorizationError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -159,7 +159,7 @@ def build_pack(
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
         weight_files.append({"name": w, "file": src.name, "bytes": dst.stat().st_size})
-    fixed = val_bytes + sum(w["bytes"] for w in weight_files) + 64 * (len(files) + n_val)  # + the index
+    fixed = val_bytes + sum(w["bytes"] for w in weight_files) + 96 * (len(files) + n_val) + 4096  # + the index and manifest
     budget = max_mib * MIB - fixed
     if budget <= 0:
         raise ColorizationError(f"--max-mib {max_mib}: the validation photos and weights alone take {fixed / MIB:.1f} MiB")
@@ -228,11 +228,16 @@ def build_pack(
         "classes": len(classes),
         "val_photos": n_val,
         "weights": weight_files,
-        "bytes": sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()),
+        "bytes": 0,
         "max_mib": max_mib,
     }
     blob.close()
-    manifest["mib"] = round(manifest["bytes"] / MIB, 2)
+    # the size of everything the pack sends, its manifest included (two passes: the numbers' own digits)
+    others = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file() and p.name != "manifest.json")
+    for _ in range(3):
+        text = json.dumps(manifest, indent=2) + "\n"
+        manifest["bytes"] = others + len(text.encode())
+        manifest["mib"] = round(manifest["bytes"] / MIB, 2)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -64,6 +64,16 @@ def variant(method: str, config: dict) -> str:
     return "; ".join(parts)
 
 
+def _count(n) -> str:
+    return f"{int(n):,}" if isinstance(n, (int, float)) else "?"
+
+
+def _data_roots(roots, pack) -> list:
+    if isinstance(pack, dict) and isinstance(pack.get("train_roots"), list) and pack["train_roots"]:
+        return [f"{os.path.relpath(r, PROJECT_ROOT) if os.path.isabs(r) else r} (device pack)" for r in pack["train_roots"]]
+    return roots if isinstance(roots, list) else [roots]
+
+
 def make_card(method: str, meta: dict) -> dict:
     cfg = meta.get("config", {})
     data = cfg.get("data", {})
@@ -77,12 +87,13 @@ def make_card(method: str, meta: dict) -> dict:
         "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else "")
         + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else "")
         + (
-            f"; trained on the device pack ({pack.get('photos_packed'):,} of {pack.get('photos_listed'):,} photos, {pack.get('format')} "
-            f"q{pack.get('quality')} at {pack.get('short_side')} px)"
-            if (pack := meta.get("device_pack"))
+            f"; trained on the device pack ({_count(pack.get('photos_packed'))} of {_count(pack.get('photos_listed'))} photos, "
+            f"{pack.get('format') or 'WebP'} q{pack.get('quality') or '?'} at {pack.get('short_side') or '?'} px)"
+            if isinstance(pack := meta.get("device_pack"), dict)
             else ""
         ),
-        "data": roots if isinstance(roots, list) else [roots],
+        # a device run read the pack's unpacked copies under a scratch folder: the card names the originals
+        "data": _data_roots(roots, meta.get("device_pack")),
         "images_seen": meta.get("images_seen"),
         "steps": meta.get("step"),
         "crops": crops,

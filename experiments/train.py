@@ -232,6 +232,26 @@ def validation_photos(root: Path, n: int, seed: int = 0) -> list[tuple[np.ndarra
     return [(load_image(samples[i].path, mode="rgb"), samples[i].path.name) for i in pick]
 
 
+def holdout_photos(root: Path, n: int = 400, gate: int = 200, table: int = 500, seed: int = 1) -> list[tuple[np.ndarray, str]]:
+    """A second opinion for a candidate model: ``n`` validation photos outside the ship gate's fixed
+    sample (``gate`` photos, :func:`validation_photos` with seed 0) and outside the tables' sample
+    (``python -m experiments.evaluate --limit table``), drawn with ``seed``; neither the gate nor the
+    tables ever see them, so a gain the gate saw that they do not share is the gate's noise."""
+    from backends.imageio import load_image
+    from experiments.data import scan_folder
+    from experiments.evaluate import scan_photos
+
+    if n <= 0:
+        return []
+    samples, _ = scan_folder(root)
+    gate_pick = random.Random(0).sample(range(len(samples)), min(gate, len(samples))) if gate > 0 else []
+    gate_names = {samples[i].path.name for i in gate_pick}
+    table_names = {p.path for p in scan_photos(root, table)} if table > 0 else set()
+    rest = [s for s in samples if s.path.name not in gate_names and s.path not in table_names]
+    random.Random(seed).shuffle(rest)
+    return [(load_image(s.path, mode="rgb"), s.path.name) for s in rest[:n]]
+
+
 def validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int = 16) -> dict:
     """The full colorize flow on the fixed validation photos (grey input): mean rebalanced AuC,
     AuC and colourfulness ratio to the truth - the learning curves the Training page compares."""
@@ -576,7 +596,8 @@ def best_score(run_dir: Path) -> float:
         return float("-inf")
 
 
-def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: int = 200, seed: int = 0) -> Path | None:
+def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: int = 200, seed: int = 0, min_margin: float = 0.0,
+         holdout: int = 0) -> Path | None:  # fmt: skip
     """Copy a run's best checkpoint on the validation photos (``best.<ext>``; else its latest) to
     results/checkpoints/<method>.<ext> (half precision) with provenance.
 
@@ -588,13 +609,16 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     use_best = best.exists() and (run_dir / "best.json").exists()  # the run's best on the validation photos
     src = best if use_best else run_dir / f"checkpoint{cls.checkpoint_ext}"
     meta = json.loads((run_dir / ("best.json" if use_best else "checkpoint.json")).read_text())
-    return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed)
+    return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed, min_margin, holdout)
 
 
-def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0) -> Path | None:
+def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0,
+               min_margin: float = 0.0, holdout: int = 0) -> Path | None:  # fmt: skip
     """Write ``model`` (half precision) and its provenance ``meta`` as results/checkpoints/<method>.*;
     with ``if_better`` only when it beats the shipped model on the fixed validation photos
-    (:func:`ship`; :mod:`experiments.average` ships averaged weights through it too)."""
+    (:func:`ship`; :mod:`experiments.average` ships averaged weights through it too) - by at least
+    ``min_margin`` of rebalanced AuC, and, with ``holdout``, on that many other validation photos
+    too (:func:`holdout_photos`): the README's rule for candidates picked by hand."""
     cls = type(model)
     method_name = cls.name
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
@@ -609,9 +633,20 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
         old = validate_photos(cls.from_checkpoint(dst, device="cpu"), photos)["val_auc_rebal"] if dst.exists() else float("-inf")
         gate = {"ship_gate": {"photos": len(photos), "val_auc_rebal": round(new, 5), "replaced_val_auc_rebal": round(old, 5) if dst.exists() else None}}
         print(f"ship gate {method_name}: candidate {new:.4f} vs shipped {old:.4f} on {len(photos)} validation photos", file=sys.stderr)
-        if new <= old:  # strictly better only: the run's best may be the very weights already shipped
+        if new <= old or new < old + min_margin:  # strictly better: the run's best may be the very weights already shipped
+            if min_margin and new > old:
+                print(f"ship gate {method_name}: a gain of {new - old:.4f} is below the margin of {min_margin:g}", file=sys.stderr)
             tmp.unlink(missing_ok=True)
             return None
+        if holdout and dst.exists():
+            others = holdout_photos(project_path(DataConfig().val), holdout, val_photos)
+            h_new = validate_photos(cls.from_checkpoint(tmp, device="cpu"), others)["val_auc_rebal"]
+            h_old = validate_photos(cls.from_checkpoint(dst, device="cpu"), others)["val_auc_rebal"]
+            gate["ship_gate"]["holdout"] = {"photos": len(others), "val_auc_rebal": round(h_new, 5), "replaced_val_auc_rebal": round(h_old, 5)}
+            print(f"ship gate {method_name}: candidate {h_new:.4f} vs shipped {h_old:.4f} on {len(others)} other validation photos", file=sys.stderr)
+            if h_new <= h_old:
+                tmp.unlink(missing_ok=True)
+                return None
     os.replace(tmp, dst)
     write_atomic(CHECKPOINT_DIR / f"{method_name}.json", json.dumps({**meta, **gate, "shipped_from": shipped_from, "precision": "float16"}, indent=2))
     return dst

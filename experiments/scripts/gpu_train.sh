@@ -4,7 +4,7 @@
 # machine, at home after experiments.device_import).
 #
 #   bash experiments/scripts/gpu_train.sh [IMAGES]     # a GPU machine with this checkout and ../shared
-#   PACK=.devicepack EXPORT=$OUT TIME_LIMIT=400 bash experiments/scripts/gpu_train.sh   # the lent device
+#   PACK=.devicepack EXPORT=$OUT TIME_LIMIT=420 bash experiments/scripts/gpu_train.sh   # the lent device
 #
 # The lent device machine receives the checkout alone (no ../shared, at most 64 MiB): the round trip
 # is in the README's "When a GPU is lent" (experiments.devicepack, device_slim.sh, this script,
@@ -18,7 +18,8 @@
 #   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
 #   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
 # - batch 64 / 32, mixed precision (automatic on CUDA in TorchColorizer);
-# - runs named <method>-gpu, so the CPU runs are untouched.
+# - runs named <method>-<RUN_TAG> (default gpu-<UTC date>), so the CPU runs and earlier device
+#   sessions' imports are untouched; the same day's command resumes them on a machine still warm.
 #
 # Environment:
 #   METHODS     default "classification gan fusion koalarization regression"; regression is skipped
@@ -27,16 +28,22 @@
 #               its SqueezeNet file is the encoders' (COLORIZE_WEIGHTS_DIR), the caches go under WORK
 #   WORK        scratch folder for PACK (default /tmp/colorize-gpu)
 #   PARALLEL    1: every method at once on the one GPU, 3 loader workers each (default 1 with PACK)
-#   TIME_LIMIT  seconds per run before SIGTERM; the run saves a checkpoint and stops (resumable)
+#   TIME_LIMIT  seconds from this script's start (unpacking and the cache decode count) after which
+#               every run gets SIGTERM, saves a checkpoint and stops (resumable); each run is
+#               exported as soon as it ends, so keep the call's timeout ~140 s above TIME_LIMIT
 #   EXPORT      folder that receives <run>.tar.gz per run (best weights in half precision, else the
 #               latest; logs, samples, provenance) and gpu_train.log, for experiments.device_import
+#   RUN_TAG     the runs' suffix (default gpu-<UTC date>)
 #   SHIP        1: ship-if-better after each run (default 1, 0 with PACK: gate at home on the originals)
 #   DEVICE      cuda (default); cpu runs the same steps on the CPU (the tests)
 #   PYTHON      interpreter (default: the checkout's .venv, else python3 - the device's, with torch)
 #   COLORIZE_GIT_COMMIT  the commit the code is at, for the runs' provenance where .git did not travel
 #   RUNS_DIR    where the runs go (default results/runs)
 #   GPU_TRAIN_SMALL=1  keep the CPU configs' network sizes (the tests)
+# Exit status: 0 when every run trained (or was cut by TIME_LIMIT) and, with EXPORT, was exported;
+# 1 when any run or export failed; 2 when the pack could not be unpacked; 3 without a GPU.
 set -uo pipefail
+START=$SECONDS
 cd "$(dirname "$0")/../.."
 if . .venv/bin/activate 2>/dev/null; then PY=${PYTHON:-python}; else PY=${PYTHON:-python3}; fi  # the device: python3
 DEVICE=${DEVICE:-cuda}
@@ -47,6 +54,7 @@ fi
 images=${1:-300000}
 phase2=$(( images * 2 / 3 ))
 METHODS=${METHODS:-"classification gan fusion koalarization regression"}
+RUN_TAG=${RUN_TAG:-gpu-$(date -u +%Y%m%d)}
 RUNS_DIR=${RUNS_DIR:-results/runs}
 PARALLEL=${PARALLEL:-$([ -n "${PACK:-}" ] && echo 1 || echo 0)}
 SHIP=${SHIP:-$([ -n "${PACK:-}" ] && echo 0 || echo 1)}
@@ -54,9 +62,11 @@ workers=8; [ "$PARALLEL" = 1 ] && workers=3
 data=()
 if [ -n "${PACK:-}" ]; then
   WORK=${WORK:-/tmp/colorize-gpu}
+  PACK=$(realpath "$PACK") || exit 2
+  rm -rf "$WORK/data"  # a machine still warm from an earlier call: only this pack's photos
   mkdir -p "$WORK"
   "$PY" -m experiments.devicepack --unpack "$PACK" "$WORK/data" || exit 2
-  export COLORIZE_WEIGHTS_DIR="$PWD/$PACK/weights" COLORIZE_CACHE_DIR="$WORK/cache"
+  export COLORIZE_WEIGHTS_DIR="$PACK/weights" COLORIZE_CACHE_DIR="$WORK/cache"
   mapfile -t dirs < <(for d in "$WORK"/data/*/; do [ "$(basename "$d")" = val ] || realpath "$d"; done)
   roots=$(printf '"%s",' "${dirs[@]}"); roots=${roots%,}
   short=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["short_side"])' "$PACK/manifest.json")
@@ -82,16 +92,31 @@ ship=(); [ "$SHIP" = 1 ] && ship=(--ship-if-better)
 log=${EXPORT:+$EXPORT/gpu_train.log}
 [ -n "${EXPORT:-}" ] && mkdir -p "$EXPORT"
 say() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a ${log:-/dev/null}; }
-run() {  # method: one run, cut at TIME_LIMIT seconds (SIGTERM: it checkpoints and stops)
-  local m=$1 extra
+run() {  # method: one run, cut TIME_LIMIT seconds after the script's start (SIGTERM: it checkpoints
+  # and stops), then exported; returns 0 when it trained (or was cut) and exported, else 1
+  local m=$1 extra name="$1-$RUN_TAG" rc
   mapfile -t extra < <(overrides "$m")
-  say "$m -> $m-gpu (${images} images)"
-  local lim=(); [ -n "${TIME_LIMIT:-}" ] && lim=(timeout -k 120 -s TERM "$TIME_LIMIT")
+  local lim=()
+  if [ -n "${TIME_LIMIT:-}" ]; then
+    local left=$(( TIME_LIMIT - (SECONDS - START) ))
+    [ "$left" -lt 30 ] && left=30
+    lim=(timeout -k 30 -s TERM "$left")
+  fi
+  say "$m -> $name (${images} images${lim[*]:+, ${lim[5]} s left})"
   "${lim[@]}" "$PY" -m experiments.train --config "experiments/configs/$m.toml" --device "$DEVICE" "${common[@]}" \
-    "train.run=$m-gpu" "${extra[@]}" "${ship[@]}" --no-progress > "$RUNS_DIR/$m-gpu.out" 2>&1
-  local rc=$?
-  tail -n 3 "$RUNS_DIR/$m-gpu.out" | tee -a ${log:-/dev/null}
-  say "$m: exit $rc$([ $rc = 143 ] || [ $rc = 124 ] && echo ' (cut by TIME_LIMIT; the same command resumes)')"
+    "train.run=$name" "${extra[@]}" "${ship[@]}" --no-progress >> "$RUNS_DIR/$name.out" 2>&1
+  rc=$?
+  tail -n 3 "$RUNS_DIR/$name.out" | tee -a ${log:-/dev/null}
+  local ok=1 cut=""
+  case $rc in 0) ok=0 ;; 124|143) ok=0; cut=" (cut by TIME_LIMIT; the same command resumes)" ;; esac
+  say "$m: exit $rc$cut"
+  if [ -n "${EXPORT:-}" ] && [ -d "$RUNS_DIR/$name" ]; then
+    "$PY" -m experiments.device_import --export "$RUNS_DIR/$name" "$EXPORT" ${PACK:+--pack "$PACK"} >> "$log" 2>&1 \
+      || { say "$m: export failed (see above)"; ok=1; }
+  elif [ -n "${EXPORT:-}" ]; then
+    say "$m: nothing to export"; ok=1
+  fi
+  return $ok
 }
 mkdir -p "$RUNS_DIR"
 todo=()
@@ -102,15 +127,16 @@ for m in $METHODS; do
   fi
   todo+=("$m")
 done
+failed=()
 if [ "$PARALLEL" = 1 ]; then
-  for m in "${todo[@]}"; do run "$m" & done
-  wait
+  pids=()
+  for m in "${todo[@]}"; do run "$m" & pids+=($!); done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed+=("${todo[$i]}"); done
 else
-  for m in "${todo[@]}"; do run "$m"; done
+  for m in "${todo[@]}"; do run "$m" || failed+=("$m"); done
 fi
-if [ -n "${EXPORT:-}" ]; then
-  for m in "${todo[@]}"; do
-    "$PY" -m experiments.device_import --export "$RUNS_DIR/$m-gpu" "$EXPORT" ${PACK:+--pack "$PACK"} 2>&1 | tee -a "$log"
-  done
+if [ ${#failed[@]} -gt 0 ]; then
+  say "failed: ${failed[*]} (their console output: $RUNS_DIR/<method>-$RUN_TAG.out)"
+  exit 1
 fi
 say "done$([ -n "${EXPORT:-}" ] && echo "; bring back $EXPORT, then python -m experiments.device_import DIR")"

@@ -39,7 +39,39 @@ def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config
     before = dst.read_bytes()
     assert T.ship(run, "classification", if_better=True) is None
     assert dst.read_bytes() == before and not list((tmp_path / "shipped").glob(".candidate-*"))
+    # the rule for candidates picked by hand: a gain of at least min_margin on the gate, and a win on
+    # other validation photos too (holdout) - else the shipped files stay as they were
+    monkeypatch.setattr(T, "holdout_photos", lambda *a, **k: [])
+
+    def scores(*values):
+        it = iter(values)
+        monkeypatch.setattr(T, "validate_photos", lambda model, photos: {"val_auc_rebal": next(it)})
+
+    scores(0.8005, 0.8)  # candidate, shipped
+    assert T.ship(run, "classification", if_better=True, min_margin=0.001) is None and dst.read_bytes() == before
+    scores(0.802, 0.8, 0.81, 0.815)  # gate: candidate, shipped; then the other photos: candidate, shipped
+    assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400) is None and dst.read_bytes() == before
+    scores(0.802, 0.8, 0.82, 0.815)
+    assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400) == dst
+    gate = json.loads(dst.with_suffix(".json").read_text())["ship_gate"]
+    assert gate["val_auc_rebal"] == 0.802 and gate["holdout"] == {"photos": 0, "val_auc_rebal": 0.82, "replaced_val_auc_rebal": 0.815}
+    assert not list((tmp_path / "shipped").glob(".candidate-*"))
+    monkeypatch.setattr(T, "validate_photos", lambda model, photos: {"val_auc_rebal": 0.8})
 
     # a fresh start forgets the old run's best
     T.train(load_config(raw={**raw, "train": {**raw["train"], "steps": 6}}), "cpu", fresh=True, progress=False)
     assert json.loads((run / "best.json").read_text())["step"] == 6
+
+
+def test_holdout_photos_are_outside_the_gate_and_the_tables(tiny_config):
+    from experiments.evaluate import scan_photos
+
+    root = T.project_path(tiny_config("classification")["data"]["val"])
+    n = len(scan_photos(root))
+    others = T.holdout_photos(root, n=100, gate=2, table=2)
+    gate = {name for _, name in T.validation_photos(root, 2, 0)}
+    table = {p.path.name for p in scan_photos(root, 2)}
+    names = [name for _, name in others]
+    assert len(names) == len(set(names)) == n - len(gate | table) > 0
+    assert not set(names) & (gate | table)
+    assert T.holdout_photos(root, n=100, gate=2, table=2)[0][1] == names[0]  # fixed: the same photos every time

@@ -77,7 +77,8 @@ def test_a_pack_over_its_size_lowers_quality_then_leaves_out_a_share_of_every_la
     full = devicepack.build_pack(data["train"], data["val"], tmp_path / "a", short=96, max_mib=4, val_photos=2, weights=(), progress=False)
     tight = full["bytes"] * 0.4 / devicepack.MIB
     m = devicepack.build_pack(data["train"], data["val"], tmp_path / "b", short=96, max_mib=tight, val_photos=2, weights=(), progress=False)
-    assert m["bytes"] <= tight * devicepack.MIB and m["quality"] < full["quality"]
+    sent = sum(p.stat().st_size for p in (tmp_path / "b").rglob("*") if p.is_file())  # what the call would carry
+    assert m["bytes"] == sent <= tight * devicepack.MIB and m["quality"] < full["quality"]
     assert 0 < m["photos_packed"] < 17 and m["photos_packed"] + m["left_out_for_size"] == 17
     index = json.loads((tmp_path / "b" / "photos.json").read_text())
     assert {rel.split("/")[1] for rel, _, _ in index if not rel.startswith("val/")} == {"meadow", "sunset", "dusk"}
@@ -110,7 +111,7 @@ def test_gpu_train_runs_from_a_pack_with_the_device_packages_and_the_runs_come_b
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
         out, runs = tmp_path / "OUT", tmp_path / "runs"
         env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{PROJECT}", "DEVICE": "cpu", "GPU_TRAIN_SMALL": "1", "PACK": pack.name,
-               "WORK": str(tmp_path / "work"), "EXPORT": str(out), "RUNS_DIR": str(runs), "METHODS": "classification gan regression",
+               "WORK": str(tmp_path / "work"), "EXPORT": str(out), "RUNS_DIR": str(runs), "METHODS": "classification gan regression", "RUN_TAG": "gpu-t",
                "TIME_LIMIT": "600", "COLORIZE_WEIGHTS_DIR": "", "OMP_NUM_THREADS": "1"}  # fmt: skip
         r = subprocess.run(["bash", "experiments/scripts/gpu_train.sh", "96"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
     finally:
@@ -120,20 +121,22 @@ def test_gpu_train_runs_from_a_pack_with_the_device_packages_and_the_runs_come_b
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     log = (out / "gpu_train.log").read_text()
     assert "regression: skipped (TensorFlow is not importable here" in log  # the device has no TensorFlow
-    assert sorted(p.name for p in out.glob("*.tar.gz")) == ["classification-gpu.tar.gz", "gan-gpu.tar.gz"]
-    for name in ("classification-gpu", "gan-gpu"):
+    assert sorted(p.name for p in out.glob("*.tar.gz")) == ["classification-gpu-t.tar.gz", "gan-gpu-t.tar.gz"]
+    for name in ("classification-gpu-t", "gan-gpu-t"):
         with tarfile.open(out / f"{name}.tar.gz") as tar:
             members = {m.name.split("/", 1)[1] for m in tar.getmembers()}
         assert {"best.pt", "best.json", "log.csv", "config.toml", "device_pack.json"} <= members <= set(MEMBERS)
         assert (out / f"{name}.tar.gz").stat().st_size < 16 << 20
     home = tmp_path / "home_runs"
-    run_dir = import_archive(out / "gan-gpu.tar.gz", home)
+    run_dir = import_archive(out / "gan-gpu-t.tar.gz", home)
     meta = json.loads((run_dir / "best.json").read_text())
     assert meta["method"] == "gan" and meta["images_seen"] == 96 and meta["device_pack"]["photos_packed"] == 17
     assert meta["config"]["data"]["cache_short"] == 64 and meta["hardware"].startswith("CPU")
     from experiments.modelcard import make_card
 
-    assert "trained on the device pack (17 of 17 photos, WebP q85 at 64 px)" in make_card("gan", meta)["variant"]
+    card = make_card("gan", meta)
+    assert "trained on the device pack (17 of 17 photos, WebP q85 at 64 px)" in card["variant"]
+    assert card["data"] == [f"{os.path.relpath(r, PROJECT)} (device pack)" for r in data["train"]]  # the originals, not the scratch copies
     # the weights that came back load, in half precision as shipped, and colorize
     import backends
 
@@ -153,6 +156,43 @@ def test_an_archive_with_a_foreign_member_is_refused_and_nothing_is_written(tmp_
     with pytest.raises(ColorizationError, match="unexpected member"):
         import_archive(bad, tmp_path / "runs")
     assert not (tmp_path / "runs").exists() and not (tmp_path / "evil.py").exists()
+
+
+def fake_archive(path: Path, run: str, saved_at: str, extra: dict[str, bytes] | None = None) -> Path:
+    import io
+
+    files = {"best.pt": b"weights " + saved_at.encode(), "best.json": json.dumps({"method": "gan", "saved_at": saved_at}).encode(),
+             "log.csv": b"step\n1\n", **(extra or {})}  # fmt: skip
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{run}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_import_never_merges_into_a_folder_that_holds_another_run(tmp_path):
+    runs = tmp_path / "runs"
+    first = import_archive(fake_archive(tmp_path / "a.tar.gz", "gan-gpu-x", "2026-12-01", {"val.csv": b"step\n"}), runs)
+    assert (first / "model.pt").read_bytes() == b"weights 2026-12-01" and (first / "val.csv").exists()
+    (first / "best.json").unlink()  # not committed: a fresh clone has only model.* and the logs
+    assert import_archive(tmp_path / "a.tar.gz", runs) == first  # the same archive again: nothing changes
+    other = fake_archive(tmp_path / "b.tar.gz", "gan-gpu-x", "2026-12-02")
+    with pytest.raises(ColorizationError, match="already holds a run .*saved at 2026-12-01.*RUN_TAG"):
+        import_archive(other, runs)
+    assert (first / "model.pt").read_bytes() == b"weights 2026-12-01"
+    import_archive(other, runs, force=True)
+    assert (first / "model.pt").read_bytes() == b"weights 2026-12-02"
+    assert not (first / "val.csv").exists()  # nothing of the replaced run stays beside the new one
+
+
+def test_gpu_train_exits_non_zero_when_a_run_fails(tmp_path):
+    env = {**os.environ, "DEVICE": "cpu", "METHODS": "nosuch", "EXPORT": str(tmp_path / "OUT"), "RUNS_DIR": str(tmp_path / "runs"),
+           "RUN_TAG": "t"}  # fmt: skip
+    r = subprocess.run(["bash", "experiments/scripts/gpu_train.sh", "96"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "failed: nosuch" in r.stdout and "nosuch: nothing to export" in r.stdout
+    assert "nosuch" in (tmp_path / "runs" / "nosuch-t.out").read_text()  # the run's own error, kept
 
 
 def test_device_slim_takes_results_out_for_the_call_and_puts_every_file_back(tmp_path):
@@ -186,3 +226,13 @@ def test_device_slim_takes_results_out_for_the_call_and_puts_every_file_back(tmp
     (repo / "code.py").write_text("print(2)\n")
     r = subprocess.run(["bash", str(script), "enter"], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "uncommitted changes" in r.stderr and (repo / "results" / "runs" / "r" / "log.csv").exists()
+    subprocess.run([*git, "checkout", "-q", "code.py"], check=True)
+    # and leaving never discards what was done while entered
+    assert subprocess.run(["bash", str(script), "enter"], env=env, capture_output=True, text=True).returncode == 0
+    (repo / "code.py").write_text("print(3)\n")
+    r = subprocess.run(["bash", str(script), "leave"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "git stash" in r.stderr and (repo / "code.py").read_text() == "print(3)\n"
+    subprocess.run([*git, "commit", "-q", "-am", "fix made while entered"], check=True)
+    r = subprocess.run(["bash", str(script), "leave"], env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "HEAD moved" in r.stderr and "cherry-pick" in r.stderr
+    assert not (repo / "results" / "runs").exists()  # still entered: nothing lost, nothing restored half-way
