@@ -291,26 +291,66 @@ def reference_lines(references: dict[str, float] | None, runs: list[str]) -> lis
 
 
 def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
-                      references: dict[str, float] | None = None):  # fmt: skip
-    """The validation learning curves of all methods in one matplotlib chart."""
+                      references: dict[str, float] | None = None, which: str = "every run"):  # fmt: skip
+    """The validation learning curves of all methods in one matplotlib chart (``which``: what the
+    title says the runs are)."""
     if frame.empty:
         return None
-    fig = figure(6.4, 3.2)
-    ax = fig.add_subplot()
     styles = validation_styles(frame, shipped)
+    refs = reference_lines(references, list(styles))
+    labels = [st["name"] for st in styles.values()] + [label for _, label in refs]
+    ncol = 2 if max(map(len, labels)) <= 52 else 1
+    # the legend goes under the axes (over them it hid the curves): the figure grows with it
+    fig = figure(6.4, 3.2 + 0.17 * -(-len(labels) // ncol))
+    ax = fig.add_subplot()
     for run, g in frame.groupby("run", sort=False):
         xs = g[x] if x in g and g[x].notna().all() else g["step"]
         st = styles[run]
         ax.plot(xs, g[metric], "o", ls=_MPL_DASHES[st["dash"]], ms=3, lw=1.4, color=st["colour"], label=st["name"])
     if metric == "val_auc_rebal":
-        for v, label in reference_lines(references, list(styles)):
+        for v, label in refs:
             ax.axhline(v, color=REF_COLOUR, lw=1.2, ls=":", label=label)
     ax.set_xlabel(runlogs.X_AXES.get(x, x))
     _thousands(ax)
     ax.set_ylabel(runlogs.LOSS_UNITS.get(metric, metric))
-    ax.set_title(f"Validation: {runlogs.LOSS_UNITS.get(metric, metric)} of every run", loc="left", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(f"Validation: {runlogs.LOSS_UNITS.get(metric, metric)} of {which}", loc="left", fontsize=10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=ncol, fontsize=7, frameon=False)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def validation_by_method(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
+                         references: dict[str, float] | None = None, ncols: int = 2):  # fmt: skip
+    """Every run of each method in a panel of its own (the shipped model's runs solid in the method's
+    colour, each of the method's experiments in a colour of its own, dashed) on a shared y axis: what
+    each experiment bought against the shipped run, method by method."""
+    if frame.empty:
+        return None
+    shipped = shipped or {}
+    methods = list(dict.fromkeys(frame["method"].astype(str)))
+    rows = -(-len(methods) // ncols)
+    fig = figure(9.6, 2.9 * rows)
+    axes = fig.subplots(rows, ncols, squeeze=False, sharey=True).ravel()
+    for ax, method in zip(axes, methods):
+        sub = frame[frame["method"].astype(str) == method]
+        others = iter([c for c in _CYCLE if c != colour(method)] * 3)
+        for run, g in sub.groupby("run", sort=False):
+            xs = g[x] if x in g and g[x].notna().all() else g["step"]
+            if run in shipped:
+                ax.plot(xs, g[metric], "o", ls="-", ms=2.5, lw=1.6, color=colour(method), label=f"{run} (shipped)", zorder=3)
+            else:
+                ax.plot(xs, g[metric], "o", ls="--", ms=2, lw=1.0, color=next(others), label=run, alpha=0.9)
+        if metric == "val_auc_rebal":
+            for v, _ in reference_lines(references, list(dict.fromkeys(sub["run"]))):
+                ax.axhline(v, color=REF_COLOUR, lw=1.0, ls=":")
+        ax.set_title(method, fontsize=9, loc="left")
+        ax.set_xlabel(runlogs.X_AXES.get(x, x), fontsize=8)
+        _thousands(ax)
+        ax.set_ylabel(runlogs.LOSS_UNITS.get(metric, metric), fontsize=8)
+        ax.legend(fontsize=6.5, frameon=False, loc="lower right")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(methods) :]:
+        ax.set_visible(False)
     return fig
 
 

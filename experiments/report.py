@@ -227,26 +227,37 @@ def training_section(rep: Report, progress) -> None:
         return
     rep.heading("Training")
     logs = {r: runlogs.read_run_csv(r) for r in runs}
+    shipped = runlogs.shipped_runs()
     rows = []
     for r, df in logs.items():
         if df.empty:
             continue
         last = df.iloc[-1]
-        rows.append({"run": r, "method": str(last["method"]), "steps": f"{int(last['step']):,}",
+        rows.append({"run": r, "method": str(last["method"]), "shipped as": shipped.get(r, ""), "steps": f"{int(last['step']):,}",
                      "images seen": f"{int(last['images_seen']):,}" if "images_seen" in df and pd.notna(last.get("images_seen")) else "-",
                      "wall (h)": f"{last['wall_s'] / 3600:.2f}" if "wall_s" in df else "-"})  # fmt: skip
-    rep.table(pd.DataFrame(rows), "Runs in results/runs/ (last logged step).")
+    rep.table(pd.DataFrame(rows), "Runs in results/runs/ (last logged step); 'shipped as': the runs the shipped models came from.")
+    # the figures follow the shipped models' runs (every run when none shipped); the experiments
+    # are in the table above and, method by method, in the last validation figure
+    focus = [r for r in runs if r in shipped] or runs
+    which = "the shipped models' runs" if focus != runs else "every run"
     progress("learning curves")
-    rep.figure("learning_curves", charts.learning_curves(logs),
-               "Training losses per run against images seen (EMA 0.6); log scale where a run's loss terms differ in size by more "
-               "than 20x; the GAN's discriminator outputs D(real) and D(fake) in their own panel (0.5: cannot tell).")  # fmt: skip
-    frame, metric, left_out = runlogs.validation_curves(runs)
+    rep.figure("learning_curves", charts.learning_curves({r: logs[r] for r in focus}),
+               f"Training losses of {which} against images seen (EMA 0.6); log scale where a run's loss terms differ in size by "
+               "more than 20x; the GAN's discriminator outputs D(real) and D(fake) in their own panel (0.5: cannot tell).")  # fmt: skip
+    frame, metric, left_out = runlogs.validation_curves(focus)
     if not frame.empty:
-        rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=runlogs.shipped_runs(), references=runlogs.val_references(runs)),
-                   f"Validation ({metric}) of every run against images seen, on each run's fixed validation photos (dotted: grey on "
-                   "the same photos; solid: the runs the shipped models came from)"
+        rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=shipped, references=runlogs.val_references(focus), which=which),
+                   f"Validation ({metric}) of {which} against images seen, on each run's fixed validation photos (dotted: grey on "
+                   "the same photos; a model continued from another run draws both)"
                    + (f"; without {metric}: {', '.join(left_out)}" if left_out else "") + ".")  # fmt: skip
-    for r in runs:
+    if focus != runs:
+        every, metric, _ = runlogs.validation_curves(runs)
+        if not every.empty:
+            rep.figure("validation_by_method", charts.validation_by_method(every, metric, shipped=shipped, references=runlogs.val_references(runs)),
+                       f"Validation ({metric}) of every run, one panel per method: the shipped model's runs solid, the method's "
+                       "experiments (other configs, continuations past the budget) dashed or dotted; dotted grey: grey on the same photos.")  # fmt: skip
+    for r in focus:
         steps = runlogs.sample_steps(r)
         if steps:
             last = max(steps)
@@ -568,8 +579,14 @@ def build(
     paths["html"].write_text(to_html(rep, meta_line), encoding="utf-8")
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
+    written = set()
     for name, data in rep.figures:
-        (figs / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png").write_bytes(data)
+        target = figs / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+        target.write_bytes(data)
+        written.add(target.name)
+    for stale in figs.glob("*.png"):  # an earlier build's figures that this report no longer has
+        if stale.name not in written:
+            stale.unlink()
     paths["figures"] = figs
     if pdf:
         progress("writing PDF")

@@ -202,3 +202,37 @@ def test_report_opens_offline_in_chromium_without_a_broken_image(results, tmp_pa
         browser.close()
     assert len(state) >= 8 and all(done and width > 0 for done, width in state), state
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+
+
+def test_training_figures_follow_the_shipped_runs_and_experiments_get_a_panel_per_method(results):
+    """With shipped models, the loss and validation figures and sample grids are those of the runs
+    the models came from (a report of 20 runs was unreadable); every run's validation is still
+    there, one panel per method, and the runs table says which run shipped as what."""
+    for m in ("gan", "classification"):
+        (results / "checkpoints" / f"{m}.json").write_text(json.dumps({"shipped_from": f"results/runs/{m}"}))
+    exp = results / "runs" / "gan-experiment"
+    shutil.copytree(results / "runs" / "gan", exp)
+    rep = report.Report("t")
+    report.training_section(rep, lambda text: None)
+    figures = [name for name, _ in rep.figures]
+    assert figures == ["learning_curves", "validation_curves", "validation_by_method", "samples_classification", "samples_gan"]
+    (runs_table,) = [b[1] for b in rep.blocks if b[0] == "table"]
+    assert dict(zip(runs_table["run"], runs_table["shipped as"])) == {
+        "classification": "classification", "fusion": "", "gan": "gan", "gan-experiment": "", "regression": ""}  # fmt: skip
+    captions = {b[1]: b[3] for b in rep.blocks if b[0] == "fig"}
+    assert "of the shipped models' runs" in captions["validation_curves"]
+    by_method = next(b[4] for b in rep.blocks if b[0] == "fig" and b[1] == "validation_by_method")
+    titles = [ax.get_title(loc="left") for ax in by_method.axes if ax.get_visible()]
+    assert titles == ["classification", "gan", "regression"]  # fusion's older run has no val_auc_rebal
+    gan_panel = by_method.axes[titles.index("gan")]
+    assert [t.get_text() for t in gan_panel.get_legend().get_texts()] == ["gan (shipped)", "gan-experiment"]
+
+
+def test_a_second_build_into_the_same_folder_leaves_no_stale_figure(results, tmp_path):
+    out = tmp_path / "rep"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "samples_an-old-run.png").write_bytes(b"old")
+    report.build(out, n_boot=50, pdf=False)
+    html = (out / "report.html").read_text()
+    assert not (out / "figures" / "samples_an-old-run.png").exists()
+    assert len(list((out / "figures").glob("*.png"))) == html.count('<img src="data:image/png;base64,')
