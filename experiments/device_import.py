@@ -121,9 +121,10 @@ def import_archive(archive: Path, runs_dir: Path, force: bool = False) -> Path:
             prev = json.loads((run_dir / ("model.json" if "model.json" in held else "best.json")).read_text()).get("saved_at")
         except (OSError, ValueError, AttributeError):
             prev = None
-        if prev is not None and prev == meta.get("saved_at") and not force:
-            return run_dir  # already imported
-        if not force:
+        same = prev is not None and prev == meta.get("saved_at")  # this very archive, imported before
+        if same and "model.json" in held and not force:
+            return run_dir  # already imported whole (model.json is written last)
+        if not same and not force:
             raise ColorizationError(
                 f"{run_dir} already holds a run ({', '.join(held)}"
                 + (f", saved at {prev}" if prev else "") + "); give the device runs another name (RUN_TAG) or --force to replace it"

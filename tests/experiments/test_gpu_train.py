@@ -177,6 +177,11 @@ def test_an_import_never_merges_into_a_folder_that_holds_another_run(tmp_path):
     assert (first / "model.pt").read_bytes() == b"weights 2026-12-01" and (first / "val.csv").exists()
     (first / "best.json").unlink()  # not committed: a fresh clone has only model.* and the logs
     assert import_archive(tmp_path / "a.tar.gz", runs) == first  # the same archive again: nothing changes
+    (first / "model.json").rename(first / "best.json")  # an import cut before its last file ...
+    (first / "model.pt").unlink()
+    import_archive(tmp_path / "a.tar.gz", runs)  # ... is completed by importing the same archive again
+    assert (first / "model.pt").read_bytes() == b"weights 2026-12-01" and (first / "model.json").exists()
+    (first / "best.json").unlink()
     other = fake_archive(tmp_path / "b.tar.gz", "gan-gpu-x", "2026-12-02")
     with pytest.raises(ColorizationError, match="already holds a run .*saved at 2026-12-01.*RUN_TAG"):
         import_archive(other, runs)
