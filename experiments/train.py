@@ -232,9 +232,9 @@ def validation_photos(root: Path, n: int, seed: int = 0) -> list[tuple[np.ndarra
     return [(load_image(samples[i].path, mode="rgb"), samples[i].path.name) for i in pick]
 
 
-def holdout_photos(root: Path, n: int = 400, gate: int = 200, table: int = 500, seed: int = 1) -> list[tuple[np.ndarray, str]]:
+def holdout_photos(root: Path, n: int = 400, gate: int = 200, table: int = 500, seed: int = 1, gate_seed: int = 0) -> list[tuple[np.ndarray, str]]:
     """A second opinion for a candidate model: ``n`` validation photos outside the ship gate's fixed
-    sample (``gate`` photos, :func:`validation_photos` with seed 0) and outside the tables' sample
+    sample (``gate`` photos, :func:`validation_photos` with ``gate_seed``) and outside the tables' sample
     (``python -m experiments.evaluate --limit table``), drawn with ``seed``; neither the gate nor the
     tables ever see them, so a gain the gate saw that they do not share is the gate's noise."""
     from backends.imageio import load_image
@@ -244,7 +244,7 @@ def holdout_photos(root: Path, n: int = 400, gate: int = 200, table: int = 500, 
     if n <= 0:
         return []
     samples, _ = scan_folder(root)
-    gate_pick = random.Random(0).sample(range(len(samples)), min(gate, len(samples))) if gate > 0 else []
+    gate_pick = random.Random(gate_seed).sample(range(len(samples)), min(gate, len(samples))) if gate > 0 else []
     gate_names = {samples[i].path.name for i in gate_pick}
     table_names = {p.path for p in scan_photos(root, table)} if table > 0 else set()
     rest = [s for s in samples if s.path.name not in gate_names and s.path not in table_names]
@@ -639,7 +639,7 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
             tmp.unlink(missing_ok=True)
             return None
         if holdout and dst.exists():
-            others = holdout_photos(project_path(DataConfig().val), holdout, val_photos)
+            others = holdout_photos(project_path(DataConfig().val), holdout, val_photos, gate_seed=seed)
             h_new = validate_photos(cls.from_checkpoint(tmp, device="cpu"), others)["val_auc_rebal"]
             h_old = validate_photos(cls.from_checkpoint(dst, device="cpu"), others)["val_auc_rebal"]
             gate["ship_gate"]["holdout"] = {"photos": len(others), "val_auc_rebal": round(h_new, 5), "replaced_val_auc_rebal": round(h_old, 5)}
