@@ -13,7 +13,7 @@
 # What differs from the CPU recipe (experiments/configs/<method>.toml: same data, same crop schedule
 # shape - the first two thirds at 64-px crops, the last third at 128 px - and the same stream):
 # - wider networks than the CPU configs, still below the papers' sizes: each model's half-precision
-#   weights must come back from the device in one file of at most 16 MiB (gan: ngf_decoder 32, 7.7
+#   weights must come back from the device in one file of at most 16 MiB (gan: ngf_decoder 48, 11.3
 #   MiB; classification: decoder 256-192-128, 7.1 MiB; fusion: widths 32-64-128-128 and FC 512-256-128,
 #   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
 #   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
@@ -82,7 +82,7 @@ overrides() {  # the paper-size networks and each method's schedule for this bud
   case $1 in
     classification) small "model.decoder_widths=[256,192,128]"
       echo "model.lr_milestones=[$(( phase2 / 64 )),$(( phase2 / 64 + (images - phase2) / 32 * 2 / 3 ))]" ;;
-    gan) small model.ngf_decoder=32
+    gan) small model.ngf_decoder=48
       echo "model.decay_start=$(( phase2 / 64 ))"; echo "model.decay_steps=$(( (images - phase2) / 32 ))" ;;
     fusion) small "model.widths=[32,64,128,128]" "model.fc=[512,256,128]" ;;
     koalarization) small "model.widths=[48,96,192,384]" "model.fc=[768,384,192]" ;;
