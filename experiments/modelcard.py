@@ -59,6 +59,9 @@ def variant(method: str, config: dict) -> str:
     if method == "gan" and model.get("dropout_blocks", 3) != 3:
         n = model["dropout_blocks"]
         parts.append(f"dropout in {n} decoder block{'s' if n != 1 else ''} (the paper: 3)")
+    if method == "gan" and enc == "squeezenet" and model.get("ngf_decoder", 16) != 16:
+        w = int(model["ngf_decoder"])
+        parts.append(f"decoder widths from {w} (ngf_decoder; the first runs' 16, the paper's U-Net 64)")
     if model.get("prior_correction"):
         parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
     return "; ".join(parts)

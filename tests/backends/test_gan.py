@@ -255,6 +255,10 @@ def test_a_run_continued_from_another_records_where_it_began(tiny_config):
     assert "dropout in" not in make_card("gan", meta)["variant"]  # the paper's three blocks
     meta["config"]["model"]["dropout_blocks"] = 1
     assert "dropout in 1 decoder block (the paper: 3)" in make_card("gan", meta)["variant"]
+    meta["config"]["model"].update(encoder="squeezenet", ngf_decoder=16)
+    assert "decoder widths" not in make_card("gan", meta)["variant"]  # the first runs' width
+    meta["config"]["model"]["ngf_decoder"] = 32
+    assert "decoder widths from 32 (ngf_decoder" in make_card("gan", meta)["variant"]
 
 
 def test_cpu_inference_in_slices_gives_the_whole_batch_result(monkeypatch):
