@@ -77,12 +77,48 @@ def _data_roots(roots, pack) -> list:
     return roots if isinstance(roots, list) else [roots]
 
 
+def _phases(data: dict) -> list[tuple[int, object, object]]:
+    """``(from images, crop, batch)`` of a run's crop schedule."""
+    return [(0, data.get("crop"), data.get("batch_size"))] + [(int(s), c, b) for s, c, b in (data.get("schedule") or [])]
+
+
+def _parent_data(run: str) -> dict | None:
+    import tomllib
+
+    from experiments.paths import runs_dir
+
+    try:
+        return tomllib.loads((runs_dir() / Path(run).name / "config.toml").read_text()).get("data") or None
+    except (OSError, ValueError):
+        return None
+
+
+def crops_of(meta: dict) -> list[str]:
+    """The crop schedule the model was trained on. A run continued from another (``--init-from``)
+    saw the other run's schedule up to the images it went on from, then its own from there on (a
+    160-px continuation at 300,000 images of a run that switched to 128 px at 200,000: "64 px;
+    128 px from 200,000; 160 px from 300,000", not its own config's "160 px from 200,000")."""
+    data = (meta.get("config") or {}).get("data") or {}
+    phases = _phases(data)
+    cont = meta.get("continued_from")
+    at = int(cont.get("images_seen") or 0) if isinstance(cont, dict) else 0
+    parent = _parent_data(cont.get("run", "")) if at and cont.get("run") else None
+    if parent is not None:
+        before = [p for p in _phases(parent) if p[0] < at]
+        active = [p for p in phases if p[0] <= at][-1:]
+        phases = before + [(at, c, b) for _, c, b in active] + [p for p in phases if p[0] > at]
+    merged: list[tuple[int, object, object]] = []
+    for p in phases:  # the same crop and batch on both sides of the continuation: one phase
+        if not merged or (merged[-1][1], merged[-1][2]) != (p[1], p[2]):
+            merged.append(p)
+    return [f"{c} px (batch {b})" if s == 0 else f"{c} px (batch {b}) from {s:,} images" for s, c, b in merged]
+
+
 def make_card(method: str, meta: dict) -> dict:
     cfg = meta.get("config", {})
     data = cfg.get("data", {})
     roots = data.get("train")
-    schedule = data.get("schedule") or []
-    crops = [f"{data.get('crop')} px (batch {data.get('batch_size')})"] + [f"{c} px (batch {b}) from {int(s):,} images" for s, c, b in schedule]
+    crops = crops_of(meta)
     averaged = meta.get("averaged") or {}
     seen = [c.get("images_seen") or 0 for c in averaged.get("checkpoints", [])]
     return {

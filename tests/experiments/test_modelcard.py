@@ -1,0 +1,28 @@
+"""Model cards describe what the shipped model was trained on, across a continuation too."""
+
+from __future__ import annotations
+
+from experiments.modelcard import crops_of, make_card
+
+
+def meta(schedule, continued=None):
+    m = {"config": {"method": "fusion", "data": {"train": ["data/train"], "crop": 64, "batch_size": 32, "schedule": schedule}, "model": {}}}
+    if continued:
+        m["continued_from"] = continued
+    return m
+
+
+def test_a_continued_run_shows_its_parents_crops_then_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    (tmp_path / "runs" / "base").mkdir(parents=True)
+    (tmp_path / "runs" / "base" / "config.toml").write_text('method = "fusion"\n[data]\ncrop = 64\nbatch_size = 32\nschedule = [[200000, 128, 16]]\n')
+    cont = meta([[200000, 160, 12]], {"run": "base", "images_seen": 300000})
+    assert crops_of(cont) == ["64 px (batch 32)", "128 px (batch 16) from 200,000 images", "160 px (batch 12) from 300,000 images"]
+    assert make_card("fusion", cont)["crops"] == crops_of(cont)
+    # the same schedule on both sides of the continuation stays one phase
+    same = meta([[200000, 128, 16]], {"run": "base", "images_seen": 300000})
+    assert crops_of(same) == ["64 px (batch 32)", "128 px (batch 16) from 200,000 images"]
+    # a parent whose config is gone: the run's own schedule, as before
+    gone = meta([[200000, 160, 12]], {"run": "deleted", "images_seen": 300000})
+    assert crops_of(gone) == ["64 px (batch 32)", "160 px (batch 12) from 200,000 images"]
+    assert crops_of(meta([])) == ["64 px (batch 32)"]
