@@ -82,17 +82,6 @@ def _phases(data: dict) -> list[tuple[int, object, object]]:
     return [(0, data.get("crop"), data.get("batch_size"))] + [(int(s), c, b) for s, c, b in (data.get("schedule") or [])]
 
 
-def _parent_data(run: str) -> dict | None:
-    import tomllib
-
-    from experiments.paths import runs_dir
-
-    try:
-        return tomllib.loads((runs_dir() / Path(run).name / "config.toml").read_text()).get("data") or None
-    except (OSError, ValueError):
-        return None
-
-
 def crops_of(meta: dict) -> list[str]:
     """The crop schedule the model was trained on. A run continued from another (``--init-from``)
     saw the other run's schedule up to the images it went on from, then its own from there on (a
@@ -100,10 +89,11 @@ def crops_of(meta: dict) -> list[str]:
     128 px from 200,000; 160 px from 300,000", not its own config's "160 px from 200,000")."""
     data = (meta.get("config") or {}).get("data") or {}
     phases = _phases(data)
-    cont = meta.get("continued_from")
-    at = int(cont.get("images_seen") or 0) if isinstance(cont, dict) else 0
-    parent = _parent_data(cont.get("run", "")) if at and cont.get("run") else None
-    if parent is not None:
+    from experiments import runlogs
+
+    run, at = runlogs.continued_from_run(meta)
+    parent = runlogs.run_config(run).get("data") if run and at else None
+    if parent:
         before = [p for p in _phases(parent) if p[0] < at]
         active = [p for p in phases if p[0] <= at][-1:]
         phases = before + [(at, c, b) for _, c, b in active] + [p for p in phases if p[0] > at]

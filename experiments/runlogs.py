@@ -50,7 +50,7 @@ def list_runs() -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "log.csv").exists())
 
 
-def _continued_from(meta: dict) -> tuple[str, int | None]:
+def continued_from_run(meta: dict) -> tuple[str, int | None]:
     """``(run, images_seen)`` of the run a checkpoint went on from (``--init-from``), or ``("", None)``."""
     cont = meta.get("continued_from") if isinstance(meta, dict) else None
     if not isinstance(cont, dict) or not cont.get("run"):
@@ -77,7 +77,7 @@ def shipped_runs() -> dict[str, str]:
             continue
         out.setdefault(run, p.stem)
         seen = {run}
-        parent, upto = _continued_from(meta)
+        parent, upto = continued_from_run(meta)
         while parent and parent not in seen and (runs_dir() / parent / "log.csv").exists():
             seen.add(parent)
             out.setdefault(parent, f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)")
@@ -85,7 +85,7 @@ def shipped_runs() -> dict[str, str]:
                 parent_meta = json.loads((runs_dir() / parent / "resume.json").read_text())
             except (OSError, ValueError):
                 break
-            parent, upto = _continued_from(parent_meta)
+            parent, upto = continued_from_run(parent_meta)
     return out
 
 

@@ -629,8 +629,10 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
         from experiments.config import DataConfig
 
         photos = validation_photos(project_path(DataConfig().val), val_photos, seed)
-        new = validate_photos(cls.from_checkpoint(tmp, device="cpu"), photos)["val_auc_rebal"]
-        old = validate_photos(cls.from_checkpoint(dst, device="cpu"), photos)["val_auc_rebal"] if dst.exists() else float("-inf")
+        candidate = cls.from_checkpoint(tmp, device="cpu")  # loaded once for the gate and the other photos
+        shipped = cls.from_checkpoint(dst, device="cpu") if dst.exists() else None
+        new = validate_photos(candidate, photos)["val_auc_rebal"]
+        old = validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else float("-inf")
         gate = {"ship_gate": {"photos": len(photos), "val_auc_rebal": round(new, 5), "replaced_val_auc_rebal": round(old, 5) if dst.exists() else None}}
         print(f"ship gate {method_name}: candidate {new:.4f} vs shipped {old:.4f} on {len(photos)} validation photos", file=sys.stderr)
         if new <= old or new < old + min_margin:  # strictly better: the run's best may be the very weights already shipped
@@ -638,10 +640,10 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
                 print(f"ship gate {method_name}: a gain of {new - old:.4f} is below the margin of {min_margin:g}", file=sys.stderr)
             tmp.unlink(missing_ok=True)
             return None
-        if holdout and dst.exists():
+        if holdout and shipped is not None:
             others = holdout_photos(project_path(DataConfig().val), holdout, val_photos, gate_seed=seed)
-            h_new = validate_photos(cls.from_checkpoint(tmp, device="cpu"), others)["val_auc_rebal"]
-            h_old = validate_photos(cls.from_checkpoint(dst, device="cpu"), others)["val_auc_rebal"]
+            h_new = validate_photos(candidate, others)["val_auc_rebal"]
+            h_old = validate_photos(shipped, others)["val_auc_rebal"]
             gate["ship_gate"]["holdout"] = {"photos": len(others), "val_auc_rebal": round(h_new, 5), "replaced_val_auc_rebal": round(h_old, 5)}
             print(f"ship gate {method_name}: candidate {h_new:.4f} vs shipped {h_old:.4f} on {len(others)} other validation photos", file=sys.stderr)
             if h_new <= h_old:
