@@ -161,6 +161,12 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
                          f"paired-bootstrap 95% interval, two-sided Wilcoxon signed-rank p, Holm-adjusted over the {len(pairs)} pairs.")  # fmt: skip
         rep.figure(f"{name}_pairs", charts.pairs_chart(pairs, head, f"{name}: paired differences in {tables.metric_label(head)}"),
                    f"{name}: paired differences (a - b) of {tables.metric_label(head)}; filled and red: significant after Holm correction.")  # fmt: skip
+    progress(f"{name}: by subject")
+    subjects = tables.by_label(per_image, head, n_boot=n_boot)
+    if not subjects.empty:
+        what = "mean per-photo difference from grey" if subjects.attrs["relative"] else "mean"
+        rep.table(tables.by_label_display(subjects), f"{name}: {tables.metric_label(head)} by subject ({what} on each label's photos), "
+                                                     "hardest first; ±: the typical half-width of a cell's paired-bootstrap 95% interval.")  # fmt: skip
 
 
 def grid_rows(n: int) -> list[str]:

@@ -10,6 +10,8 @@ turns it into:
 - :func:`paired_comparisons` - every pair of methods on one metric: mean per-photo difference,
   paired-bootstrap 95% interval, two-sided Wilcoxon signed-rank p and Holm-adjusted p over the
   family of pairs (the README's overlapping intervals are not a test; this is);
+- :func:`by_label` - the same difference from grey per subject (the photo's label), hardest
+  subjects first, with the typical interval half-width beside it;
 - LaTeX / Markdown / HTML / CSV renderings with the best in bold.
 
 Used by the Metrics page, ``experiments.report`` and any script. No Streamlit here.
@@ -228,6 +230,88 @@ def differences_from(
             continue
         both = table[[m, baseline]].dropna()
         out[m] = paired_difference(both[m].to_numpy(), both[baseline].to_numpy(), n_boot, seed)
+    return out
+
+
+# --- by subject -----------------------------------------------------------------------------------
+
+
+def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Who handles which subject: one row per label (the photo's first folder: a class of ``val``,
+    a source of ``test``), first a row of all photos, then the labels from the hardest (lowest
+    mean over the methods that scored every label) to the easiest. Each method's cell is its mean per-photo difference from
+    ``baseline`` on that label's photos both scored (paired, as :func:`differences_from`); without a
+    ``baseline`` row, its plain mean. ``n``: the label's photos; ``half_width``: the median over the
+    methods of half the paired-bootstrap 95% interval, so a reader sees how far apart two cells must
+    be before the difference means anything (about 30 photos per label on the 500-photo sample).
+    ``df.attrs``: ``methods`` (the cells' columns), ``relative`` (True: differences from the
+    baseline), ``intervals`` (method -> label -> (lo, hi)). Empty when the photos carry fewer than
+    two labels or the metric is not per photo."""
+    cols = ["label", "n", "half_width"]
+    if metric not in per_image or "label" not in per_image:
+        return pd.DataFrame(columns=cols)
+    df = per_image.dropna(subset=[metric]).copy()
+    df["label"] = df["label"].fillna("").astype(str)
+    labels = sorted(set(df["label"]) - {""})
+    if len(labels) < 2:
+        return pd.DataFrame(columns=cols)
+    methods = [m for m in pd.unique(df["method"].astype(str)) if m not in REFERENCE_ROWS]
+    relative = baseline in set(df["method"].astype(str))
+    table = df.pivot_table(index="image", columns="method", values=metric, aggfunc="mean")
+    label_of = df.drop_duplicates("image").set_index("image")["label"]
+    groups = [("all photos", table)] + [(lab, table[label_of.reindex(table.index).to_numpy() == lab]) for lab in labels]
+    rows, intervals = [], {m: {} for m in methods}
+    for lab, part in groups:
+        row, halves = {"label": lab, "n": int(len(part))}, []
+        for m in methods:
+            if relative:
+                both = part[[m, baseline]].dropna()
+                r = paired_difference(both[m].to_numpy(), both[baseline].to_numpy(), n_boot, seed)
+            else:
+                vals = part[m].dropna().to_numpy(float)
+                r = paired_difference(vals, np.zeros_like(vals), n_boot, seed)
+            row[m] = r["diff"]
+            if r["n"]:
+                intervals[m][lab] = (r["lo"], r["hi"])
+                halves.append((r["hi"] - r["lo"]) / 2)
+        row["half_width"] = float(np.median(halves)) if halves else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=cols + methods)
+    if len(out) > 1:  # the hardest subjects first, after the all-photos row
+        complete = [m for m in methods if out[m].notna().all()] or methods  # (a method limited to a few photos: not the ranking)
+        order = out.iloc[1:][complete].mean(axis=1).sort_values(kind="stable").index
+        out = pd.concat([out.iloc[:1], out.loc[order]], ignore_index=True)
+    out.attrs = {"methods": methods, "relative": relative, "intervals": intervals, "metric": metric}
+    return out
+
+
+def by_label_long(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`by_label` one row per (label, method) with the interval: label, n, method, value, lo, hi."""
+    rows = []
+    for _, r in table.iterrows():
+        for m in table.attrs.get("methods", []):
+            lo, hi = table.attrs["intervals"][m].get(r["label"], (np.nan, np.nan))
+            rows.append({"label": r["label"], "n": r["n"], "method": m, "value": r[m], "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=["label", "n", "method", "value", "lo", "hi"])
+
+
+def by_label_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`by_label` as text: signed differences (or means) at the metric's digits, ``±`` half
+    width, the best method of each row named in a last column (``-`` where the metric has no better
+    direction)."""
+    if table.empty:
+        return pd.DataFrame()
+    metric, methods, relative = table.attrs["metric"], table.attrs["methods"], table.attrs["relative"]
+    d, sign = digits(metric), metric_direction(metric)
+    out = pd.DataFrame({"subject": table["label"], "photos": table["n"]})
+    for m in methods:
+        out[m] = [("-" if pd.isna(v) else (f"{v:+.{d}f}" if relative else f"{v:.{d}f}")) for v in table[m]]
+    out["± (95%)"] = [("-" if pd.isna(v) else f"{v:.{d}f}") for v in table["half_width"]]
+    best = []
+    for _, r in table.iterrows():
+        vals = r[methods].astype(float)
+        best.append("-" if sign == 0 or vals.isna().all() else str((vals * sign).idxmax()))
+    out["best"] = best
     return out
 
 

@@ -72,6 +72,11 @@ def pairs(name: str, stamp: float, metric: str):
     return tables.paired_comparisons(load(name, stamp)["per_image"], metric)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def subjects(name: str, stamp: float, metric: str):
+    return tables.by_label(load(name, stamp)["per_image"], metric)
+
+
 c1, c2 = st.columns([1, 2])
 with c1:
     name = st.selectbox("Evaluation", evals, key="met_eval")
@@ -150,9 +155,22 @@ else:
     )
     st.dataframe(tables.pairs_display(pair_df, metric), hide_index=True, key="met_pairs", width="stretch")
 
+# --- by subject ----------------------------------------------------------------------------------------
+with st.spinner("Differences by subject..."):
+    by_subject = subjects(name, stamp, metric)
+if not by_subject.empty:
+    st.subheader("By subject")
+    rel = by_subject.attrs["relative"]
+    st.caption(
+        f"{'Mean per-photo difference from grey' if rel else 'Mean'} in {tables.metric_label(metric)} on each label's photos "
+        "(a class folder of the photo set, or its source), hardest subjects first. '±': the typical half-width of a cell's "
+        "paired-bootstrap 95% interval - two cells closer than that are not told apart by these photos."
+    )
+    st.dataframe(tables.by_label_display(by_subject), hide_index=True, key="met_subjects", width="stretch")
+
 # --- exports -------------------------------------------------------------------------------------------
 st.subheader("Export what is shown")
-e = st.columns(5)
+e = st.columns(6)
 e[0].download_button("Table (CSV)", tables.to_csv(table).encode(), f"{name}_{metric}.csv", "text/csv", key="met_csv")
 e[1].download_button("Table (LaTeX)", tables.to_latex(table, f"{name}: {tables.metric_label(metric)}, mean [95\\% CI]").encode(),
                      f"{name}_{metric}.tex", "text/x-tex", key="met_tex")  # fmt: skip
@@ -176,6 +194,9 @@ if pair_df is not None:
     e[4].download_button(
         "Pairs (CSV)", pair_df.to_csv(index=False).encode(), f"{name}_{metric}_pairs.csv", "text/csv", key="met_pairs_csv"
     )
+if not by_subject.empty:
+    e[5].download_button("By subject (CSV)", tables.by_label_long(by_subject).to_csv(index=False).encode(),
+                         f"{name}_{metric}_by_subject.csv", "text/csv", key="met_subjects_csv")  # fmt: skip
 
 # --- best and worst photos -----------------------------------------------------------------------------
 st.subheader("Best and worst photos")

@@ -67,6 +67,12 @@ def test_evaluation_from_the_page_then_tables_charts_gallery_exports(results_roo
     pairs = at.dataframe[2].value
     k = len(trained_methods) + 1
     assert len(pairs) == k * (k - 1) // 2 and {"Wilcoxon p", "Holm p"} <= set(pairs.columns)
+    # by subject: the photos' labels (the class folders), the all-photos row first, the paired difference from grey
+    subjects = at.dataframe[3].value
+    assert subjects["subject"].iloc[0] == "all photos" and subjects["photos"].iloc[0] == 4
+    assert set(subjects["subject"].iloc[1:]) <= {"meadow", "sunset"} and subjects["photos"].iloc[1:].sum() == 4
+    assert all(re.fullmatch(r"[+-]\d+\.\d+", v) for m in trained_methods for v in subjects[m])
+    assert set(subjects["best"]) <= set(trained_methods)
 
     # best and worst photos: a learned method by default, input / output / truth side by side
     assert at.selectbox(key="met_gal_method").value != "gray"

@@ -35,7 +35,7 @@ def write_evaluation(root: Path, name: str, n: int = 30, seed: int = 0) -> None:
     for m, s in shift.items():
         for i in range(n if m != "neural_style" else 8):
             auc = base[i] + s + rng.normal(0, 0.005)
-            rows.append({"method": m, "image": f"c/{i}.png", "label": "c", "psnr": 22 + 10 * (auc - 0.8) + rng.normal(0, 0.3),
+            rows.append({"method": m, "image": f"{'cd'[i % 2]}/{i}.png", "label": "cd"[i % 2], "psnr": 22 + 10 * (auc - 0.8) + rng.normal(0, 0.3),
                          "ciede2000": 10 - 20 * (auc - 0.8), "auc_rebal": auc})  # fmt: skip
     per = pd.DataFrame(rows)
     d = root / "metrics"
@@ -129,6 +129,38 @@ def test_compact_table_bolds_the_best_and_gives_the_paired_difference_from_grey(
 # --- run logs ------------------------------------------------------------------------------------
 
 
+def test_by_subject_finds_the_label_a_method_fails_on_and_says_how_sure():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        label = "cars" if i < 30 else "dogs"
+        base = rng.normal(0.8, 0.03)
+        # "a" is good on cars, no better than grey on dogs; "b" is modestly good on both
+        for m, gain in (("gray", 0.0), ("a", 0.05 if label == "cars" else 0.0), ("b", 0.02), ("truth", 0.2)):
+            rows.append({"method": m, "image": f"{label}/{i}.png", "label": label, "auc_rebal": base + gain + rng.normal(0, 0.004),
+                         "ciede2000": 10.0})  # fmt: skip
+    per = pd.DataFrame(rows)
+    t = tables.by_label(per, "auc_rebal", n_boot=300)
+    assert list(t["label"]) == ["all photos", "dogs", "cars"]  # the hardest subject first
+    assert list(t["n"]) == [60, 30, 30] and t.attrs["methods"] == ["a", "b"] and t.attrs["relative"]
+    by = t.set_index("label")
+    assert by.loc["cars", "a"] == pytest.approx(0.05, abs=0.004) and by.loc["dogs", "a"] == pytest.approx(0.0, abs=0.004)
+    assert by.loc["all photos", "a"] == pytest.approx(0.025, abs=0.004)
+    assert 0 < by.loc["cars", "half_width"] < 0.004  # a 30-photo interval of a 0.0057-sd difference
+    lo, hi = t.attrs["intervals"]["a"]["cars"]
+    assert lo < 0.05 < hi
+    shown = tables.by_label_display(t).set_index("subject")
+    assert shown.loc["cars", "best"] == "a" and shown.loc["dogs", "best"] == "b" and shown.loc["dogs", "b"] == "+0.020"
+    long = tables.by_label_long(t)
+    assert len(long) == 6 and set(long.columns) == {"label", "n", "method", "value", "lo", "hi"}
+    # one label (or a set metric): nothing to break down
+    assert tables.by_label(per.assign(label="all"), "auc_rebal").empty
+    assert tables.by_label(per, "fid").empty
+    # without the grey row: plain means
+    means = tables.by_label(per[per["method"] != "gray"], "auc_rebal", n_boot=0)
+    assert not means.attrs["relative"] and means.set_index("label").loc["cars", "a"] > 0.8
+
+
 def test_validation_curves_use_images_seen_and_skip_runs_without_the_metric(results):
     frame, metric, left_out = runlogs.validation_curves()
     assert metric == "val_auc_rebal" and left_out == ["fusion"]
@@ -158,6 +190,7 @@ def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_pat
         assert m in html
     assert "Holm" in html and "Wilcoxon" in html and "<b>" in html  # paired tests; best in bold
     assert "Benchmark" in html and "9.9" in html and "commit" in html
+    assert html.count("by subject") == 2 and "all photos" in html  # val and test, each broken down by label
     pdf = (out / "report.pdf").read_bytes()
     assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page") >= 10
     assert len(list((out / "figures").glob("*.png"))) == len(figures)
