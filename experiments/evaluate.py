@@ -537,7 +537,25 @@ def to_markdown(res: EvalResult, title: str) -> str:
                   + (f"; no prediction for {len(gone)} photo(s): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}" if gone else "")]  # fmt: skip
     if res.meta.get("metric_sources"):
         lines += ["", "Weights used:"] + [f"- `{c}`: {src}" for c, src in res.meta["metric_sources"].items()]
+    lines += _by_subject_markdown(res)
     return "\n".join(lines) + "\n"
+
+
+def _by_subject_markdown(res: EvalResult) -> list[str]:
+    """The headline metric by subject (``tables.by_label``), when the photos carry two labels or more."""
+    from experiments import tables
+
+    head = tables.HEADLINE if tables.HEADLINE in res.columns else (res.columns[0] if res.columns else None)
+    sub = tables.by_label(res.per_image, head) if head else None
+    if sub is None or sub.empty:
+        return []
+    shown = tables.by_label_display(sub)
+    what = "mean per-photo difference from grey" if sub.attrs["relative"] else "mean"
+    rows = ["| " + " | ".join(shown.columns) + " |", "|---|" + "---:|" * (len(shown.columns) - 2) + "---|"]
+    rows += ["| " + " | ".join(str(v) for v in r) + " |" for r in shown.itertuples(index=False)]
+    return ["", f"## By subject: {_label(head)}, {what}", "",
+            "Each label's photos (a class folder, or a source), hardest first; ±: the typical half-width of a cell's "
+            "paired-bootstrap 95% interval.", "", *rows]  # fmt: skip
 
 
 def _tex_escape(s: str) -> str:

@@ -255,6 +255,13 @@ def test_cli_writes_per_image_csv_summary_markdown_latex_and_json(val, fakes, tm
     assert "**1.000** [1.000, 1.000]" in lines["fake_oracle"]  # best method in bold (SSIM, AuC) ...
     assert "**" not in lines["truth"] and "**" not in lines["gray"]  # ... never a reference row
     assert "[" in lines["gray"]  # bootstrap intervals shown
+    # then the headline by subject (the class folders), paired against grey: the oracle gains, all-grey does not
+    by = md.split("## By subject: AuC rebal., mean per-photo difference from grey")[1]
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in by.splitlines() if ln.startswith("| ")}
+    assert rows["subject"][:3] == ["photos", "fake_oracle", "fake_grey"] and rows["subject"][-1] == "best"
+    assert rows["all photos"][0] == "6" and rows["meadow"][0] == "3" and rows["sunset"][0] == "3"
+    for label in ("all photos", "meadow", "sunset"):
+        assert float(rows[label][1]) > 0.05 and rows[label][2] == "+0.000" and rows[label][-1] == "fake_oracle"
     tex = (tmp_path / "metrics" / "val.tex").read_text()
     assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex
     assert "fake\\_grey & 6 &" in tex and "truth & 6 &" in tex and "fake_grey" not in tex
