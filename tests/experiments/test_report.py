@@ -190,7 +190,8 @@ def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_pat
         assert m in html
     assert "Holm" in html and "Wilcoxon" in html and "<b>" in html  # paired tests; best in bold
     assert "Benchmark" in html and "9.9" in html and "commit" in html
-    assert html.count("by subject") == 2 and "all photos" in html  # val and test, each broken down by label
+    assert html.count("by subject") == 2 and "all photos" in html  # val and test, each broken down by label ...
+    assert {"val_by_subject.png", "test_by_subject.png"} <= {p.name for p in (out / "figures").glob("*.png")}  # ... and its heat map
     pdf = (out / "report.pdf").read_bytes()
     assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page") >= 10
     assert len(list((out / "figures").glob("*.png"))) == len(figures)
