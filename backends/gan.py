@@ -31,7 +31,9 @@ Deviations, all for the 2 shared CPU cores and the working sizes of this project
 * Test time: the paper keeps dropout on (and BatchNorm on batch statistics) at test time. Here the
   default is ``test_dropout = false``: BatchNorm uses its running statistics and dropout is off,
   so colorizing the same photo twice gives the same result. ``test_dropout = true`` restores the
-  paper's stochastic outputs.
+  paper's stochastic outputs. The paper's other half, BatchNorm on each photo's own statistics
+  (batch size 1), was measured on the shipped model and not adopted: 0.789 rebalanced AuC on the
+  ship gate's 200 validation photos against 0.829 with the running statistics.
 * Options beyond the paper, all off by default: one-sided label smoothing (``real_label < 1``).
 """
 
