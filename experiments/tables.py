@@ -285,6 +285,23 @@ def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boo
     return out
 
 
+def by_label_styled(table: pd.DataFrame):
+    """:func:`by_label_display` with each method's cells shaded by value (the report's heat map:
+    blue above grey, red below, white at 0, in pastel so the numbers stay readable; a plain mean
+    shades from light to dark)."""
+    shown = by_label_display(table)
+    if shown.empty:
+        return shown
+    methods = table.attrs["methods"]
+    vals = table[methods].astype(float)
+    lim = float(np.nanmax(np.abs(vals.to_numpy()))) if np.isfinite(vals.to_numpy()).any() else 1.0
+    if table.attrs["relative"]:
+        kw = {"cmap": "RdBu", "vmin": -2 * lim, "vmax": 2 * lim}  # pastel: the numbers stay the thing read
+    else:
+        kw = {"cmap": "Blues", "low": 0, "high": 1}
+    return shown.style.background_gradient(axis=None, subset=methods, gmap=vals.to_numpy(), text_color_threshold=0.2, **kw)
+
+
 def by_label_long(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`by_label` one row per (label, method) with the interval: label, n, method, value, lo, hi."""
     rows = []

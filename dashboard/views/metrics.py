@@ -166,7 +166,7 @@ if not by_subject.empty:
         "(a class folder of the photo set, or its source), hardest subjects first. '±': the typical half-width of a cell's "
         "paired-bootstrap 95% interval - two cells closer than that are not told apart by these photos."
     )
-    st.dataframe(tables.by_label_display(by_subject), hide_index=True, key="met_subjects", width="stretch")
+    st.dataframe(tables.by_label_styled(by_subject), hide_index=True, key="met_subjects", width="stretch")
 
 # --- exports -------------------------------------------------------------------------------------------
 st.subheader("Export what is shown")

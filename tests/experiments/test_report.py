@@ -151,6 +151,8 @@ def test_by_subject_finds_the_label_a_method_fails_on_and_says_how_sure():
     assert lo < 0.05 < hi
     shown = tables.by_label_display(t).set_index("subject")
     assert shown.loc["cars", "best"] == "a" and shown.loc["dogs", "best"] == "b" and shown.loc["dogs", "b"] == "+0.020"
+    styled = tables.by_label_styled(t)  # the page's table: the same text, method cells shaded by value
+    assert styled.data.equals(tables.by_label_display(t)) and styled.to_html().count("background-color") >= 2
     long = tables.by_label_long(t)
     assert len(long) == 6 and set(long.columns) == {"label", "n", "method", "value", "lo", "hi"}
     # one label (or a set metric): nothing to break down
