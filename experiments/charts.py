@@ -139,24 +139,27 @@ def pairs_chart(pairs: pd.DataFrame, metric: str, title: str = ""):
 
 def by_label_heatmap(table: pd.DataFrame, title: str = ""):
     """:func:`experiments.tables.by_label` as a subject x method heat map: each cell's difference
-    from grey (diverging around 0: red below, blue above), written in the cell ("not run" where the
+    from grey (diverging around 0: blue better, red worse, in the metric's direction; the colour
+    bar reads the shade, the cells their signed difference), written in the cell ("not run" where the
     method scored none of the label's photos); None when empty."""
     if table.empty:
         return None
     methods, metric = table.attrs["methods"], table.attrs["metric"]
     vals = table[methods].to_numpy(float)
+    shade = vals * (tables.metric_direction(metric) or 1)  # blue: better than grey in the metric's direction
     fig = figure(1.1 * len(methods) + 2.4, 0.3 * len(table) + 1.4)
     ax = fig.add_subplot()
     if table.attrs["relative"]:
         lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
-        im = ax.imshow(vals, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+        im = ax.imshow(shade, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     else:
         im = ax.imshow(vals, cmap="viridis", aspect="auto")
     d = tables.digits(metric)
     lo, hi = im.get_clim()
     for (i, j), v in np.ndenumerate(vals):
         if np.isfinite(v):
-            dark = abs(2 * (v - lo) / ((hi - lo) or 1) - 1) > 0.6  # the colour map's dark ends: white text
+            c = shade[i, j] if table.attrs["relative"] else v
+            dark = abs(2 * (c - lo) / ((hi - lo) or 1) - 1) > 0.6  # the colour map's dark ends: white text
             ax.text(j, i, f"{v:+.{d}f}" if table.attrs["relative"] else f"{v:.{d}f}", ha="center", va="center", fontsize=7,
                     color="white" if dark else "black")  # fmt: skip
         else:
@@ -164,7 +167,10 @@ def by_label_heatmap(table: pd.DataFrame, title: str = ""):
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(table)), [f"{lab} ({n})" for lab, n in zip(table["label"], table["n"])], fontsize=8)
     what = "difference from grey" if table.attrs["relative"] else "mean"
-    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).set_label(f"{tables.metric_label(metric)}, {what}", fontsize=8)
+    flipped = table.attrs["relative"] and tables.metric_direction(metric) < 0
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).set_label(
+        f"{tables.metric_label(metric)}, {what}" + (" (sign flipped: lower is better)" if flipped else ""), fontsize=8
+    )
     ax.set_title(title or f"{tables.metric_label(metric)} by subject (photos), hardest first", loc="left", fontsize=10)
     return fig
 

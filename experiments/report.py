@@ -168,7 +168,7 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
         rep.table(tables.by_label_display(subjects), f"{name}: {tables.metric_label(head)} by subject ({what} on each label's photos), "
                                                      "hardest first; ±: the typical half-width of a cell's paired-bootstrap 95% interval.")  # fmt: skip
         rep.figure(f"{name}_by_subject", charts.by_label_heatmap(subjects, f"{name}: {tables.metric_label(head)} by subject, {what}"),
-                   f"{name}: {what} per subject (photos in brackets); blue above grey, red below.")  # fmt: skip
+                   f"{name}: {what} per subject (photos in brackets); blue better than grey, red worse.")  # fmt: skip
 
 
 def grid_rows(n: int) -> list[str]:

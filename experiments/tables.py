@@ -238,8 +238,8 @@ def differences_from(
 
 def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Who handles which subject: one row per label (the photo's first folder: a class of ``val``,
-    a source of ``test``), first a row of all photos, then the labels from the hardest (lowest
-    mean over the methods that scored every label) to the easiest. Each method's cell is its mean per-photo difference from
+    a source of ``test``), first a row of all photos, then the labels from the hardest (the worst
+    mean, in the metric's direction, over the methods that scored every label) to the easiest. Each method's cell is its mean per-photo difference from
     ``baseline`` on that label's photos both scored (paired, as :func:`differences_from`); without a
     ``baseline`` row, its plain mean. ``n``: the label's photos; ``half_width``: the median over the
     methods of half the paired-bootstrap 95% interval, so a reader sees how far apart two cells must
@@ -279,7 +279,8 @@ def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boo
     out = pd.DataFrame(rows, columns=cols + methods)
     if len(out) > 1:  # the hardest subjects first, after the all-photos row
         complete = [m for m in methods if out[m].notna().all()] or methods  # (a method limited to a few photos: not the ranking)
-        order = out.iloc[1:][complete].mean(axis=1).sort_values(kind="stable").index
+        worst_first = out.iloc[1:][complete].mean(axis=1) * (metric_direction(metric) or 1)  # lower CIEDE2000 is better
+        order = worst_first.sort_values(kind="stable").index
         out = pd.concat([out.iloc[:1], out.loc[order]], ignore_index=True)
     out.attrs = {"methods": methods, "relative": relative, "intervals": intervals, "metric": metric}
     return out
@@ -287,13 +288,13 @@ def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boo
 
 def by_label_styled(table: pd.DataFrame):
     """:func:`by_label_display` with each method's cells shaded by value (the report's heat map:
-    blue above grey, red below, white at 0, in pastel so the numbers stay readable; a plain mean
-    shades from light to dark)."""
+    blue better than grey, red worse - in the metric's direction, so a lower CIEDE2000 is blue -
+    white at 0, in pastel so the numbers stay readable; a plain mean shades from light to dark)."""
     shown = by_label_display(table)
     if shown.empty:
         return shown
     methods = table.attrs["methods"]
-    vals = table[methods].astype(float)
+    vals = table[methods].astype(float) * (metric_direction(table.attrs["metric"]) or 1)  # blue: better than grey
     lim = float(np.nanmax(np.abs(vals.to_numpy()))) if np.isfinite(vals.to_numpy()).any() else 1.0
     if table.attrs["relative"]:
         kw = {"cmap": "RdBu", "vmin": -2 * lim, "vmax": 2 * lim}  # pastel: the numbers stay the thing read

@@ -155,6 +155,11 @@ def test_by_subject_finds_the_label_a_method_fails_on_and_says_how_sure():
     assert styled.data.equals(tables.by_label_display(t)) and styled.to_html().count("background-color") >= 2
     long = tables.by_label_long(t)
     assert len(long) == 6 and set(long.columns) == {"label", "n", "method", "value", "lo", "hi"}
+    # a lower-is-better metric: the hardest subject is the one with the largest difference, shaded red
+    per["ciede2000"] = 10.0 - 100 * (per["auc_rebal"] - 0.8)
+    lower = tables.by_label(per, "ciede2000", n_boot=0)
+    assert list(lower["label"]) == ["all photos", "dogs", "cars"] and lower.set_index("label").loc["cars", "a"] < 0
+    assert tables.by_label_display(lower).set_index("subject").loc["cars", "best"] == "a"
     # one label (or a set metric): nothing to break down
     assert tables.by_label(per.assign(label="all"), "auc_rebal").empty
     assert tables.by_label(per, "fid").empty
