@@ -146,11 +146,10 @@ def by_label_heatmap(table: pd.DataFrame, title: str = ""):
         return None
     methods, metric = table.attrs["methods"], table.attrs["metric"]
     vals = table[methods].to_numpy(float)
-    shade = vals * (tables.metric_direction(metric) or 1)  # blue: better than grey in the metric's direction
+    shade, lim = tables.by_label_shade(table)  # blue: better than grey in the metric's direction
     fig = figure(1.1 * len(methods) + 2.4, 0.3 * len(table) + 1.4)
     ax = fig.add_subplot()
     if table.attrs["relative"]:
-        lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
         im = ax.imshow(shade, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     else:
         im = ax.imshow(vals, cmap="viridis", aspect="auto")
@@ -166,7 +165,7 @@ def by_label_heatmap(table: pd.DataFrame, title: str = ""):
             ax.text(j, i, "not run", ha="center", va="center", fontsize=6, color="0.5")
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(table)), [f"{lab} ({n})" for lab, n in zip(table["label"], table["n"])], fontsize=8)
-    what = "difference from grey" if table.attrs["relative"] else "mean"
+    what = tables.by_label_what(table)
     flipped = table.attrs["relative"] and tables.metric_direction(metric) < 0
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).set_label(
         f"{tables.metric_label(metric)}, {what}" + (" (sign flipped: lower is better)" if flipped else ""), fontsize=8

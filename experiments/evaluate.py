@@ -550,7 +550,7 @@ def _by_subject_markdown(res: EvalResult) -> list[str]:
     if sub is None or sub.empty:
         return []
     shown = tables.by_label_display(sub)
-    what = "mean per-photo difference from grey" if sub.attrs["relative"] else "mean"
+    what = tables.by_label_what(sub)
     rows = ["| " + " | ".join(shown.columns) + " |", "|---|" + "---:|" * (len(shown.columns) - 2) + "---|"]
     rows += ["| " + " | ".join(str(v) for v in r) + " |" for r in shown.itertuples(index=False)]
     return ["", f"## By subject: {_label(head)}, {what}", "",

@@ -164,7 +164,7 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
     progress(f"{name}: by subject")
     subjects = tables.by_label(per_image, head, n_boot=n_boot)
     if not subjects.empty:
-        what = "mean per-photo difference from grey" if subjects.attrs["relative"] else "mean"
+        what = tables.by_label_what(subjects)
         rep.table(tables.by_label_display(subjects), f"{name}: {tables.metric_label(head)} by subject ({what} on each label's photos), "
                                                      "hardest first; ±: the typical half-width of a cell's paired-bootstrap 95% interval.")  # fmt: skip
         rep.figure(f"{name}_by_subject", charts.by_label_heatmap(subjects, f"{name}: {tables.metric_label(head)} by subject, {what}"),

@@ -286,6 +286,19 @@ def by_label(per_image: pd.DataFrame, metric: str, baseline: str = "gray", n_boo
     return out
 
 
+def by_label_what(table: pd.DataFrame) -> str:
+    """What a :func:`by_label` cell holds, for captions and titles."""
+    return "mean per-photo difference from grey" if table.attrs["relative"] else "mean"
+
+
+def by_label_shade(table: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """The cells as shaded (page table and report heat map alike): signed so that better than grey
+    is positive in the metric's direction (a lower CIEDE2000 too), and the largest magnitude."""
+    vals = table[table.attrs["methods"]].to_numpy(float) * (metric_direction(table.attrs["metric"]) or 1)
+    lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
+    return vals, lim
+
+
 def by_label_styled(table: pd.DataFrame):
     """:func:`by_label_display` with each method's cells shaded by value (the report's heat map:
     blue better than grey, red worse - in the metric's direction, so a lower CIEDE2000 is blue -
@@ -294,13 +307,12 @@ def by_label_styled(table: pd.DataFrame):
     if shown.empty:
         return shown
     methods = table.attrs["methods"]
-    vals = table[methods].astype(float) * (metric_direction(table.attrs["metric"]) or 1)  # blue: better than grey
-    lim = float(np.nanmax(np.abs(vals.to_numpy()))) if np.isfinite(vals.to_numpy()).any() else 1.0
+    vals, lim = by_label_shade(table)  # blue: better than grey
     if table.attrs["relative"]:
         kw = {"cmap": "RdBu", "vmin": -2 * lim, "vmax": 2 * lim}  # pastel: the numbers stay the thing read
     else:
         kw = {"cmap": "Blues", "low": 0, "high": 1}
-    return shown.style.background_gradient(axis=None, subset=methods, gmap=vals.to_numpy(), text_color_threshold=0.2, **kw)
+    return shown.style.background_gradient(axis=None, subset=methods, gmap=vals, text_color_threshold=0.2, **kw)
 
 
 def by_label_long(table: pd.DataFrame) -> pd.DataFrame:

@@ -160,9 +160,8 @@ with st.spinner("Differences by subject..."):
     by_subject = subjects(name, stamp, metric)
 if not by_subject.empty:
     st.subheader("By subject")
-    rel = by_subject.attrs["relative"]
     st.caption(
-        f"{'Mean per-photo difference from grey' if rel else 'Mean'} in {tables.metric_label(metric)} on each label's photos "
+        f"{tables.by_label_what(by_subject).capitalize()} in {tables.metric_label(metric)} on each label's photos "
         "(a class folder of the photo set, or its source), hardest subjects first. '±': the typical half-width of a cell's "
         "paired-bootstrap 95% interval - two cells closer than that are not told apart by these photos."
     )
