@@ -19,10 +19,11 @@ colour original; the ceiling of every metric).
 Outputs: ``NAME.csv`` (one row per method and photo: ``method, image, label`` and one column per
 per-image metric), ``NAME.summary.csv`` (mean and 95% percentile-bootstrap interval per metric, 1000
 resamples over photos, seed 0), ``NAME.md`` and ``NAME.tex`` (the same table for READMEs and
-papers) and ``NAME.json`` (settings, metric sources, skipped methods). Model-based metrics whose
-weights are missing appear as unavailable, with the fix. Per-photo results are cached in
-``results/metrics/.cache`` keyed by method, checkpoint (path, size, mtime), photo (path, size, mtime),
-evaluation size and metric set, so reruns and the dashboard do not recompute.
+papers) and ``NAME.json`` (settings, metric sources, skipped methods, and under ``made_from`` the
+path and SHA-256 of the checkpoint behind each method's rows: ``experiments.provenance``).
+Model-based metrics whose weights are missing appear as unavailable, with the fix. Per-photo
+results are cached in ``results/metrics/.cache`` keyed by method, checkpoint (path, size, mtime),
+photo (path, size, mtime), evaluation size and metric set, so reruns and the dashboard do not recompute.
 
 Exit status: 0 on success, 2 for a bad ``--data`` folder, an unknown method or a bad option (one
 line on stderr). A method that cannot run here is reported and skipped; the others still run.
@@ -49,6 +50,7 @@ from backends import color
 from backends.base import PROJECT_ROOT
 from backends.errors import ColorizationError, ImageError, WeightsUnavailable
 from backends.imageio import load_image
+from experiments import provenance
 
 
 class _LazyMetrics:
@@ -318,6 +320,7 @@ def evaluate(
     skipped: dict[str, str] = {}
     missing: dict[str, list[str]] = {}  # outside predictions: photos without a file
     fid_values: dict[str, float] = {}
+    made_from: dict[str, dict] = {}  # method -> the checkpoint (path, sha256) its rows come from
     truth_feats: dict[str, np.ndarray] = {}
     truth_cache: dict[str, np.ndarray] = {}
     grey_cache: dict[str, np.ndarray] = {}
@@ -351,6 +354,8 @@ def evaluate(
                 print(f"skipped {name}: {exc}", file=sys.stderr)
                 continue
         subset = photos[: method_limits[name]] if name in method_limits else photos
+        if name not in REFERENCE_ROWS and not hasattr(model, "predict_photos"):
+            made_from[name] = provenance.checkpoint_record(model)
         if hasattr(model, "predict_photos"):  # colorizations made elsewhere (experiments.predictions)
             subset, gone = [p for p in subset if model.file_for(p.name)], model.missing([p.name for p in subset])
             if gone:
@@ -449,6 +454,7 @@ def evaluate(
         "metric_sources": mm.sources,
         "unavailable": unavailable,
         "skipped": skipped,
+        "made_from": {n: r for n, r in made_from.items() if n not in skipped},
         "predictions": {n: str(m.folder) for n, m in todo.items() if hasattr(m, "predict_photos")},
         "missing_predictions": missing,
         "bootstrap": {"resamples": M.bootstrap.N_RESAMPLES, "confidence": M.bootstrap.CONFIDENCE, "seed": M.bootstrap.SEED},

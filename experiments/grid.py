@@ -1,13 +1,17 @@
 """A comparison grid for the README: ``python -m experiments.grid --out results/sample_grid.jpg``.
 
 Rows: photos (one per class, deterministic); columns: grey input, each available method, ground
-truth. Methods that are unavailable are listed on stderr and left out.
+truth. Methods that are unavailable are listed on stderr and left out. Beside the image,
+``<out>.json`` names the photos and the checkpoint (path, SHA-256) behind each column.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +19,10 @@ from PIL import Image, ImageDraw
 
 import backends
 from backends import color
+from backends.base import PROJECT_ROOT
 from backends.errors import ColorizationError
 from backends.imageio import load_image
+from experiments import provenance
 from experiments.config import project_path
 from experiments.data import scan_folder
 
@@ -38,17 +44,32 @@ def pick_photos(root: Path, count: int) -> list[Path]:
     return picks
 
 
+def sidecar(grid_path: Path) -> Path:
+    """``results/sample_grid.jpg`` -> ``results/sample_grid.json``: the photos and checkpoints it shows."""
+    return Path(grid_path).with_suffix(".json")
+
+
+def _rel(p: Path) -> str:
+    """A photo's path as the README's commands name it (``../shared/data/...``, from the project)."""
+    return os.path.relpath(Path(p).resolve(), PROJECT_ROOT)
+
+
 def tile(img: np.ndarray, size: int) -> Image.Image:
     return Image.fromarray(img).resize((size, size), Image.BICUBIC)
 
 
-def make_grid(photos: list[Path], methods: list[str], size: int = 160, device: str = "auto", progress: bool = True) -> Image.Image:
+def make_grid(photos: list[Path], methods: list[str], size: int = 160, device: str = "auto", progress: bool = True,
+              made_from: dict | None = None) -> Image.Image:  # fmt: skip
+    """The grid image; ``made_from`` (when given) receives each column's checkpoint record."""
     models = {}
     for m in methods:
         try:
             models[m] = backends.load(m, device=device)
         except ColorizationError as exc:
             print(f"skipping {m}: {exc}", file=sys.stderr)
+            continue
+        if made_from is not None:
+            made_from[m] = provenance.checkpoint_record(models[m])
     cols = ["input (grey)", *models, "ground truth"]
     head = 22
     grid = Image.new("RGB", (size * len(cols), head + size * len(photos)), "white")
@@ -81,14 +102,19 @@ def main(argv=None) -> int:
     methods = backends.names() if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
     try:
         photos = pick_photos(project_path(args.data), args.count)
-        grid = make_grid(photos, methods, args.size, args.device)
+        made_from: dict = {}
+        grid = make_grid(photos, methods, args.size, args.device, made_from=made_from)
     except (ColorizationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = project_path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out, quality=88)
-    print(f"wrote {out} ({len(photos)} photos)")
+    # what the grid was made from, beside it: experiments.readme --check tells a grid of replaced checkpoints
+    side = sidecar(out)
+    side.write_text(json.dumps({"photos": [_rel(p) for p in photos], "made_from": made_from,
+                                "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")  # fmt: skip
+    print(f"wrote {out} ({len(photos)} photos) and {side.name}")
     return 0
 
 

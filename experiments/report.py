@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import charts, runlogs, tables
+from experiments import charts, provenance, runlogs, tables
 from experiments.paths import PROJECT_ROOT, benchmarks_dir, results_dir
 
 #: metrics drawn as dot-and-whisker charts for each evaluation (those present; headline first)
@@ -149,6 +149,7 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
     )
     for unavailable, why in (meta.get("unavailable") or {}).items():
         rep.text(f"{unavailable}: not measured - {why.split('. Fix')[0]}")
+    rep.text(provenance.describe(meta.get("made_from"))[0])
     for metric in [m for m in CHART_METRICS if m in metrics]:
         progress(f"{name}: chart {metric}")
         rep.figure(f"{name}_{metric}", charts.dot_whisker(summary, metric, f"{name}: {tables.metric_label(metric)} (95% CI)"),

@@ -79,3 +79,12 @@ def test_shipped_metrics_beat_grey_on_rebalanced_auc():
         grey = float(rows["gray"]["auc_rebal"])
         for name in LEARNED:
             assert float(rows[name]["auc_rebal"]) > grey, f"{split}: {name} does not beat grey on rebalanced AuC"
+
+
+def test_readme_tables_and_grid_are_the_shipped_checkpoints():
+    """Every number in the README's generated tables comes from the checkpoints shipped now, with
+    the README's protocol; the grid too. A new checkpoint lands with its own numbers or not at all."""
+    from experiments import readme
+
+    found = readme.problems()
+    assert not found, "\n".join(found) + "\nfix: python -m experiments.readme --refresh"

@@ -5,7 +5,7 @@ paired tests between methods, the best and worst photos, exports; an evaluation 
 import streamlit as st
 
 from dashboard import common
-from experiments import access, charts, tables
+from experiments import access, charts, provenance, tables
 
 st.title("Evaluation metrics")
 
@@ -77,6 +77,12 @@ def subjects(name: str, stamp: float, metric: str):
     return tables.by_label(load(name, stamp)["per_image"], metric)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def made_from(name: str, stamp: float, checkpoints: tuple) -> tuple[str, bool]:
+    """Which checkpoints made the table, and whether one has been replaced since (hashed once per change)."""
+    return provenance.describe(load(name, stamp)["meta"].get("made_from"))
+
+
 c1, c2 = st.columns([1, 2])
 with c1:
     name = st.selectbox("Evaluation", evals, key="met_eval")
@@ -107,6 +113,13 @@ if meta:
     )
 for col, why in (meta.get("unavailable") or {}).items():
     st.caption(f"{col}: unavailable - {why.split('. Fix')[0]}")
+ckpts = tuple(
+    (p.name, p.stat().st_mtime_ns)
+    for p in sorted(common.checkpoints_dir().glob("*"))
+    if p.suffix in provenance.CHECKPOINT_SUFFIXES
+)
+made_text, replaced = made_from(name, stamp, ckpts)
+(st.warning if replaced else st.caption)(made_text)
 
 # --- the compact table -------------------------------------------------------------------------------
 st.subheader(f"{tables.metric_label(metric)}: who wins")

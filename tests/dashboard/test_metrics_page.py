@@ -3,6 +3,7 @@
 photos beside input and truth, CSV/LaTeX/PNG/PDF exports."""
 
 import json
+import os
 import re
 
 import pytest
@@ -86,6 +87,20 @@ def test_evaluation_from_the_page_then_tables_charts_gallery_exports(results_roo
 
     labels = [b.label for b in at.get("download_button")]
     assert {"Table (CSV)", "Table (LaTeX)", "Chart (PNG)", "Chart (PDF)", "Pairs (CSV)"} <= set(labels)
+
+    # the page names the checkpoint behind each method's rows, and warns once one has been replaced
+    [made] = [c.value for c in at.caption if c.value.startswith("Made from: ")]
+    assert all(f"{m} " in made for m in trained_methods) and "since replaced" not in made
+    side = results_root / "metrics" / "tiny.json"
+    meta = json.loads(side.read_text())
+    meta["made_from"][trained_methods[0]]["sha256"] = "0" * 64  # as if that checkpoint had been retrained since
+    side.write_text(json.dumps(meta))
+    os.utime(results_root / "metrics" / "tiny.csv")  # a new table on disk
+    at.run()
+    no_exceptions(at)
+    [warning] = [w.value for w in at.warning if w.value.startswith("Made from: ")]
+    assert f"{trained_methods[0]} " in warning and "(00000000 - since replaced)" in warning
+    assert f"The rows of {trained_methods[0]} are not the model at that path now" in warning
 
 
 def test_chart_and_table_exports(results_root):

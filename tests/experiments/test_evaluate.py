@@ -311,6 +311,31 @@ def test_cli_second_run_reads_the_cache(val, fakes, tmp_path, cache_dir, monkeyp
     assert GreyColorizer.calls == 18 and scored == [6, 6, 6, 6]
 
 
+def test_json_names_the_checkpoint_each_methods_rows_come_from(val, fakes, tmp_path, monkeypatch):
+    """A table says which weights made it, so one made before a new checkpoint shipped is caught."""
+    import hashlib
+
+    from experiments import provenance
+
+    ckpt = tmp_path / "fake_grey.pt"
+    ckpt.write_bytes(b"v1")
+    monkeypatch.setattr(GreyColorizer, "checkpoint_file", ckpt)
+    out = tmp_path / "m.csv"
+    args = ("--data", str(val), "--methods", "fake_grey,fake_oracle,fake_missing", "--out", str(out), "--no-models")
+    assert run_cli(*args)[0] == 0
+    made = json.loads((tmp_path / "m.json").read_text())["made_from"]
+    assert made["fake_grey"] == {"checkpoint": str(ckpt), "sha256": hashlib.sha256(b"v1").hexdigest()}
+    assert made["fake_oracle"] == {"checkpoint": None}  # no weights file: nothing to name
+    assert "fake_missing" not in made and "gray" not in made and "truth" not in made  # skipped; reference rows
+    assert provenance.stale(made, "m", {"fake_grey": ckpt}) == []
+
+    ckpt.write_bytes(b"v2, retrained")  # a new model ships: the old table is stale, and says which method
+    [line] = provenance.stale(made, "m", {"fake_grey": ckpt})
+    assert "fake_grey rows were made from an earlier" in line and hashlib.sha256(b"v1").hexdigest()[:12] in line
+    assert run_cli(*args)[0] == 0  # evaluating again records the new weights
+    assert provenance.stale(json.loads((tmp_path / "m.json").read_text())["made_from"], "m", {"fake_grey": ckpt}) == []
+
+
 def test_cli_cache_notices_a_changed_photo(val, tmp_path, fakes):
     data = tmp_path / "photos"
     for p in val.rglob("*.png"):

@@ -186,6 +186,11 @@ def test_model_card_reads_the_provenance(results):
 
 @pytest.mark.slow
 def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_path):
+    weights = tmp_path / "gan.pt"
+    weights.write_bytes(b"retrained since")  # the val table was made from other weights at that path
+    meta = json.loads((results / "metrics" / "val.json").read_text())
+    meta["made_from"] = {"gan": {"checkpoint": str(weights), "sha256": "ab" * 32}, "neural_style": {"checkpoint": None}}
+    (results / "metrics" / "val.json").write_text(json.dumps(meta))
     out = tmp_path / "rep"
     assert report.main(["--out", str(out), "--boot", "200", "--quiet"]) == 0
     html = (out / "report.html").read_text()
@@ -197,6 +202,9 @@ def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_pat
         assert m in html
     assert "Holm" in html and "Wilcoxon" in html and "<b>" in html  # paired tests; best in bold
     assert "Benchmark" in html and "9.9" in html and "commit" in html
+    # each evaluation names the weights behind its rows (test: from before that was recorded)
+    assert f"Made from: gan {weights} (abababab - since replaced)" in html and "The rows of gan are not the model" in html
+    assert "Which checkpoints made these rows is not recorded" in html
     assert html.count("by subject") == 2 and "all photos" in html  # val and test, each broken down by label ...
     assert {"val_by_subject.png", "test_by_subject.png"} <= {p.name for p in (out / "figures").glob("*.png")}  # ... and its heat map
     pdf = (out / "report.pdf").read_bytes()

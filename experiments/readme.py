@@ -1,0 +1,234 @@
+"""The README's tables, made from the shipped checkpoints: ``python -m experiments.readme``.
+
+README.md carries generated blocks, each between ``<!-- generated: NAME -->`` and
+``<!-- /generated: NAME -->`` (invisible on GitHub):
+
+- ``models``: the model-card table (``experiments.modelcard``: variant, images seen, crops, wall
+  time, hardware, val and test rebalanced AuC with intervals);
+- ``val`` and ``test``: the command that made them and the main table of ``results/metrics/<name>.md``
+  (``experiments.evaluate``), with the protocol in :data:`EVALUATIONS`.
+
+Commands::
+
+    python -m experiments.readme             # rewrite the blocks from the committed files
+    python -m experiments.readme --check     # write nothing; exit 1 naming whatever is stale
+    python -m experiments.readme --refresh   # rerun both evaluations, the grid and the model cards
+                                             # from the shipped checkpoints, then rewrite the blocks
+
+Stale means: an evaluation or the grid (``results/sample_grid.json``) was made from a checkpoint
+that no longer ships, or does not record which (``experiments.provenance``); an evaluation was not
+made with the README's protocol; a model card quotes numbers its evaluation summary does not hold;
+a README block differs from what its files render. ``tests/test_shipped.py`` runs the check, so a
+new checkpoint cannot land with the old model's numbers beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from backends.base import PROJECT_ROOT
+
+README = PROJECT_ROOT / "README.md"
+METRICS_DIR = PROJECT_ROOT / "results" / "metrics"
+GRID = PROJECT_ROOT / "results" / "sample_grid.jpg"
+#: The methods the README compares (the published Zhang et al. weights cannot be fetched here).
+METHODS = "regression,classification,fusion,koalarization,gan,neural_style"
+#: name -> the README's evaluation protocol: ``experiments.evaluate`` arguments besides --methods/--out.
+EVALUATIONS: dict[str, list[str]] = {
+    # the fixed 500-photo validation sample; neural_style (minutes a photo on a CPU) on its first 16
+    "val": ["--data", "../shared/data/val", "--limit", "500", "--limit-method", "neural_style=16"],
+    # the out-of-distribution test set, all 91 photos, every method on all of them
+    "test": ["--data", "../shared/data/test"],
+}
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)(\n<!-- /generated: (?P=name) -->)", re.S)
+
+
+def command(name: str) -> str:
+    return " ".join(
+        ["python -m experiments.evaluate", *EVALUATIONS[name], "--methods", METHODS, "--out", f"results/metrics/{name}.csv"]
+    )
+
+
+def _main_table(markdown: str) -> str:
+    """The first Markdown table of an ``experiments.evaluate`` report (the per-method one)."""
+    lines = markdown.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("| method |")), None)
+    if start is None:
+        raise ValueError("no method table in it")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[start:end])
+
+
+def render(name: str, metrics_dir: Path | None = None) -> str:
+    """What the block ``name`` holds, from the committed files."""
+    metrics_dir = METRICS_DIR if metrics_dir is None else metrics_dir
+    if name == "models":
+        from experiments import modelcard
+
+        return modelcard.to_markdown()
+    if name not in EVALUATIONS:
+        raise ValueError(f"unknown generated block {name!r}; known: models, {', '.join(EVALUATIONS)}")
+    md = metrics_dir / f"{name}.md"
+    if not md.exists():
+        raise FileNotFoundError(f"{md}: no evaluation; run python -m experiments.readme --refresh")
+    try:
+        table = _main_table(md.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{md}: {exc}") from None
+    meta = json.loads((metrics_dir / f"{name}.json").read_text()) if (metrics_dir / f"{name}.json").exists() else {}
+    from experiments import provenance
+
+    made = f", made {meta['created']}" if meta.get("created") else ""
+    if not isinstance(meta.get("made_from"), dict):
+        made += " from checkpoints it does not record (stale: `python -m experiments.readme --refresh`)"
+    elif provenance.stale(meta["made_from"], name):
+        made += " from checkpoints that no longer ship (stale: `python -m experiments.readme --refresh`)"
+    else:
+        made += " from the shipped checkpoints"
+    return f"`{command(name)}`{made}:\n\n{table}"
+
+
+def blocks(text: str) -> dict[str, str]:
+    """name -> body of every generated block in ``text``."""
+    return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def splice(text: str, bodies: dict[str, str]) -> str:
+    """``text`` with each named block's body replaced; every name must have its markers."""
+    missing = [n for n in bodies if n not in blocks(text)]
+    if missing:
+        raise ValueError(f"README.md has no <!-- generated: {missing[0]} --> ... <!-- /generated: {missing[0]} --> markers")
+    return BLOCK.sub(lambda m: m[1] + (bodies[m["name"]] if m["name"] in bodies else m["body"]) + m[4], text)
+
+
+def _values(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == flag]
+
+
+def _protocol_problems(name: str, meta: dict) -> list[str]:
+    """How an evaluation's settings (its JSON sidecar) differ from the README's protocol."""
+    args, where = EVALUATIONS[name], f"results/metrics/{name}.json"
+    want_limit = next((int(v) for v in _values(args, "--limit")), None)
+    want_methods = dict(v.split("=", 1) for v in _values(args, "--limit-method"))
+    got_methods = {k: str(v) for k, v in (meta.get("method_limits") or {}).items()}
+    data = _values(args, "--data")[0]
+    out = []
+    if meta.get("limit") != want_limit:
+        out.append(f"{where}: made with --limit {meta.get('limit')}, the README's protocol is {want_limit}")
+    if got_methods != want_methods:
+        out.append(f"{where}: made with per-method limits {got_methods}, the README's protocol is {want_methods}")
+    if Path(str(meta.get("data", ""))).name != Path(data).name:
+        out.append(f"{where}: made on {meta.get('data')}, the README's protocol is {data}")
+    return out
+
+
+def problems(readme: Path | None = None, metrics_dir: Path | None = None, grid: Path | None = None) -> list[str]:
+    """Everything that makes the README's numbers other than the shipped models' (``[]``: none)."""
+    readme, metrics_dir, grid = readme or README, metrics_dir or METRICS_DIR, grid or GRID
+    from experiments import modelcard, provenance
+    from experiments.grid import sidecar
+
+    out: list[str] = []
+    ships = provenance.shipped()
+    for name in EVALUATIONS:
+        side = metrics_dir / f"{name}.json"
+        if not side.exists():
+            out.append(f"{side}: no evaluation; run python -m experiments.readme --refresh")
+            continue
+        meta = json.loads(side.read_text())
+        out += provenance.stale(meta.get("made_from"), f"results/metrics/{name}", ships)
+        out += _protocol_problems(name, meta)
+    side = sidecar(grid)
+    shown = str(grid.relative_to(PROJECT_ROOT)) if grid.is_relative_to(PROJECT_ROOT) else str(grid)
+    out += provenance.stale(json.loads(side.read_text()).get("made_from") if side.exists() else None, shown, ships)
+    for method in ships:
+        meta = json.loads((provenance.CHECKPOINT_DIR / f"{method}.json").read_text())
+        card, now = meta.get("card") or {}, modelcard.make_card(method, meta)
+        for split in EVALUATIONS:
+            if card.get(split) != now.get(split):
+                out.append(f"results/checkpoints/{method}.json: its card's {split} numbers are not results/metrics/{split}.summary.csv's; "
+                           f"run python -m experiments.modelcard")  # fmt: skip
+    text = readme.read_text()
+    have = blocks(text)
+    for name in ["models", *EVALUATIONS]:
+        if name not in have:
+            out.append(f"{readme.name}: no <!-- generated: {name} --> block")
+            continue
+        try:
+            body = render(name, metrics_dir)
+        except (OSError, ValueError) as exc:
+            out.append(str(exc))
+            continue
+        if have[name] != body:
+            out.append(f"{readme.name}: the {name} table is not what its files render; run python -m experiments.readme")
+    return out
+
+
+def refresh(device: str = "auto") -> int:
+    """Evaluate the shipped checkpoints with the README's protocol, redraw the grid, rewrite the cards."""
+    from experiments import evaluate, grid, modelcard
+
+    for name in EVALUATIONS:
+        print(f"$ {command(name)}", file=sys.stderr)
+        rc = evaluate.main(
+            [*EVALUATIONS[name], "--methods", METHODS, "--out", str(METRICS_DIR / f"{name}.csv"), "--device", device, "--quiet"]
+        )
+        if rc:
+            return rc
+    rc = grid.main(["--methods", METHODS, "--out", str(GRID), "--device", device])
+    if rc:
+        return rc
+    modelcard.update_cards()
+    return 0
+
+
+def write(readme: Path | None = None, metrics_dir: Path | None = None) -> list[str]:
+    """Rewrite every generated block of ``readme``; the names of those that changed."""
+    readme = readme or README
+    text = readme.read_text()
+    bodies = {name: render(name, metrics_dir) for name in blocks(text)}
+    changed = [n for n, b in bodies.items() if blocks(text)[n] != b]
+    if changed:
+        readme.write_text(splice(text, bodies))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.readme", description=__doc__.split("\n\n")[0])
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="write nothing; exit 1 naming whatever is stale")
+    g.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-evaluate the shipped checkpoints, redraw the grid, rewrite the cards and tables",
+    )
+    p.add_argument("--device", default="auto", help="for --refresh: auto | cpu | cuda")
+    args = p.parse_args(argv)
+    if args.check:
+        found = problems()
+        for line in found:
+            print(f"stale: {line}", file=sys.stderr)
+        print("the README's tables and grid are the shipped checkpoints'" if not found else f"{len(found)} stale item(s)")
+        return 1 if found else 0
+    if args.refresh and (rc := refresh(args.device)):
+        return rc
+    try:
+        changed = write()
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"rewrote README.md's {', '.join(changed)} table(s)" if changed else "README.md's tables were already current")
+    left = problems()
+    for line in left:
+        print(f"stale: {line}", file=sys.stderr)
+    return 1 if left else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""experiments.readme: the README's generated tables, and the check that they (and the grid) are
+the shipped checkpoints' - on copies of the committed files, each made stale in one way."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import pytest
+
+from experiments import readme
+from experiments.grid import sidecar
+from tests.conftest import PROJECT
+
+
+@pytest.fixture
+def copies(tmp_path, monkeypatch):
+    """The README, both evaluations and the grid's record, copied; the module pointed at them."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    for name in readme.EVALUATIONS:
+        for suffix in (".json", ".md", ".summary.csv"):
+            shutil.copy(PROJECT / "results" / "metrics" / f"{name}{suffix}", metrics / f"{name}{suffix}")
+    shutil.copy(PROJECT / "README.md", tmp_path / "README.md")
+    grid = tmp_path / "sample_grid.jpg"
+    shutil.copy(sidecar(PROJECT / "results" / "sample_grid.jpg"), sidecar(grid))
+    monkeypatch.setattr(readme, "README", tmp_path / "README.md")
+    monkeypatch.setattr(readme, "METRICS_DIR", metrics)
+    monkeypatch.setattr(readme, "GRID", grid)
+    assert readme.problems(tmp_path / "README.md", metrics, grid) == [], (
+        "the committed files are stale themselves (test_shipped says how)"
+    )
+    return tmp_path
+
+
+def check(tmp) -> list[str]:
+    return readme.problems(tmp / "README.md", tmp / "metrics", tmp / "sample_grid.jpg")
+
+
+def edit_json(path, **changes):
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if "." in key:
+            outer, inner = key.split(".", 1)
+            meta[outer][inner] = value
+        else:
+            meta[key] = value
+    path.write_text(json.dumps(meta))
+
+
+def test_splice_replaces_only_the_named_block_and_names_missing_markers():
+    text = "intro\n<!-- generated: val -->\nold val\n<!-- /generated: val -->\nmiddle\n<!-- generated: test -->\nold test\n<!-- /generated: test -->\nend"
+    out = readme.splice(text, {"val": "| new |"})
+    assert out == text.replace("old val", "| new |")
+    assert readme.blocks(out) == {"val": "| new |", "test": "old test"}
+    with pytest.raises(ValueError, match="no <!-- generated: models -->"):
+        readme.splice(text, {"models": "x"})
+
+
+def test_a_table_made_from_a_checkpoint_that_no_longer_ships_is_named(copies):
+    made = json.loads((copies / "metrics" / "val.json").read_text())["made_from"]
+    edit_json(copies / "metrics" / "val.json", **{"made_from.gan": {**made["gan"], "sha256": "0" * 64}})
+    found = check(copies)
+    assert found[0].startswith(
+        "results/metrics/val: gan rows were made from an earlier results/checkpoints/gan.pt (sha256 000000000000)"
+    )
+    # the README's line above that table no longer claims the shipped checkpoints, so it is out of date too
+    assert found[1:] == ["README.md: the val table is not what its files render; run python -m experiments.readme"]
+    assert "from checkpoints that no longer ship (stale" in readme.render("val", copies / "metrics")
+
+
+def test_a_table_that_does_not_record_its_checkpoints_is_stale(copies):
+    meta = json.loads((copies / "metrics" / "test.json").read_text())
+    del meta["made_from"]
+    (copies / "metrics" / "test.json").write_text(json.dumps(meta))
+    assert any("results/metrics/test does not record the checkpoints" in p for p in check(copies))
+    # and the README says so above that table, instead of claiming the shipped checkpoints
+    assert "from checkpoints it does not record (stale" in readme.render("test", copies / "metrics")
+
+
+def test_a_table_made_with_another_protocol_is_named(copies):
+    edit_json(copies / "metrics" / "val.json", limit=100, method_limits={})
+    found = check(copies)
+    assert "results/metrics/val.json: made with --limit 100, the README's protocol is 500" in found
+    assert any("per-method limits {}" in p for p in found)
+
+
+def test_a_grid_without_its_record_or_of_another_checkpoint_is_named(copies):
+    side = sidecar(copies / "sample_grid.jpg")
+    made = json.loads(side.read_text())["made_from"]
+    edit_json(side, **{"made_from.fusion": {**made["fusion"], "checkpoint": "results/runs/x/checkpoint.pt"}})
+    assert [p for p in check(copies) if "sample_grid" in p] == [
+        f"{side.with_suffix('.jpg')}: fusion rows were made from results/runs/x/checkpoint.pt, not the shipped results/checkpoints/fusion.pt"
+    ]
+    side.unlink()
+    assert any("sample_grid.jpg does not record the checkpoints" in p for p in check(copies))
+
+
+def test_a_hand_edited_readme_table_is_caught_and_rewritten_leaving_the_prose(copies):
+    path = copies / "README.md"
+    text = path.read_text()
+    body = readme.blocks(text)["val"]
+    row = next(ln for ln in body.splitlines() if ln.startswith("| gan |"))
+    path.write_text(text.replace(row, row.replace("| gan |", "| gan (better) |")))
+    assert check(copies) == ["README.md: the val table is not what its files render; run python -m experiments.readme"]
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert readme.main(["--check"]) == 1  # --check writes nothing
+        assert "(better)" in path.read_text()
+        assert readme.main([]) == 0
+    assert "stale: README.md: the val table" in err.getvalue() and "rewrote README.md's val table(s)" in out.getvalue()
+    assert path.read_text() == text  # the table is back; every other line as it was
