@@ -651,6 +651,9 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
                 return None
     os.replace(tmp, dst)
     write_atomic(CHECKPOINT_DIR / f"{method_name}.json", json.dumps({**meta, **gate, "shipped_from": shipped_from, "precision": "float16"}, indent=2))
+    # the committed tables and grid were made from the replaced weights (experiments.provenance)
+    print(f"{method_name}: the README's tables and grid still show the model this replaced; "
+          "remake them: python -m experiments.readme --refresh", file=sys.stderr)  # fmt: skip
     return dst
 
 

@@ -11,7 +11,7 @@ import experiments.train as T
 from experiments.config import load_config
 
 
-def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config, tmp_path, monkeypatch):
+def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config, tmp_path, monkeypatch, capsys):
     raw = tiny_config("classification", steps=24, model={"widths": [8, 16, 16, 16], "lr": 3e-2}, checkpoint_every=6)
     raw["data"].update(val_photos=4, cache=False)
     run = T.train(load_config(raw=raw), "cpu", progress=False)
@@ -51,8 +51,11 @@ def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config
     assert T.ship(run, "classification", if_better=True, min_margin=0.001) is None and dst.read_bytes() == before
     scores(0.802, 0.8, 0.81, 0.815)  # gate: candidate, shipped; then the other photos: candidate, shipped
     assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400) is None and dst.read_bytes() == before
+    capsys.readouterr()
     scores(0.802, 0.8, 0.82, 0.815)
     assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400) == dst
+    # whoever ships is told the README's tables are now another model's (experiments.readme --check fails until remade)
+    assert "classification: the README's tables and grid still show the model this replaced" in capsys.readouterr().err
     gate = json.loads(dst.with_suffix(".json").read_text())["ship_gate"]
     assert gate["val_auc_rebal"] == 0.802 and gate["holdout"] == {"photos": 0, "val_auc_rebal": 0.82, "replaced_val_auc_rebal": 0.815}
     assert not list((tmp_path / "shipped").glob(".candidate-*"))
