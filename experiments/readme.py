@@ -81,7 +81,7 @@ def render(name: str, metrics_dir: Path | None = None) -> str:
         table = _main_table(md.read_text())
     except ValueError as exc:
         raise ValueError(f"{md}: {exc}") from None
-    meta = json.loads((metrics_dir / f"{name}.json").read_text()) if (metrics_dir / f"{name}.json").exists() else {}
+    meta = _read_json(metrics_dir / f"{name}.json") if (metrics_dir / f"{name}.json").exists() else {}
     from experiments import provenance
 
     made = f", made {meta['created']}" if meta.get("created") else ""
@@ -105,6 +105,16 @@ def splice(text: str, bodies: dict[str, str]) -> str:
     if missing:
         raise ValueError(f"README.md has no <!-- generated: {missing[0]} --> ... <!-- /generated: {missing[0]} --> markers")
     return BLOCK.sub(lambda m: m[1] + (bodies[m["name"]] if m["name"] in bodies else m["body"]) + m[4], text)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({type(exc).__name__}: {str(exc)[:100]})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    return meta
 
 
 def _values(args: list[str], flag: str) -> list[str]:
@@ -141,14 +151,14 @@ def problems(readme: Path | None = None, metrics_dir: Path | None = None, grid: 
         if not side.exists():
             out.append(f"{side}: no evaluation; run python -m experiments.readme --refresh")
             continue
-        meta = json.loads(side.read_text())
+        meta = _read_json(side)
         out += provenance.stale(meta.get("made_from"), f"results/metrics/{name}", ships)
         out += _protocol_problems(name, meta)
     side = sidecar(grid)
     shown = str(grid.relative_to(PROJECT_ROOT)) if grid.is_relative_to(PROJECT_ROOT) else str(grid)
-    out += provenance.stale(json.loads(side.read_text()).get("made_from") if side.exists() else None, shown, ships)
+    out += provenance.stale(_read_json(side).get("made_from") if side.exists() else None, shown, ships)
     for method in ships:
-        meta = json.loads((provenance.CHECKPOINT_DIR / f"{method}.json").read_text())
+        meta = _read_json(provenance.CHECKPOINT_DIR / f"{method}.json")
         card, now = meta.get("card") or {}, modelcard.make_card(method, meta)
         for split in EVALUATIONS:
             if card.get(split) != now.get(split):
@@ -211,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="for --refresh: auto | cpu | cuda")
     args = p.parse_args(argv)
     if args.check:
-        found = problems()
+        try:
+            found = problems()
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         for line in found:
             print(f"stale: {line}", file=sys.stderr)
         print("the README's tables and grid are the shipped checkpoints'" if not found else f"{len(found)} stale item(s)")
@@ -224,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"rewrote README.md's {', '.join(changed)} table(s)" if changed else "README.md's tables were already current")
-    left = problems()
+    try:
+        left = problems()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for line in left:
         print(f"stale: {line}", file=sys.stderr)
     return 1 if left else 0

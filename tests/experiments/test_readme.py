@@ -113,3 +113,15 @@ def test_a_hand_edited_readme_table_is_caught_and_rewritten_leaving_the_prose(co
         assert readme.main([]) == 0
     assert "stale: README.md: the val table" in err.getvalue() and "rewrote README.md's val table(s)" in out.getvalue()
     assert path.read_text() == text  # the table is back; every other line as it was
+
+
+def test_an_unreadable_record_is_one_line_naming_it_and_exit_2(copies):
+    (copies / "metrics" / "val.json").write_text("{not json")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert readme.main(["--check"]) == 2
+        readme_before = (copies / "README.md").read_text()
+        assert readme.main([]) == 2
+    assert (copies / "README.md").read_text() == readme_before  # nothing half-written
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 2 and all(ln.startswith(f"error: {copies / 'metrics' / 'val.json'}: not readable JSON") for ln in lines)
