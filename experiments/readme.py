@@ -6,7 +6,9 @@ README.md carries generated blocks, each between ``<!-- generated: NAME -->`` an
 - ``models``: the model-card table (``experiments.modelcard``: variant, images seen, crops, wall
   time, hardware, val and test rebalanced AuC with intervals);
 - ``val`` and ``test``: the command that made them and the main table of ``results/metrics/<name>.md``
-  (``experiments.evaluate``), with the protocol in :data:`EVALUATIONS`.
+  (``experiments.evaluate``), with the protocol in :data:`EVALUATIONS`;
+- ``goal``: the training issue's done-when (:data:`GOAL`) against those two evaluations, criterion
+  by criterion, met or not.
 
 Commands::
 
@@ -44,7 +46,7 @@ EVALUATIONS: dict[str, list[str]] = {
     # the out-of-distribution test set, all 91 photos, every method on all of them
     "test": ["--data", "../shared/data/test"],
 }
-BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)(\n<!-- /generated: (?P=name) -->)", re.S)
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)\n?(<!-- /generated: (?P=name) -->)", re.S)
 
 
 def command(name: str) -> str:
@@ -65,6 +67,67 @@ def _main_table(markdown: str) -> str:
     return "\n".join(lines[start:end])
 
 
+#: The learned models the goal applies to (koalarization, fusion's Deep Koalarization variant, too).
+LEARNED = ("regression", "classification", "fusion", "koalarization", "gan")
+#: Issue 10's done-when, as numbers: rebalanced AuC over grey (mean per-photo difference) on each set,
+#: and colourfulness (M3) over the truth's for the two methods that predict a distribution or sample.
+GOAL = {
+    "val_each": 0.04,
+    "val_best": 0.06,
+    "test_each": 0.03,
+    "colourful": (0.6, 1.4),
+    "colourful_methods": ("classification", "gan"),
+}
+
+
+def _summary(metrics_dir: Path, name: str) -> dict[str, dict]:
+    import csv
+
+    path = metrics_dir / f"{name}.summary.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no evaluation; run python -m experiments.readme --refresh")
+    with path.open(newline="") as f:
+        return {r["method"]: r for r in csv.DictReader(f)}
+
+
+def goal_table(metrics_dir: Path | None = None) -> str:
+    """The done-when of the training issue against the committed evaluations: one row per criterion,
+    each learned model's number, and whether the criterion is met."""
+    metrics_dir = METRICS_DIR if metrics_dir is None else metrics_dir
+    rows = {n: _summary(metrics_dir, n) for n in EVALUATIONS}
+
+    def gain(split: str, m: str) -> float | None:
+        r, g = rows[split].get(m), rows[split].get("gray")
+        return float(r["auc_rebal"]) - float(g["auc_rebal"]) if r and g and r.get("auc_rebal") else None
+
+    def verdict(ok: list[bool]) -> str:
+        return "**yes**" if ok and all(ok) else f"no ({len(ok) - sum(ok)} of {len(ok)} short)" if ok else "-"
+
+    head = "| criterion | needed | " + " | ".join(f"`{m}`" for m in LEARNED) + " | met |"
+    out = [head, "|---|---|" + "---:|" * len(LEARNED) + "---|"]
+    for split, key in (("val", "val_each"), ("test", "test_each")):
+        g = {m: gain(split, m) for m in LEARNED}
+        cells = [f"{v:+.4f}" if v is not None else "-" for v in g.values()]  # 4 digits: +0.0396 is short of +0.040
+        ok = [v >= GOAL[key] for v in g.values() if v is not None]
+        out.append(
+            f"| {split}: rebalanced AuC over grey, each | >= +{GOAL[key]:.3f} | " + " | ".join(cells) + f" | {verdict(ok)} |"
+        )
+    g = {m: gain("val", m) for m in LEARNED if gain("val", m) is not None}
+    best = max(g, key=g.get) if g else None
+    cells = [f"{g[m]:+.4f}" if m == best else "" for m in LEARNED]
+    out.append(f"| val: the best, over grey | >= +{GOAL['val_best']:.3f} | " + " | ".join(cells)
+               + f" | {verdict([g[best] >= GOAL['val_best']] if best else [])} |")  # fmt: skip
+    lo, hi = GOAL["colourful"]
+    for split in EVALUATIONS:
+        truth = rows[split].get("truth")
+        ratio = {m: float(rows[split][m]["colorfulness"]) / float(truth["colorfulness"])
+                 for m in GOAL["colourful_methods"] if truth and rows[split].get(m)}  # fmt: skip
+        cells = [f"{ratio[m]:.2f}" if m in ratio else "" for m in LEARNED]
+        out.append(f"| {split}: colourfulness over the truth's ({' and '.join(GOAL['colourful_methods'])}) | {lo}-{hi} | "
+                   + " | ".join(cells) + f" | {verdict([lo <= v <= hi for v in ratio.values()])} |")  # fmt: skip
+    return "\n".join(out)
+
+
 def render(name: str, metrics_dir: Path | None = None) -> str:
     """What the block ``name`` holds, from the committed files."""
     metrics_dir = METRICS_DIR if metrics_dir is None else metrics_dir
@@ -72,8 +135,10 @@ def render(name: str, metrics_dir: Path | None = None) -> str:
         from experiments import modelcard
 
         return modelcard.to_markdown()
+    if name == "goal":
+        return goal_table(metrics_dir)
     if name not in EVALUATIONS:
-        raise ValueError(f"unknown generated block {name!r}; known: models, {', '.join(EVALUATIONS)}")
+        raise ValueError(f"unknown generated block {name!r}; known: models, goal, {', '.join(EVALUATIONS)}")
     md = metrics_dir / f"{name}.md"
     if not md.exists():
         raise FileNotFoundError(f"{md}: no evaluation; run python -m experiments.readme --refresh")
@@ -104,7 +169,7 @@ def splice(text: str, bodies: dict[str, str]) -> str:
     missing = [n for n in bodies if n not in blocks(text)]
     if missing:
         raise ValueError(f"README.md has no <!-- generated: {missing[0]} --> ... <!-- /generated: {missing[0]} --> markers")
-    return BLOCK.sub(lambda m: m[1] + (bodies[m["name"]] if m["name"] in bodies else m["body"]) + m[4], text)
+    return BLOCK.sub(lambda m: m[1] + (bodies[m["name"]] if m["name"] in bodies else m["body"]) + "\n" + m[4], text)
 
 
 def _read_json(path: Path) -> dict:
@@ -166,7 +231,7 @@ def problems(readme: Path | None = None, metrics_dir: Path | None = None, grid: 
                            f"run python -m experiments.modelcard")  # fmt: skip
     text = readme.read_text()
     have = blocks(text)
-    for name in ["models", *EVALUATIONS]:
+    for name in ["models", *EVALUATIONS, "goal"]:
         if name not in have:
             out.append(f"{readme.name}: no <!-- generated: {name} --> block")
             continue

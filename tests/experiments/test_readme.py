@@ -125,3 +125,41 @@ def test_an_unreadable_record_is_one_line_naming_it_and_exit_2(copies):
     assert (copies / "README.md").read_text() == readme_before  # nothing half-written
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 2 and all(ln.startswith(f"error: {copies / 'metrics' / 'val.json'}: not readable JSON") for ln in lines)
+
+
+def test_goal_table_says_which_criterion_is_met_on_the_unrounded_numbers(copies):
+    import pandas as pd
+
+    metrics = copies / "metrics"
+
+    def row(table: str, start: str) -> list[str]:
+        line = next(ln for ln in table.splitlines() if ln.startswith(f"| {start}"))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    summary = pd.read_csv(metrics / "val.summary.csv")
+    grey = float(summary.loc[summary.method == "gray", "auc_rebal"].iloc[0])
+    learned = summary.method.isin(readme.LEARNED)
+    summary.loc[learned, "auc_rebal"] = grey + 0.04  # every learned model exactly at the goal ...
+    summary.loc[summary.method == "gan", "auc_rebal"] = grey + 0.0399  # ... but gan, which the tables round to +0.040
+    summary.to_csv(metrics / "val.summary.csv", index=False)
+    val = row(readme.render("goal", metrics), "val: rebalanced AuC over grey")
+    assert val[2:7] == ["+0.0400"] * 4 + ["+0.0399"] and val[-1] == "no (1 of 5 short)"
+    summary.loc[summary.method == "gan", "auc_rebal"] = grey + 0.061
+    summary.to_csv(metrics / "val.summary.csv", index=False)
+    table = readme.render("goal", metrics)
+    assert row(table, "val: rebalanced AuC over grey")[-1] == "**yes**"
+    best = row(table, "val: the best")
+    assert best[2:7] == ["", "", "", "", "+0.0610"] and best[-1] == "**yes**"
+    # colourfulness: classification and gan within 0.6-1.4 of the truth's
+    summary.loc[summary.method == "gan", "colorfulness"] = 1.5 * float(
+        summary.loc[summary.method == "truth", "colorfulness"].iloc[0]
+    )
+    summary.to_csv(metrics / "val.summary.csv", index=False)
+    colour = row(readme.render("goal", metrics), "val: colourfulness")
+    assert colour[6] == "1.50" and colour[-1] == "no (1 of 2 short)"
+
+
+def test_an_empty_block_is_filled():
+    text = "a\n<!-- generated: goal -->\n<!-- /generated: goal -->\nb"
+    assert readme.blocks(text) == {"goal": ""}
+    assert readme.splice(text, {"goal": "| x |"}) == "a\n<!-- generated: goal -->\n| x |\n<!-- /generated: goal -->\nb"
