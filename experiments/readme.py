@@ -90,9 +90,10 @@ def _summary(metrics_dir: Path, name: str) -> dict[str, dict]:
         return {r["method"]: r for r in csv.DictReader(f)}
 
 
-def goal_table(metrics_dir: Path | None = None) -> str:
-    """The done-when of the training issue against the committed evaluations: one row per criterion,
-    each learned model's number, and whether the criterion is met."""
+def goal_rows(metrics_dir: Path | None = None) -> list[list[str]]:
+    """The done-when of the training issue against the evaluations in ``metrics_dir``: a header and
+    one row per criterion - what it needs, each learned model's number, and whether it is met
+    (on the unrounded numbers: +0.0396 is short of +0.040)."""
     metrics_dir = METRICS_DIR if metrics_dir is None else metrics_dir
     rows = {n: _summary(metrics_dir, n) for n in EVALUATIONS}
 
@@ -101,31 +102,37 @@ def goal_table(metrics_dir: Path | None = None) -> str:
         return float(r["auc_rebal"]) - float(g["auc_rebal"]) if r and g and r.get("auc_rebal") else None
 
     def verdict(ok: list[bool]) -> str:
-        return "**yes**" if ok and all(ok) else f"no ({len(ok) - sum(ok)} of {len(ok)} short)" if ok else "-"
+        return "yes" if ok and all(ok) else f"no ({len(ok) - sum(ok)} of {len(ok)} short)" if ok else "-"
 
-    head = "| criterion | needed | " + " | ".join(f"`{m}`" for m in LEARNED) + " | met |"
-    out = [head, "|---|---|" + "---:|" * len(LEARNED) + "---|"]
+    out = [["criterion", "needed", *LEARNED, "met"]]
     for split, key in (("val", "val_each"), ("test", "test_each")):
         g = {m: gain(split, m) for m in LEARNED}
-        cells = [f"{v:+.4f}" if v is not None else "-" for v in g.values()]  # 4 digits: +0.0396 is short of +0.040
         ok = [v >= GOAL[key] for v in g.values() if v is not None]
-        out.append(
-            f"| {split}: rebalanced AuC over grey, each | >= +{GOAL[key]:.3f} | " + " | ".join(cells) + f" | {verdict(ok)} |"
-        )
+        out.append([f"{split}: rebalanced AuC over grey, each", f">= +{GOAL[key]:.3f}",
+                    *[f"{v:+.4f}" if v is not None else "-" for v in g.values()], verdict(ok)])  # fmt: skip
     g = {m: gain("val", m) for m in LEARNED if gain("val", m) is not None}
     best = max(g, key=g.get) if g else None
-    cells = [f"{g[m]:+.4f}" if m == best else "" for m in LEARNED]
-    out.append(f"| val: the best, over grey | >= +{GOAL['val_best']:.3f} | " + " | ".join(cells)
-               + f" | {verdict([g[best] >= GOAL['val_best']] if best else [])} |")  # fmt: skip
+    out.append(["val: the best, over grey", f">= +{GOAL['val_best']:.3f}", *[f"{g[m]:+.4f}" if m == best else "" for m in LEARNED],
+                verdict([g[best] >= GOAL["val_best"]] if best else [])])  # fmt: skip
     lo, hi = GOAL["colourful"]
     for split in EVALUATIONS:
         truth = rows[split].get("truth")
         ratio = {m: float(rows[split][m]["colorfulness"]) / float(truth["colorfulness"])
-                 for m in GOAL["colourful_methods"] if truth and rows[split].get(m)}  # fmt: skip
-        cells = [f"{ratio[m]:.2f}" if m in ratio else "" for m in LEARNED]
-        out.append(f"| {split}: colourfulness over the truth's ({' and '.join(GOAL['colourful_methods'])}) | {lo}-{hi} | "
-                   + " | ".join(cells) + f" | {verdict([lo <= v <= hi for v in ratio.values()])} |")  # fmt: skip
-    return "\n".join(out)
+                 for m in GOAL["colourful_methods"] if (truth or {}).get("colorfulness") and (rows[split].get(m) or {}).get("colorfulness")}  # fmt: skip
+        out.append([f"{split}: colourfulness over the truth's ({' and '.join(GOAL['colourful_methods'])})", f"{lo}-{hi}",
+                    *[f"{ratio[m]:.2f}" if m in ratio else "" for m in LEARNED], verdict([lo <= v <= hi for v in ratio.values()])])  # fmt: skip
+    return out
+
+
+def goal_table(metrics_dir: Path | None = None) -> str:
+    """:func:`goal_rows` as the README's Markdown table (methods in code font, a met criterion in bold)."""
+    head, *body = goal_rows(metrics_dir)
+    lines = ["| " + " | ".join(head[:2] + [f"`{m}`" for m in head[2:-1]] + head[-1:]) + " |",
+             "|---|---|" + "---:|" * (len(head) - 3) + "---|"]  # fmt: skip
+    for row in body:
+        cells = row[:-1] + ["**yes**" if row[-1] == "yes" else row[-1]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def render(name: str, metrics_dir: Path | None = None) -> str:

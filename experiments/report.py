@@ -122,6 +122,26 @@ def cards_section(rep: Report, methods: list[str]) -> None:
     )
 
 
+def goal_section(rep: Report, names: list[str]) -> None:
+    """The training issue's done-when against the val and test evaluations (``experiments.readme``),
+    when the report has both."""
+    from experiments import readme
+
+    if not set(readme.EVALUATIONS) <= set(names):
+        return
+    try:
+        head, *rows = readme.goal_rows(results_dir() / "metrics")
+    except (OSError, ValueError, KeyError):
+        return  # an evaluation without the reference rows the goal is measured against
+    rep.heading("Against the project's goal")
+    rep.table(
+        pd.DataFrame(rows, columns=head),
+        "The training issue's done-when, criterion by criterion, from the val and test evaluations above: rebalanced "
+        "AuC over grey (mean per-photo difference, unrounded) for every learned model, the best model's, and "
+        "colourfulness over the truth's for classification and gan.",
+    )
+
+
 def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
     ev = tables.read_evaluation(name)
     summary, per_image, meta = ev["summary"], ev["per_image"], ev["meta"]
@@ -571,9 +591,11 @@ def build(
     )
     progress("model cards")
     cards_section(rep, methods)
-    for name in evaluations if evaluations is not None else tables.list_evaluations():
+    names = evaluations if evaluations is not None else tables.list_evaluations()
+    for name in names:
         progress(f"evaluation {name}")
         evaluation_section(rep, name, n_boot, progress)
+    goal_section(rep, names)
     progress("sample grid")
     grid_section(rep)
     progress("training curves")

@@ -205,6 +205,9 @@ def test_report_is_self_contained_with_every_method_and_its_pdf(results, tmp_pat
     # each evaluation names the weights behind its rows (test: from before that was recorded)
     assert f"Made from: gan {weights} (abababab - since replaced)" in html and "The rows of gan are not the model" in html
     assert "Which checkpoints made these rows is not recorded" in html
+    # both val and test: the goal's criteria against them (fusion's val gain here is +0.02, short of +0.04)
+    assert "Against the project&#x27;s goal" in html or "Against the project's goal" in html
+    assert "val: rebalanced AuC over grey, each" in html and "no (" in html
     assert html.count("by subject") == 2 and "all photos" in html  # val and test, each broken down by label ...
     assert {"val_by_subject.png", "test_by_subject.png"} <= {p.name for p in (out / "figures").glob("*.png")}  # ... and its heat map
     pdf = (out / "report.pdf").read_bytes()
