@@ -34,7 +34,12 @@ Deviations, all for the 2 shared CPU cores and the working sizes of this project
   paper's stochastic outputs. The paper's other half, BatchNorm on each photo's own statistics
   (batch size 1), was measured on the shipped model and not adopted: 0.789 rebalanced AuC on the
   ship gate's 200 validation photos against 0.829 with the running statistics.
-* Options beyond the paper, all off by default: one-sided label smoothing (``real_label < 1``).
+* Options beyond the paper, all off by default: one-sided label smoothing (``real_label < 1``);
+  ``mirror_average`` at inference (the photo and its mirror colorized, the two averaged: on the
+  shipped model +0.0036 rebalanced AuC on the gate's 200 validation photos and +0.0028 on 400
+  others, colourfulness 0.90 -> 0.85 of the truth's; the other methods gain 0.0004-0.0010 from the
+  same averaging - the gan's blotches are what changes under mirroring). Not the default: the
+  shipped gan stays pix2pix's single forward pass.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from torch import nn
 from . import color
 from .base import TorchColorizer
 from .encoders import building_from_checkpoint, check_encoder
-from .registry import MethodInfo
+from .registry import MethodInfo, Option
 
 GAN_MODES = ("vanilla", "lsgan")
 
@@ -243,6 +248,11 @@ class GANColorizer(TorchColorizer):
         "gan", "pix2pix (Isola et al. 2017): U-Net generator with a 70x70 PatchGAN",
         paper="Isola, Zhu, Zhou & Efros, Image-to-Image Translation with Conditional Adversarial Networks, CVPR 2017",
         url="https://arxiv.org/abs/1611.07004", framework="PyTorch",
+        options=(
+            Option("mirror_average", "bool", False, label="gan: average with the mirrored photo's colours (not in the paper; calms blotches)",
+                   help="Colorizes the photo and its left-right mirror and averages the two; 2x the time. On the shipped "
+                        "model: rebalanced AuC +0.0036 (gate, 200 validation photos), +0.0028 (400 others), colourfulness 0.90 -> 0.85 of the truth's."),  # fmt: skip
+        ),
     )
     #: the U-Net's skips at 4 photos of 256 px a pass stay in the cache: a 16-photo batch on 2 cores
     #: 366 -> 276 ms (1 at a time: 509, its fixed costs dominate)
@@ -282,6 +292,9 @@ class GANColorizer(TorchColorizer):
         encoder_scale: float = 1.0
         #: Keep dropout on when colorizing (the paper does; default off, for deterministic output).
         test_dropout: bool = False
+        #: Colorize the photo and its left-right mirror and average the two ab predictions (not in
+        #: the paper; off by default). The gan's blotches change under mirroring, so they average out.
+        mirror_average: bool = False
         #: Weight of the L1 term (paper 100).
         lambda_l1: float = 100.0
         #: "vanilla" (paper: cross-entropy) or "lsgan" (least squares).
@@ -436,6 +449,14 @@ class GANColorizer(TorchColorizer):
                 x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
             with self.autocast():
                 ab = torch.cat([G(part) for part in x.split(self.slice_sizes(*x.shape[:1], *x.shape[-2:]))])
+                if self.config.mirror_average:  # the mirror's colours, mirrored back (the padding stays right/bottom)
+                    mirrored = x[..., :h, :w].flip(-1)
+                    if pw:
+                        mirrored = nn.functional.pad(mirrored, (0, pw, 0, 0), mode="reflect" if pw < w else "replicate")
+                    if ph:
+                        mirrored = nn.functional.pad(mirrored, (0, 0, 0, ph), mode="reflect" if ph < h else "replicate")
+                    parts = mirrored.split(self.slice_sizes(*x.shape[:1], *x.shape[-2:]))
+                    ab = (ab[..., :h, :w].float() + torch.cat([G(part) for part in parts])[..., :h, :w].float().flip(-1)) / 2
             ab = ab[..., :h, :w].float() * color.AB_SCALE
         finally:
             if was_training:

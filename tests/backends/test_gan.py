@@ -108,6 +108,22 @@ def test_sizes_are_checked_and_predict_pads():
         GANColorizer(GANColorizer.Config(gan_mode="wgan"), "cpu")
 
 
+@pytest.mark.parametrize("shape", [(64, 96), (45, 70)])  # a multiple of 2 ** n_down, and one that is padded
+def test_mirror_average_is_the_mean_of_the_photo_and_its_mirror(trained, shape):
+    """``mirror_average``: the mirrored photo gets exactly the mirrored colours, and each is the mean
+    of the plain prediction and the mirror's prediction mirrored back."""
+    torch.set_num_threads(1)
+    plain = GANColorizer.from_checkpoint(trained / "checkpoint.pt", "cpu")
+    both = GANColorizer.from_checkpoint(trained / "checkpoint.pt", "cpu", mirror_average=True)
+    L = np.random.default_rng(0).uniform(0, 100, (2, *shape)).astype(np.float32)
+    a, b = plain.predict_ab(L), plain.predict_ab(L[..., ::-1].copy())[..., ::-1]
+    assert np.abs(a - b).mean() > 0.01  # the plain gan is not mirror-symmetric: there is something to average
+    got = both.predict_ab(L)
+    np.testing.assert_allclose(got, (a + b) / 2, atol=1e-4)
+    np.testing.assert_allclose(both.predict_ab(L[..., ::-1].copy())[..., ::-1], got, atol=1e-4)
+    assert backends.describe("gan").option("mirror_average").default is False  # not the paper's: opt-in
+
+
 def test_colorize_from_checkpoint_keeps_size_and_lightness(trained, photo, tmp_path):
     torch.set_num_threads(1)
     ckpt = trained / "checkpoint.pt"
