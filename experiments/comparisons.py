@@ -382,6 +382,7 @@ def save_comparison(grey: np.ndarray, truth: np.ndarray | None, results: list[Me
         "id": cid,
         "created": existing.get("created", now) if existing else now,
         "updated": now,
+        "updated_ns": time.time_ns(),  # orders two comparisons saved within the same second
         "source": source[:200],
         "size": list(grey.shape[:2]),
         "has_truth": truth is not None,
@@ -408,7 +409,7 @@ def list_comparisons(workspace: str | None = None) -> list[dict]:
                 continue
             if workspace is None or meta.get("workspace") == workspace:
                 out.append(meta)
-    return sorted(out, key=lambda m: (m.get("updated") or m.get("created") or "", m["id"]), reverse=True)
+    return sorted(out, key=lambda m: (m.get("updated") or m.get("created") or "", m.get("updated_ns") or 0, m["id"]), reverse=True)
 
 
 def comparison_meta(cid: str) -> dict:

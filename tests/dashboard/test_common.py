@@ -79,6 +79,29 @@ def test_workspaces_are_private_and_the_same_photo_is_kept_once(tmp_path, monkey
     assert comparisons.delete_comparison(a) and len(comparisons.list_comparisons(mine)) == 1
 
 
+def test_history_is_newest_first_within_the_same_second(tmp_path, monkeypatch):
+    """Comparisons saved in one second (a fast machine, or a photo re-run at once) still list in the
+    order they were made or updated - not by their ids' random suffix."""
+    import datetime as dt
+
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+
+    class FrozenClock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 12, 3, 13, 0, 0)
+
+    monkeypatch.setattr(comparisons.dt, "datetime", FrozenClock)
+    ws = comparisons.new_workspace()
+    made = [
+        comparisons.save_comparison(np.full((8, 8, 3), k, np.uint8), None, [_result()], f"sample:{k}", {}, workspace=ws)
+        for k in range(6)
+    ]
+    assert [m["id"] for m in comparisons.list_comparisons(ws)] == made[::-1]
+    comparisons.save_comparison(np.full((8, 8, 3), 2, np.uint8), None, [_result("fusion")], "sample:2", {}, workspace=ws)
+    assert comparisons.list_comparisons(ws)[0]["id"] == made[2]  # updated last: first
+
+
 def test_retention_prunes_old_comparisons(tmp_path, monkeypatch):
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
     old = comparisons.save_comparison(np.zeros((8, 8, 3), np.uint8), None, [_result()], "a", {})
