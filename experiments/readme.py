@@ -207,6 +207,10 @@ def _protocol_problems(name: str, meta: dict) -> list[str]:
         out.append(f"{where}: made with per-method limits {got_methods}, the README's protocol is {want_methods}")
     if Path(str(meta.get("data", ""))).name != Path(data).name:
         out.append(f"{where}: made on {meta.get('data')}, the README's protocol is {data}")
+    if isinstance(meta.get("made_from"), dict):
+        absent = [m for m in METHODS.split(",") if m not in meta["made_from"]]
+        if absent:
+            out.append(f"{where}: no rows of {', '.join(absent)}, which the README compares")
     return out
 
 

@@ -81,10 +81,13 @@ def test_a_table_that_does_not_record_its_checkpoints_is_stale(copies):
 
 
 def test_a_table_made_with_another_protocol_is_named(copies):
-    edit_json(copies / "metrics" / "val.json", limit=100, method_limits={})
+    meta = json.loads((copies / "metrics" / "val.json").read_text())
+    del meta["made_from"]["neural_style"]  # a method left out
+    edit_json(copies / "metrics" / "val.json", limit=100, method_limits={}, made_from=meta["made_from"])
     found = check(copies)
     assert "results/metrics/val.json: made with --limit 100, the README's protocol is 500" in found
     assert any("per-method limits {}" in p for p in found)
+    assert "results/metrics/val.json: no rows of neural_style, which the README compares" in found
 
 
 def test_a_grid_without_its_record_or_of_another_checkpoint_is_named(copies):
