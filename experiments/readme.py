@@ -297,15 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="for --refresh: auto | cpu | cuda")
     args = p.parse_args(argv)
     if args.check:
-        try:
-            found = problems()
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        for line in found:
-            print(f"stale: {line}", file=sys.stderr)
-        print("the README's tables and grid are the shipped checkpoints'" if not found else f"{len(found)} stale item(s)")
-        return 1 if found else 0
+        return _report_problems(summary=True)
     if args.refresh and (rc := refresh(args.device)):
         return rc
     try:
@@ -314,14 +306,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"rewrote README.md's {', '.join(changed)} table(s)" if changed else "README.md's tables were already current")
+    return _report_problems(summary=False)
+
+
+def _report_problems(summary: bool) -> int:
+    """Print what is stale (stderr): exit status 0 none, 1 some, 2 an unreadable record."""
     try:
-        left = problems()
+        found = problems()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for line in left:
+    for line in found:
         print(f"stale: {line}", file=sys.stderr)
-    return 1 if left else 0
+    if summary:
+        print("the README's tables and grid are the shipped checkpoints'" if not found else f"{len(found)} stale item(s)")
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -283,10 +283,16 @@ def test_cli_limit_samples_the_same_photos_for_every_method(val, fakes, tmp_path
     assert sorted(rows_of(pd.read_csv(out), "truth")["image"]) == images["truth"]  # the same sample again (seed 0)
 
 
-def test_cli_second_run_reads_the_cache(val, fakes, tmp_path, cache_dir, monkeypatch):
+def grey_with_checkpoint(tmp_path, monkeypatch) -> Path:
+    """fake_grey reading a checkpoint file (contents b"v1"): its path."""
     ckpt = tmp_path / "fake_grey.pt"
     ckpt.write_bytes(b"v1")
     monkeypatch.setattr(GreyColorizer, "checkpoint_file", ckpt)
+    return ckpt
+
+
+def test_cli_second_run_reads_the_cache(val, fakes, tmp_path, cache_dir, monkeypatch):
+    ckpt = grey_with_checkpoint(tmp_path, monkeypatch)
     out = tmp_path / "m.csv"
     args = ("--data", str(val), "--methods", "fake_grey", "--out", str(out), "--no-models")
     assert run_cli(*args)[0] == 0
@@ -317,9 +323,7 @@ def test_json_names_the_checkpoint_each_methods_rows_come_from(val, fakes, tmp_p
 
     from experiments import provenance
 
-    ckpt = tmp_path / "fake_grey.pt"
-    ckpt.write_bytes(b"v1")
-    monkeypatch.setattr(GreyColorizer, "checkpoint_file", ckpt)
+    ckpt = grey_with_checkpoint(tmp_path, monkeypatch)
     out = tmp_path / "m.csv"
     args = ("--data", str(val), "--methods", "fake_grey,fake_oracle,fake_missing", "--out", str(out), "--no-models")
     assert run_cli(*args)[0] == 0
