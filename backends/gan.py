@@ -426,12 +426,19 @@ class GANColorizer(TorchColorizer):
         }
 
     # -- inference -----------------------------------------------------------------------------------
-    @torch.no_grad()
     def predict_ab(self, L: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
         """``N x H x W`` L in [0, 100] -> ``N x 2 x H x W`` ab (Lab units).
 
         Any size works: it is padded by reflection to a multiple of ``2 ** n_down`` and cropped back.
+        With ``mirror_average``, the mean of the photo's ab and its mirror's, mirrored back.
         """
+        ab = self._predict_ab(L)
+        if self.config.mirror_average:
+            ab = (ab + self._predict_ab(np.ascontiguousarray(np.asarray(L)[..., ::-1]))[..., ::-1]) / 2
+        return ab
+
+    @torch.no_grad()
+    def _predict_ab(self, L: np.ndarray) -> np.ndarray:
         G = self.nets["G"]
         was_training = G.training
         if was_training:  # a walk over every submodule: only when not in eval mode already
@@ -449,14 +456,6 @@ class GANColorizer(TorchColorizer):
                 x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
             with self.autocast():
                 ab = torch.cat([G(part) for part in x.split(self.slice_sizes(*x.shape[:1], *x.shape[-2:]))])
-                if self.config.mirror_average:  # the mirror's colours, mirrored back (the padding stays right/bottom)
-                    mirrored = x[..., :h, :w].flip(-1)
-                    if pw:
-                        mirrored = nn.functional.pad(mirrored, (0, pw, 0, 0), mode="reflect" if pw < w else "replicate")
-                    if ph:
-                        mirrored = nn.functional.pad(mirrored, (0, 0, 0, ph), mode="reflect" if ph < h else "replicate")
-                    parts = mirrored.split(self.slice_sizes(*x.shape[:1], *x.shape[-2:]))
-                    ab = (ab[..., :h, :w].float() + torch.cat([G(part) for part in parts])[..., :h, :w].float().flip(-1)) / 2
             ab = ab[..., :h, :w].float() * color.AB_SCALE
         finally:
             if was_training:
