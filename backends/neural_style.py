@@ -18,7 +18,7 @@ image clipped to [0, 1] (the image that is shown), so every iteration lowers it 
 L-BFGS overshoots on this quartic loss starting from a grey image (the loss jumped 50 to 1000x in
 its first steps, and could end above where it started). Coarse to fine by default: 20 iterations
 at half the working size, whose colours start 8 at the full size (2.3x less CPU than 30 at full
-size, no loss in AuC on validation photos; see the README).
+size, no loss in AuC on validation photos; see docs/performance.md).
 
 Weights (one resolver, :func:`backends.weights.resolve`, in order): the ``weights`` option, then
 ``$COLORIZE_VGG19``, then torchvision's ``vgg19-dcbb9e9d.pth`` in the torch hub cache, then the
@@ -396,7 +396,7 @@ class NeuralStyleColorizer(Colorizer):
         #: Coarse to fine: L-BFGS iterations at ``coarse_scale`` of the working size first (0: none);
         #: their colours start the full-size run. 20 at half size + 8 at full size cost 9 CPU-s
         #: (1 thread, 256 px) against 21 for 30 at full size, with the same or better AuC on
-        #: validation photos (README, "neural_style's schedule").
+        #: validation photos (docs/performance.md, "neural_style's schedule").
         coarse_iterations: int = 20
         coarse_scale: float = 0.5
         #: Early stop: a stage ends once an iteration lowers the loss by less than this fraction of

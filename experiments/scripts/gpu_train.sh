@@ -7,7 +7,7 @@
 #   PACK=.devicepack EXPORT=$OUT TIME_LIMIT=420 bash experiments/scripts/gpu_train.sh   # the lent device
 #
 # The lent device machine receives the checkout alone (no ../shared, at most 64 MiB): the round trip
-# is in the README's "When a GPU is lent" (experiments.devicepack, device_slim.sh, this script,
+# is in the README's "Training on a GPU" (experiments.devicepack, device_slim.sh, this script,
 # experiments.device_import).
 #
 # What differs from the CPU recipe (experiments/configs/<method>.toml: same data, same crop schedule
