@@ -17,6 +17,7 @@ are averaged, integer buffers taken from the last checkpoint.
     python -m experiments.average --method fusion --out /tmp/fusion-avg.pt \\
         ed7a256:results/runs/fusion-squeezenet/resume.pt results/runs/fusion-squeezenet/resume.pt
     python -m experiments.average --method fusion ... --ship-if-better   # gate, then ship
+    python -m experiments.average --method gan ... --gate-only --holdout 400   # the gate's numbers only
 """
 
 from __future__ import annotations
@@ -123,13 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-photos", type=int, default=200, help="validation photos of the ship gate (the training runs' 200)")
     p.add_argument("--min-margin", type=float, default=0.0, help="ship only when the gate gain is at least this (the README's rule: 0.001)")
     p.add_argument("--holdout", type=int, default=0, help="and only when it also wins on this many other validation photos (the rule: 400)")
+    p.add_argument("--gate-only", action="store_true", help="score it and the shipped model as --ship-if-better would, and ship nothing")
     args = p.parse_args(argv)
     try:
         model, meta = average(args.method, args.checkpoints)
         if args.out:
             model.save(Path(args.out), meta, training=False, half=True)
             print(f"wrote {args.out}")
-        if args.ship_if_better:
+        if args.gate_only:
+            from experiments.train import score_against_shipped
+
+            for name, r in score_against_shipped(model, args.val_photos, holdout=args.holdout).items():
+                where = f"the gate's {r['photos']}" if name == "gate" else f"{r['photos']} other"
+                shipped = "nothing shipped" if r["shipped"] is None else f"shipped {r['shipped']:.4f} ({r['candidate'] - r['shipped']:+.4f})"
+                print(f"{args.method}: average {r['candidate']:.4f}, {shipped} on {where} validation photos")
+        elif args.ship_if_better:
             from experiments.train import ship_model
 
             run = f"results/runs/{meta['run']}" if meta.get("run") else "checkpoints"

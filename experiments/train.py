@@ -612,6 +612,27 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed, min_margin, holdout)
 
 
+def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: int = 0) -> dict:
+    """What the ship gate would see, shipping nothing: ``model``'s and the shipped model's mean
+    rebalanced AuC on the fixed validation photos and, with ``holdout``, on that many other
+    validation photos (:func:`holdout_photos`) - for a candidate not due to ship yet (a run's
+    snapshots averaged before its budget is reached). ``shipped`` is None when nothing is shipped."""
+    from experiments.config import DataConfig
+
+    cls = type(model)
+    dst = CHECKPOINT_DIR / f"{cls.name}{cls.checkpoint_ext}"
+    shipped = cls.from_checkpoint(dst, device="cpu") if dst.exists() else None
+    root = project_path(DataConfig().val)
+    out = {}
+    for name, photos in (("gate", validation_photos(root, val_photos, seed)),
+                         ("holdout", holdout_photos(root, holdout, val_photos, gate_seed=seed) if holdout else None)):  # fmt: skip
+        if photos is None:
+            continue
+        out[name] = {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
+                     "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}  # fmt: skip
+    return out
+
+
 def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0,
                min_margin: float = 0.0, holdout: int = 0) -> Path | None:  # fmt: skip
     """Write ``model`` (half precision) and its provenance ``meta`` as results/checkpoints/<method>.*;

@@ -130,3 +130,31 @@ def test_a_run_keeps_its_trajectory_and_the_average_of_it_ships_only_when_better
     assert sorted(p.name for p in (run / "snapshots").glob("*.pt")) == ["images_0000048.pt", "images_0000072.pt"]
     T.train(load_config(raw={**raw, "train": {**raw["train"], "steps": 6}}), "cpu", fresh=True, progress=False)
     assert not list((run / "snapshots").glob("*.pt"))
+
+
+def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tmp_path, monkeypatch, capsys):
+    """A run's snapshots averaged before its budget is reached: the gate's numbers, nothing shipped."""
+    import experiments.train as T
+
+    paths = trained_checkpoints(tmp_path, lambda: FusionColorizer(FusionConfig(**TINY), "cpu"), fusion_batch, [1, 2], ".pt")
+    shipped_dir = tmp_path / "shipped"
+    shipped_dir.mkdir()
+    shipped = shipped_dir / "fusion.pt"
+    shipped.write_bytes(paths[0].read_bytes())  # the first checkpoint is "shipped"
+    before = shipped.read_bytes()
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", shipped_dir)
+    rng = np.random.default_rng(0)
+    gate = [(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), f"g{i}.png") for i in range(3)]
+    others = [(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8), f"o{i}.png") for i in range(2)]
+    monkeypatch.setattr(T, "validation_photos", lambda root, n, seed=0: gate[:n])
+    monkeypatch.setattr(T, "holdout_photos", lambda root, n, gate_n, gate_seed=0: others[:n])
+
+    assert average.main(["--method", "fusion", *map(str, paths), "--gate-only", "--val-photos", "3", "--holdout", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    model, _ = average.average("fusion", list(map(str, paths)))
+    old = FusionColorizer.from_checkpoint(shipped, "cpu")
+    new_gate, old_gate = (T.validate_photos(m, gate)["val_auc_rebal"] for m in (model, old))
+    new_other, old_other = (T.validate_photos(m, others)["val_auc_rebal"] for m in (model, old))
+    assert out == [f"fusion: average {new_gate:.4f}, shipped {old_gate:.4f} ({new_gate - old_gate:+.4f}) on the gate's 3 validation photos",
+                   f"fusion: average {new_other:.4f}, shipped {old_other:.4f} ({new_other - old_other:+.4f}) on 2 other validation photos"]  # fmt: skip
+    assert shipped.read_bytes() == before and sorted(p.name for p in shipped_dir.iterdir()) == ["fusion.pt"]
