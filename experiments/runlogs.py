@@ -8,6 +8,7 @@ and the provenance of ``results/checkpoints/<method>.json``. No Streamlit here.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -163,9 +164,41 @@ def ema(values, weight: float) -> pd.Series:
 
 
 def run_is_live(run: str, seconds: float = 120.0) -> bool:
-    """True when the run's log was written in the last ``seconds`` (it is probably still training)."""
+    """True when the run's log was written in the last ``seconds``, or in the last three of its own
+    logging intervals when it logs more slowly (a 2-core machine writes a row every two minutes or
+    so, and a checkpoint's validation pauses the log for minutes): it is probably still training."""
     p = runs_dir() / run / "log.csv"
-    return p.exists() and (time.time() - p.stat().st_mtime) < seconds
+    try:
+        age = time.time() - p.stat().st_mtime
+    except OSError:
+        return False
+    return age < seconds or age < 3 * log_interval(p)
+
+
+def log_interval(path: Path, rows: int = 8) -> float:
+    """The median wall-clock seconds between the last ``rows`` rows of a loss log (its ``wall_s``
+    column; only the file's head and tail are read), 0 when it cannot tell."""
+    try:
+        with open(path, "rb") as f:
+            header = f.readline().decode("utf-8", "replace").strip().split(",")
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read().decode("utf-8", "replace").splitlines()[1:]  # the first may be cut
+    except OSError:
+        return 0.0
+    if "wall_s" not in header:
+        return 0.0
+    col = header.index("wall_s")
+    walls = []
+    for line in tail[-rows:]:
+        cells = line.split(",")
+        try:
+            walls.append(float(cells[col]))
+        except (IndexError, ValueError):
+            continue
+    gaps = np.diff(walls)
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if gaps.size else 0.0
 
 
 def with_images_seen(val: pd.DataFrame, log: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,9 @@ if not runs:
     st.stop()
 
 shipped = runlogs.shipped_runs()
-labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "") for r in runs}
+live = {r for r in runs if runlogs.run_is_live(r)}
+labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "")
+          + (" - training now" if r in live else "") for r in runs}  # fmt: skip
 chosen = st.multiselect("Runs", runs, default=runlogs.default_runs(runs, shipped), format_func=labels.get, key="trn_runs",
                         help="First shown: the runs the shipped models came from and any run training now; "
                              "add experiments and earlier runs here.")  # fmt: skip
@@ -29,7 +31,7 @@ with c2:
 with c3:
     scale = st.radio("y scale", ["auto", "linear", "log"], horizontal=True, key="trn_scale",
                      help="auto: log where a run's loss terms differ in size by more than 20x")  # fmt: skip
-    follow = st.toggle("follow live runs", value=any(runlogs.run_is_live(r) for r in chosen), key="trn_follow")
+    follow = st.toggle("follow live runs", value=any(r in live for r in chosen), key="trn_follow")
 
 
 def curves():

@@ -188,3 +188,29 @@ def test_a_shipped_model_continued_from_another_run_shows_its_whole_curve(tmp_pa
     assert styles["koal-ext (koalarization) - shipped as koalarization"][0] == "solid"
     assert styles["koal-other (koalarization)"][0] == "dash"
     assert len({c for _, c in styles.values()}) == 1  # one method, one colour
+
+
+def test_a_slow_run_still_training_is_followed_and_named(tmp_path, monkeypatch):
+    """On a 2-core machine a run writes a log row every couple of minutes: while its last row is
+    younger than three of its own intervals, the page opens on it, names it "training now" and
+    follows it; a run that stopped, or that logged fast and went quiet, is neither."""
+    import os
+    import time
+
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    ages = {"slow-live": 200, "slow-stopped": 1000, "fast-quiet": 200}
+    for name, age in ages.items():
+        d = fake_run(tmp_path, name, "gan", ["loss", "loss_g", "loss_d"])
+        if name.startswith("slow"):  # a row every 150 s
+            rows = d.joinpath("log.csv").read_text().splitlines()
+            rows[1:] = [",".join([c.split(",")[0], "0", str(150.0 * i), *c.split(",")[3:]]) for i, c in enumerate(rows[1:], 1)]
+            d.joinpath("log.csv").write_text("\n".join(rows) + "\n")
+        t = time.time() - age
+        os.utime(d / "log.csv", (t, t))
+    at = training_page()
+    no_exceptions(at)
+    ms = at.multiselect(key="trn_runs")
+    assert ms.value == ["slow-live"]
+    assert "slow-live (gan) - training now" in ms.options
+    assert not [o for o in ms.options if "training now" in o and "slow-live" not in o]
+    assert at.toggle(key="trn_follow").value is True
