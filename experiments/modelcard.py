@@ -23,8 +23,8 @@ METRICS_DIR = PROJECT_ROOT / "results" / "metrics"
 CARD_METRICS = ("auc_rebal", "auc", "psnr", "ssim", "ciede2000", "colorfulness", "colorfulness_diff")
 
 
-def _summary_row(name: str, method: str) -> dict | None:
-    path = METRICS_DIR / f"{name}.summary.csv"
+def _summary_row(name: str, method: str, metrics_dir: Path | None = None) -> dict | None:
+    path = (metrics_dir or METRICS_DIR) / f"{name}.summary.csv"
     if not path.exists():
         return None
     with path.open(newline="") as f:
@@ -34,15 +34,15 @@ def _summary_row(name: str, method: str) -> dict | None:
     return None
 
 
-def _metrics(name: str, method: str) -> dict | None:
-    row = _summary_row(name, method)
+def _metrics(name: str, method: str, metrics_dir: Path | None = None) -> dict | None:
+    row = _summary_row(name, method, metrics_dir)
     if row is None:
         return None
     out: dict = {"n": int(float(row.get("n") or 0))}
     for col in CARD_METRICS:
         if row.get(col) not in (None, ""):
             out[col] = [round(float(row[col]), 4), round(float(row[f"{col}_lo"]), 4), round(float(row[f"{col}_hi"]), 4)]
-    gray = _summary_row(name, "gray")
+    gray = _summary_row(name, "gray", metrics_dir)
     if gray and row.get("auc_rebal") and gray.get("auc_rebal"):
         out["auc_rebal_minus_gray"] = round(float(row["auc_rebal"]) - float(gray["auc_rebal"]), 4)
     return out
@@ -104,7 +104,9 @@ def crops_of(meta: dict) -> list[str]:
     return [f"{c} px (batch {b})" if s == 0 else f"{c} px (batch {b}) from {s:,} images" for s, c, b in merged]
 
 
-def make_card(method: str, meta: dict) -> dict:
+def make_card(method: str, meta: dict, metrics_dir: Path | None = None) -> dict:
+    """The card of a shipped model from its provenance ``meta``; its val and test numbers from the
+    evaluation summaries in ``metrics_dir`` (default the project's ``results/metrics``)."""
     cfg = meta.get("config", {})
     data = cfg.get("data", {})
     roots = data.get("train")
@@ -131,8 +133,8 @@ def make_card(method: str, meta: dict) -> dict:
         # of the last training chunk (train.precision); checkpoints from before it was recorded: float32
         "train_precision": meta.get("train_precision", "float32"),
         "commit": meta.get("commit"),
-        "val": _metrics("val", method),
-        "test": _metrics("test", method),
+        "val": _metrics("val", method, metrics_dir),
+        "test": _metrics("test", method, metrics_dir),
     }
 
 
@@ -164,6 +166,14 @@ def _ci(v) -> str:
     return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if v else "-"
 
 
+def auc_cell(numbers: dict | None) -> str:
+    """An evaluation's rebalanced AuC with its interval and its gain over grey: "0.842 [0.835, 0.850] (+0.036)"."""
+    d = numbers or {}
+    if not d.get("auc_rebal"):
+        return "-"
+    return f"{_ci(d['auc_rebal'])} ({d.get('auc_rebal_minus_gray', 0):+.3f})"
+
+
 def to_markdown(all_cards: dict[str, dict] | None = None) -> str:
     all_cards = cards() if all_cards is None else all_cards
     lines = [
@@ -171,15 +181,8 @@ def to_markdown(all_cards: dict[str, dict] | None = None) -> str:
         "|---|---|---:|---|---:|---|---|---|",
     ]
     for m, c in all_cards.items():
-        val, test = c.get("val") or {}, c.get("test") or {}
-
-        def cell(d):
-            if not d.get("auc_rebal"):
-                return "-"
-            return f"{_ci(d['auc_rebal'])} ({d.get('auc_rebal_minus_gray', 0):+.3f})"
-
         lines.append(
-            f"| `{m}` | {c['variant']} | {c['images_seen'] or 0:,} | {'; '.join(c['crops'])} | {c['wall_hours']} h | {c['hardware']} | {cell(val)} | {cell(test)} |"
+            f"| `{m}` | {c['variant']} | {c['images_seen'] or 0:,} | {'; '.join(c['crops'])} | {c['wall_hours']} h | {c['hardware']} | {auc_cell(c.get('val'))} | {auc_cell(c.get('test'))} |"
         )
     return "\n".join(lines)
 

@@ -291,15 +291,6 @@ def _font(size: int):
 
 # --- model cards ----------------------------------------------------------------------------
 
-#: config keys that name a method's variant (what a reader needs to know which model it is)
-VARIANT_KEYS = {
-    "regression": ("loss", "filters", "depth"),
-    "classification": ("rebalance", "temperature", "widths"),
-    "fusion": ("global_branch", "num_classes", "widths"),
-    "gan": ("gan_mode", "lambda_l1", "ngf", "ndf", "n_down"),
-    "neural_style": ("iterations", "working_size"),
-}
-
 
 def provenance(method: str) -> dict:
     """``checkpoints/<method>.json`` (empty when missing or unreadable)."""
@@ -311,27 +302,15 @@ def provenance(method: str) -> dict:
 
 
 def model_card(method: str) -> dict:
-    """What a reviewer needs about one shipped model: variant, data, images seen, steps, wall time,
-    hardware, commit and date, the checkpoint's own validation numbers. Empty values when the
-    method has no provenance file (neural_style: no training)."""
+    """The card of one shipped model (:func:`experiments.modelcard.make_card`, from
+    ``checkpoints/<method>.json`` and the evaluation summaries of this results folder: variant, data,
+    images seen, crop schedule, wall time, hardware, val and test numbers), plus the date it was
+    saved; empty when the method has no provenance file (neural_style: no training; released or
+    outside weights)."""
+    from experiments import modelcard
+    from experiments.paths import metrics_dir
+
     prov = provenance(method)
-    cfg = prov.get("config", {})
-    model, data = cfg.get("model", {}), cfg.get("data", {})
-    variant = ", ".join(f"{k}={model[k]}" for k in VARIANT_KEYS.get(method, ()) if k in model)
-    crop = f"{data.get('crop')} px crops, batch {data.get('batch_size')}" if data.get("crop") else ""
-    seen = prov.get("images_seen")
-    return {
-        "method": method,
-        "variant": variant,
-        "data": (" + ".join(map(str, train)) if isinstance(train := data.get("train", ""), list) else str(train))
-        + (f" ({crop})" if crop else ""),
-        "images_seen": int(seen) if isinstance(seen, (int, float)) else None,
-        "steps": prov.get("step"),
-        "wall_h": round(prov["wall_s"] / 3600, 2) if isinstance(prov.get("wall_s"), (int, float)) else None,
-        "hardware": prov.get("hardware", ""),
-        "devices": prov.get("world_size"),
-        "commit": prov.get("commit", ""),
-        "saved_at": prov.get("saved_at", ""),
-        "precision": prov.get("precision", ""),
-        "validation": ", ".join(f"{k}={v:.3f}" for k, v in (prov.get("validation") or {}).items() if isinstance(v, (int, float))),
-    }
+    if not prov:
+        return {}
+    return {**modelcard.make_card(method, prov, metrics_dir()), "saved_at": prov.get("saved_at", "")}

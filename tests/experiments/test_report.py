@@ -175,10 +175,30 @@ def test_validation_curves_use_images_seen_and_skip_runs_without_the_metric(resu
     assert frame["images_seen"].tolist()[:2] == [160, 320]
 
 
-def test_model_card_reads_the_provenance(results):
+def test_model_card_is_the_readmes_card_of_this_results_folder(results):
+    """The report's model cards are experiments.modelcard's (the README's): variant, crop schedule,
+    and val / test numbers from this results folder's evaluations, for every method with provenance."""
+    import pandas as pd
+
+    from experiments.modelcard import auc_cell
+
     card = runlogs.model_card("gan")
-    assert card["images_seen"] == 3200 and card["hardware"] == "CPU test, 2 cores" and "64 px crops" in card["data"]
-    assert runlogs.model_card("neural_style")["images_seen"] is None
+    assert card["images_seen"] == 3200 and card["hardware"] == "CPU test, 2 cores" and card["crops"] == ["64 px (batch 32)"]
+    assert card["variant"].startswith("encoder: learned from scratch") and card["saved_at"].startswith("2026-01-01")
+    val = pd.read_csv(results / "metrics" / "val.summary.csv").set_index("method")
+    assert card["val"]["auc_rebal"][0] == round(val.loc["gan", "auc_rebal"], 4)
+    assert card["val"]["auc_rebal_minus_gray"] == round(val.loc["gan", "auc_rebal"] - val.loc["gray", "auc_rebal"], 4)
+    assert auc_cell(card["test"]).endswith(f"({card['test']['auc_rebal_minus_gray']:+.3f})")
+    assert runlogs.model_card("neural_style") == {}
+
+    rep = report.Report("test")
+    report.cards_section(rep, METHODS)
+    (_, table, _, _) = rep.blocks[-1]
+    rows = table.set_index("method")
+    # every method with a provenance file has its variant (the old table knew only some methods' keys)
+    assert not rows.loc[METHODS[:4], "variant"].str.contains("no model card").any()
+    assert rows.loc["gan", "crops"] == "64 px (batch 32)" and rows.loc["gan", "val AuC rebal. (vs grey)"] == auc_cell(card["val"])
+    assert rows.loc["neural_style", "variant"].startswith("no training")
 
 
 # --- the report ------------------------------------------------------------------------------------
