@@ -26,6 +26,9 @@ from experiments import provenance
 from experiments.config import project_path
 from experiments.data import scan_folder
 
+#: height of the title strip above the tiles (the report reads the grid's rows below it)
+HEAD = 22
+
 
 def pick_photos(root: Path, count: int) -> list[Path]:
     """One photo per class in turn (the middle file of each class folder), ``count`` in all."""
@@ -71,7 +74,7 @@ def make_grid(photos: list[Path], methods: list[str], size: int = 160, device: s
         if made_from is not None:
             made_from[m] = provenance.checkpoint_record(models[m])
     cols = ["input (grey)", *models, "ground truth"]
-    head = 22
+    head = HEAD
     grid = Image.new("RGB", (size * len(cols), head + size * len(photos)), "white")
     draw = ImageDraw.Draw(grid)
     for j, c in enumerate(cols):

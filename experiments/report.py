@@ -23,6 +23,7 @@ import argparse
 import base64
 import datetime as dt
 import html
+import json
 import re
 import subprocess
 import sys
@@ -197,44 +198,43 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
                    f"{name}: {what} per subject (photos in brackets); blue better than grey, red worse.")  # fmt: skip
 
 
-def grid_rows(n: int) -> list[str]:
-    """Row labels of results/sample_grid.jpg: the photos experiments.grid picks (class/file)."""
-    try:
-        from experiments.grid import pick_photos
+def grid_rows(path: Path) -> list[str] | None:
+    """Row labels of a sample grid (class/file of each photo), from the sidecar ``experiments.grid``
+    writes beside it (``sample_grid.json``); None when it has none or cannot be read."""
+    from experiments.grid import sidecar
 
-        root = PROJECT_ROOT.parent / "shared" / "data" / "val"
-        if root.is_dir():
-            picks = pick_photos(root, n)
-            if len(picks) == n:
-                return [f"{p.parent.name}/{p.stem}" for p in picks]
-    except Exception:  # noqa: BLE001 - labels are a nicety; fall back to numbers
-        pass
-    return [f"photo {i + 1}" for i in range(n)]
+    try:
+        photos = json.loads(sidecar(path).read_text())["photos"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(photos, list) or not photos:
+        return None
+    return [f"{Path(str(p)).parent.name}/{Path(str(p)).stem}" for p in photos]
 
 
 def labelled_grid(path: Path) -> np.ndarray:
-    """The sample grid (its columns already titled by experiments.grid) with row labels."""
+    """The sample grid (its columns already titled by experiments.grid) with each row labelled by
+    its photo (the grid's sidecar names them in order); unlabelled when the sidecar is missing or does
+    not fit the image."""
     from PIL import Image, ImageDraw
+
+    from experiments.grid import HEAD
 
     im = Image.open(path).convert("RGB")
     w, h = im.size
-    head = 22  # experiments.grid's title strip; then one row of square tiles per photo
-    import math
-
-    tile = math.gcd(w, h - head)
-    if tile < 32:  # not the layout experiments.grid writes: leave the grid as it is
+    labels = grid_rows(path)
+    if not labels or (h - HEAD) % len(labels):
         return np.asarray(im)
-    rows = (h - head) // tile
-    labels = grid_rows(rows)
+    tile = (h - HEAD) // len(labels)
     left = 150
     out = Image.new("RGB", (w + left, h), "white")
     out.paste(im, (left, 0))
     d = ImageDraw.Draw(out)
     font = runlogs._font(13)
     for i, lab in enumerate(labels):
-        y = head + i * tile + tile // 2 - 8
+        y = HEAD + i * tile + tile // 2
         for k, part in enumerate(lab.split("/", 1)):
-            d.text((6, y - 8 + 16 * k), part[:20], fill="black", font=font)
+            d.text((6, y - 16 + 16 * k), part[:20], fill="black", font=font)
     return np.asarray(out)
 
 

@@ -308,3 +308,25 @@ def test_a_second_build_into_the_same_folder_leaves_no_stale_figure(results, tmp
     html = (out / "report.html").read_text()
     assert not (out / "figures" / "samples_an-old-run.png").exists()
     assert len(list((out / "figures").glob("*.png"))) == html.count('<img src="data:image/png;base64,')
+
+
+def test_sample_grid_rows_are_labelled_from_its_sidecar(tmp_path):
+    """Each row of the grid gets its photo's class/file, level with the row (the grid's sidecar
+    names the photos in order); a grid without one is shown as it is."""
+    from experiments.grid import HEAD
+
+    rows, cols, tile = 12, 8, 40  # as experiments.grid draws it: 12 photos, 8 columns
+    path = tmp_path / "sample_grid.jpg"
+    Image.fromarray(np.full((HEAD + rows * tile, cols * tile, 3), 255, np.uint8)).save(path)
+    plain = report.labelled_grid(path)
+    assert plain.shape == (HEAD + rows * tile, cols * tile, 3)  # no sidecar: unlabelled
+    photos = [f"../shared/data/val/class{i}/photo{i}.jpg" for i in range(rows)]
+    path.with_suffix(".json").write_text(json.dumps({"photos": photos, "made_from": {}}))
+    assert report.grid_rows(path)[3] == "class3/photo3"
+    out = report.labelled_grid(path)
+    assert out.shape == (HEAD + rows * tile, cols * tile + 150, 3)
+    strip = out[:, :150].min(axis=2) < 128  # dark text in the label column
+    for i in range(rows):
+        band = strip[HEAD + i * tile : HEAD + (i + 1) * tile]
+        assert band.any(), f"row {i} has no label"
+    assert not strip[:HEAD].any()
