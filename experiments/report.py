@@ -101,26 +101,12 @@ def cards_section(rep: Report, methods: list[str]) -> None:
     """Every method's model card - the README's (:mod:`experiments.modelcard`), with the paper."""
     rep.heading("Methods and model cards")
     import backends
-    from experiments.modelcard import auc_cell
 
     rows = []
-    for m in methods:
-        c = runlogs.model_card(m)
-        info = backends.describe(m)
-        untrained = "no training: VGG19 features, reference photo" if m == "neural_style" else "no model card in results/checkpoints (released or outside weights)"
-        rows.append({
-            "method": m,
-            "paper": PAPERS.get(m) or info.paper or info.description,
-            "variant": c.get("variant") or untrained,
-            "data": " + ".join(map(str, c.get("data") or [])) or "-",
-            "images seen": f"{c['images_seen']:,}" if isinstance(c.get("images_seen"), (int, float)) else "-",
-            "crops": "; ".join(c.get("crops") or []) or "-",
-            "wall (h)": f"{c['wall_hours']:.2f}" if c else "-",
-            "hardware": c.get("hardware") or "-",
-            "commit / saved": f"{c.get('commit') or ''} {c.get('saved_at', '')[:10]}".strip() or "-",
-            "val AuC rebal. (vs grey)": auc_cell(c.get("val")) if c else "-",
-            "test AuC rebal. (vs grey)": auc_cell(c.get("test")) if c else "-",
-        })  # fmt: skip
+    for row in runlogs.model_card_rows(methods):
+        info = backends.describe(row["method"])
+        paper = PAPERS.get(row["method"]) or info.paper or info.description
+        rows.append({"method": row.pop("method"), "paper": paper, **row})
     rep.table(
         pd.DataFrame(rows),
         "Model cards from results/checkpoints/<method>.json (provenance written when each model was shipped); val and test: "

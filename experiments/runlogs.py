@@ -314,3 +314,29 @@ def model_card(method: str) -> dict:
     if not prov:
         return {}
     return {**modelcard.make_card(method, prov, metrics_dir()), "saved_at": prov.get("saved_at", "")}
+
+
+def model_card_rows(methods: list[str]) -> list[dict]:
+    """One row per method of its model card as the README, the report and the Home page show it:
+    variant, data, images seen, crop schedule, wall time, hardware, commit and date, and the val and
+    test rebalanced AuC with intervals and gain over grey. A method without a card (neural_style, a
+    released or outside model) gets its row with what it is instead of a variant."""
+    from experiments.modelcard import auc_cell
+
+    rows = []
+    for m in methods:
+        c = model_card(m)
+        untrained = "no training: VGG19 features, reference photo" if m == "neural_style" else "no model card in results/checkpoints (released or outside weights)"
+        rows.append({
+            "method": m,
+            "variant": c.get("variant") or untrained,
+            "data": " + ".join(map(str, c.get("data") or [])) or "-",
+            "images seen": f"{c['images_seen']:,}" if isinstance(c.get("images_seen"), (int, float)) else "-",
+            "crops": "; ".join(c.get("crops") or []) or "-",
+            "wall (h)": f"{c['wall_hours']:.2f}" if c else "-",
+            "hardware": c.get("hardware") or "-",
+            "commit / saved": f"{c.get('commit') or ''} {c.get('saved_at', '')[:10]}".strip() or "-",
+            "val AuC rebal. (vs grey)": auc_cell(c.get("val")) if c else "-",
+            "test AuC rebal. (vs grey)": auc_cell(c.get("test")) if c else "-",
+        })  # fmt: skip
+    return rows

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import common
+from experiments import runlogs
 
 st.title("Colorization workbench")
 st.markdown(
@@ -67,6 +68,21 @@ st.caption(
     "Models load on first use (on the GPU when there is one) and stay cached for every session. "
     f"Results folder: `{common.results_dir()}`."
 )
+
+st.subheader("Shipped models")
+st.caption(
+    "Each trained model's card (`results/checkpoints/<method>.json`, the README's table): the variant - its deviations "
+    "from the paper included -, the data and crops it was trained on, images seen, wall time, hardware, and its rebalanced "
+    "AuC on the validation and test evaluations, mean [95% interval] and the gain over grey (ab = 0)."
+)
+cards = runlogs.model_card_rows([n for n in common.backends.names() if runlogs.provenance(n)])
+if cards:
+    st.dataframe(cards, hide_index=True, key="home_cards", width="stretch",
+                 column_order=["method", "val AuC rebal. (vs grey)", "test AuC rebal. (vs grey)", "images seen", "variant",
+                               "crops", "wall (h)", "hardware", "data", "commit / saved"],
+                 column_config={"variant": st.column_config.TextColumn("variant", width="large")})  # fmt: skip
+else:
+    st.info(f"No trained model has a model card in `{common.checkpoints_dir()}` yet.")
 
 st.subheader("Report for reviewers")
 st.caption(

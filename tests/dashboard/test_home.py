@@ -45,6 +45,16 @@ def test_home_lists_methods_with_status(results_root, trained_methods):
         if row["method"] in trained_methods:
             assert row["status"] != "unavailable", row.to_dict()
             assert row["checkpoint"].startswith(row["method"] + ".")
+    # every trained model's card, as the README and the report show it
+    import json
+
+    assert not [i.value for i in at.info if "model card" in i.value]
+    cards = at.dataframe[1].value.set_index("method")
+    assert sorted(cards.index) == trained_methods
+    for m in trained_methods:
+        meta = json.loads((results_root / "checkpoints" / f"{m}.json").read_text())
+        assert cards.loc[m, "images seen"] == f"{meta['images_seen']:,}"
+        assert cards.loc[m, "crops"] and cards.loc[m, "variant"].startswith("encoder:")
     # links to every page of the workbench
     links = [el.proto.page for el in at.get("page_link")]
     assert {"compare", "metrics", "training", "history"} <= set(links)
@@ -60,6 +70,7 @@ def test_home_says_why_a_method_is_unavailable(tmp_path, monkeypatch):
     assert gan["status"] == "unavailable"
     assert "no trained checkpoint" in gan["details"]
     assert any("can run here" in i.value for i in at.info)
+    assert any("No trained model has a model card" in i.value for i in at.info)
 
 
 def test_report_button_builds_and_offers_html_and_pdf(tmp_path, monkeypatch):
