@@ -623,14 +623,12 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
     dst = CHECKPOINT_DIR / f"{cls.name}{cls.checkpoint_ext}"
     shipped = cls.from_checkpoint(dst, device="cpu") if dst.exists() else None
     root = project_path(DataConfig().val)
-    out = {}
-    for name, photos in (("gate", validation_photos(root, val_photos, seed)),
-                         ("holdout", holdout_photos(root, holdout, val_photos, gate_seed=seed) if holdout else None)):  # fmt: skip
-        if photos is None:
-            continue
-        out[name] = {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
-                     "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}  # fmt: skip
-    return out
+    sets = {"gate": validation_photos(root, val_photos, seed)}
+    if holdout:
+        sets["holdout"] = holdout_photos(root, holdout, val_photos, gate_seed=seed)
+    return {name: {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
+                   "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}
+            for name, photos in sets.items()}  # fmt: skip
 
 
 def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0,
