@@ -616,11 +616,19 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
     """What the ship gate would see, shipping nothing: ``model``'s and the shipped model's mean
     rebalanced AuC on the fixed validation photos and, with ``holdout``, on that many other
     validation photos (:func:`holdout_photos`) - for a candidate not due to ship yet (a run's
-    snapshots averaged before its budget is reached). ``shipped`` is None when nothing is shipped."""
+    snapshots averaged before its budget is reached). ``shipped`` is None when nothing is shipped.
+    The candidate is scored as it would ship: written in half precision and read back, as
+    :func:`ship_model` scores it, so the two print the same numbers for the same weights."""
+    import tempfile
+
     from experiments.config import DataConfig
 
     cls = type(model)
     dst = CHECKPOINT_DIR / f"{cls.name}{cls.checkpoint_ext}"
+    with tempfile.TemporaryDirectory(prefix="gate-") as d:
+        tmp = Path(d) / f"candidate{cls.checkpoint_ext}"
+        model.save(tmp, dict(getattr(model, "checkpoint_meta", None) or {}), training=False, half=True)
+        model = cls.from_checkpoint(tmp, device="cpu")
     shipped = cls.from_checkpoint(dst, device="cpu") if dst.exists() else None
     root = project_path(DataConfig().val)
     sets = {"gate": validation_photos(root, val_photos, seed)}

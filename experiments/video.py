@@ -1554,6 +1554,7 @@ def benchmark_video(methods: list[str], seconds: float = 60.0, frames: int = 100
     from experiments import benchmark as B
 
     rows, skipped = [], {}
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # was something else using the CPU?
     with tempfile.TemporaryDirectory(prefix="video-bench-") as tmp:
         clip = bench_clip(Path(tmp) / "clip480p.mp4", seconds if memory else max(frames / 25 + 1, 2))
         runs = [(m, frames, stabilize, "speed") for m in methods]
@@ -1582,7 +1583,17 @@ def benchmark_video(methods: list[str], seconds: float = 60.0, frames: int = 100
         "hardware": B.hardware_name([device]), "software": B.software(), "commit": B.git_commit(),
         "date": time.strftime("%Y-%m-%d %H:%M"), "clip": f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]}, 25 fps, {seconds:g} s pan and zoom with AAC audio",
         "rows": rows, "skipped": skipped,
+        "load": {"start": load_start, "cpus": os.cpu_count()},  # at the end it would count the rows' own processes
     }  # fmt: skip
+
+
+def load_note(load: dict | None) -> str:
+    """The machine's 1-minute load average before and after the rows, and what it means for frames/s."""
+    if not load or load.get("start") is None:
+        return ""
+    busy = load["start"] >= 0.5
+    return (f" Load average (1 min) before the rows: {load['start']:.1f} on {load['cpus']} cores"
+            + ("; other processes were using the CPU, so frames/s are lower than an idle machine's (memory is unaffected)." if busy else " (idle)."))  # fmt: skip
 
 
 def video_bench_markdown(report: dict) -> str:
@@ -1590,7 +1601,7 @@ def video_bench_markdown(report: dict) -> str:
              f"{report['date']}, commit {report['commit']}. Clip: {report['clip']}. Each row in a fresh process; "
              "frames/s after the first two batches (decode, colorize in batches, encode, audio copy); memory: the process's "
              "peak resident set (ru_maxrss) after loading, after the first two batches, after a quarter of the clip and at the end; "
-             "one 480p RGB frame is 1.17 MB.", "",
+             "one 480p RGB frame is 1.17 MB." + load_note(report.get("load")), "",
              "| kind | method | device | threads | stabiliser | size | frames | load (s) | frames/s | peak after load (MB) | "
              "after 2 batches (MB) | after 1/4 (MB) | at end (MB) | above the model (frames) | growth over the last 3/4 (frames) | target | result |",
              "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip

@@ -151,7 +151,8 @@ def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tm
 
     assert average.main(["--method", "fusion", *map(str, paths), "--gate-only", "--val-photos", "3", "--holdout", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    model, _ = average.average("fusion", list(map(str, paths)))
+    model, meta = average.average("fusion", list(map(str, paths)))
+    model = FusionColorizer.from_checkpoint(model.save(tmp_path / "as-shipped.pt", meta, training=False, half=True), "cpu")  # scored as it would ship
     old = FusionColorizer.from_checkpoint(shipped, "cpu")
     new_gate, old_gate = (T.validate_photos(m, gate)["val_auc_rebal"] for m in (model, old))
     new_other, old_other = (T.validate_photos(m, others)["val_auc_rebal"] for m in (model, old))

@@ -441,3 +441,36 @@ def test_parse_time_and_fit_size():
         V.parse_time("soon")
     assert V.fit_size(854, 480, 256) == (256, 144) and V.fit_size(64, 48, 256) == (64, 48)
     assert V.ClipInfo(Path("x"), "video", 4, 4, Fraction(25), 50, "h264").duration == 2.0
+
+
+# --- benchmark --video -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_video_benchmark_writes_speed_and_memory_rows_and_the_machine_load(checkpoints, tmp_path):
+    """``python -m experiments.benchmark --video`` on a 2 s 480p clip: a speed row and a whole-clip memory
+    row with its verdict, and the load average before the rows - frames/s measured beside a training run
+    must say so (the committed tables are read as an idle machine's)."""
+    from experiments import benchmark
+
+    ckpt = Path(checkpoints["gan"][1]).parent
+    rc, _, err = run(benchmark.main, "--video", "--methods", "gan", "--checkpoints", str(ckpt), "--device", "cpu",
+                     "--video-frames", "24", "--video-seconds", "2", "--out", str(tmp_path), "--quiet")  # fmt: skip
+    assert rc == 0, err
+    (js,) = tmp_path.glob("video-*.json")
+    report = json.loads(js.read_text())
+    assert not report["skipped"], report["skipped"]
+    speed, memory = report["rows"]
+    assert (speed["kind"], speed["method"], speed["frames"], memory["kind"], memory["frames"]) == ("speed", "gan", 24, "memory", 50)
+    assert speed["fps"] > 0 and memory["result"] in ("PASS", "FAIL")
+    assert report["load"]["start"] >= 0 and report["load"]["cpus"] >= 1
+    md = js.with_suffix(".md").read_text()
+    assert f"Load average (1 min) before the rows: {report['load']['start']:.1f}" in md
+    assert ("lower than an idle machine's" in md) == (report["load"]["start"] >= 0.5)
+    assert md.count("| gan | cpu |") == 2 and f"| {memory['result']} |" in md
+
+
+def test_video_benchmark_load_note():
+    assert V.load_note(None) == "" and V.load_note({"start": None, "cpus": 2}) == ""
+    assert V.load_note({"start": 0.1, "cpus": 2}).endswith("on 2 cores (idle).")
+    assert "frames/s are lower than an idle machine's (memory is unaffected)" in V.load_note({"start": 2.3, "cpus": 2})
