@@ -25,6 +25,15 @@ Model-based metrics whose weights are missing appear as unavailable, with the fi
 results are cached in ``results/metrics/.cache`` keyed by method, checkpoint (path, size, mtime),
 photo (path, size, mtime), evaluation size and metric set, so reruns and the dashboard do not recompute.
 
+``--update`` re-evaluates only ``--methods`` and keeps every other method's rows from the existing
+``--out`` files (after shipping one new checkpoint, the other methods' committed rows still hold:
+``python -m experiments.readme --refresh --methods gan`` uses it). The protocol (data folder, size,
+sample, per-method limits) and the metric columns must be those of the existing files, and the grey
+reference rows are recomputed and must name the same photos; otherwise nothing is written. The
+files equal a full run's, but for the summary's 6th significant digit (the kept rows are read back
+from the CSV's 6 digits). It trusts the kept rows: after a change to a backend's code rather than
+its checkpoint, evaluate all.
+
 Exit status: 0 on success, 2 for a bad ``--data`` folder, an unknown method or a bad option (one
 line on stderr). A method that cannot run here is reported and skipped; the others still run.
 """
@@ -629,6 +638,57 @@ def load_results(out: str | Path) -> dict:
             "markdown": paths["md"].read_text() if paths["md"].exists() else ""}  # fmt: skip
 
 
+def check_update_protocol(meta: dict, data: str | Path, size: int, limit: int | None, method_limits: dict[str, int]) -> None:
+    """Raise ValueError unless an existing evaluation (its JSON ``meta``) was made with this protocol."""
+    def where(path) -> str | None:  # the data folder as seen from the project (the same on every checkout beside ../shared)
+        return os.path.relpath(Path(path).resolve(), PROJECT_ROOT) if path else None
+
+    have = {**meta, "data": where(meta.get("data"))}
+    want = {"data": where(data), "size": size, "limit": limit, "method_limits": method_limits}
+    diff = [f"{k} {have.get(k)!r} there, {v!r} here" for k, v in want.items() if have.get(k) != v]
+    if diff:
+        raise ValueError(f"--update: the existing evaluation was made with another protocol ({'; '.join(diff)}); evaluate every method instead")
+
+
+def merge_results(old: dict, new: EvalResult) -> EvalResult:
+    """``new``'s methods (re-evaluated) with every other method's rows from ``old``
+    (:func:`load_results` of the same protocol): one evaluation, summary and sidecar, as if all had
+    been evaluated together. ValueError when they cannot be merged honestly."""
+    import pandas as pd
+
+    prev, meta_old = old["per_image"], old["meta"]
+    if new.skipped:
+        raise ValueError(f"--update: {', '.join(f'{k} ({v})' for k, v in new.skipped.items())} could not be evaluated; nothing was written")
+    if list(meta_old.get("columns") or []) != list(new.columns):
+        raise ValueError("--update: the existing rows have other metric columns (made by another version or "
+                         "without the model metrics); evaluate every method instead")  # fmt: skip
+    grey_new = sorted(new.per_image.loc[new.per_image["method"] == "gray", "image"])
+    if sorted(prev.loc[prev["method"] == "gray", "image"].astype(str)) != grey_new:
+        raise ValueError("--update: the existing rows are of other photos; evaluate every method instead")
+    redone = [m for m in dict.fromkeys(new.per_image["method"]) if m not in REFERENCE_ROWS]
+    old_order = [str(m) for m in old["summary"]["method"]] if old["summary"] is not None else list(dict.fromkeys(prev["method"]))
+    kept = [m for m in old_order if m not in REFERENCE_ROWS and m not in redone and m in set(prev["method"])]
+    row_order = ["gray", *[m for m in old_order if m in kept or m in redone], *[m for m in redone if m not in old_order], "truth"]
+    per_image = pd.concat([prev[prev["method"].isin(kept)], new.per_image], ignore_index=True)[["method", "image", "label", *new.columns]]
+    per_image["method"] = pd.Categorical(per_image["method"].astype(str), categories=row_order, ordered=True)
+    per_image = per_image.sort_values(["method", "image"], kind="stable").reset_index(drop=True)
+    per_image["method"] = per_image["method"].astype(str)
+    fid = None
+    if "fid" in new.summary:
+        fid = dict(zip(new.summary["method"], new.summary["fid"]))
+        if old["summary"] is not None and "fid" in old["summary"]:
+            fid.update({m: v for m, v in zip(old["summary"]["method"], old["summary"]["fid"]) if m in kept})
+    skipped = {k: v for k, v in (meta_old.get("skipped") or {}).items() if k not in redone}
+    summary = summarise(per_image, new.columns, row_order, fid, skipped)
+    made_old = meta_old.get("made_from") or {}
+    meta = {**new.meta, "skipped": skipped,
+            "made_from": {m: (new.meta["made_from"].get(m) if m in redone else made_old.get(m)) for m in row_order
+                          if m in new.meta["made_from"] or (m in kept and m in made_old)},
+            "updated": {"methods": redone, "kept": kept, "kept_created": meta_old.get("created"),
+                        "kept_updated": meta_old.get("updated")}}  # fmt: skip
+    return EvalResult(per_image, summary, new.columns, new.unavailable, skipped, meta)
+
+
 # --- command line -----------------------------------------------------------------------------------------
 
 
@@ -663,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--class-train", type=Path, help=f"training photos for the NCM classifier (default {DEFAULT_CLASS_TRAIN})")
     p.add_argument("--no-models", action="store_true", help="pixel metrics only (skip LPIPS, FID and classifiers)")
     p.add_argument("--no-cache", action="store_true", help="recompute everything")
+    p.add_argument("--update", action="store_true",
+                   help="re-evaluate only --methods; keep the other methods' rows of the existing --out files (same protocol)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     from experiments import video
 
@@ -690,6 +752,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--limit must be >= 1, got {args.limit}")
         reference = load_image(args.reference, mode="rgb") if args.reference else None
         scan_photos(args.data)
+        previous = None
+        if args.update:
+            if not output_paths(args.out)["json"].exists():
+                raise ValueError(f"--update: {args.out} has no evaluation to update (no {output_paths(args.out)['json'].name}); run without --update")
+            previous = load_results(args.out)
+            check_update_protocol(previous["meta"], args.data, args.size, args.limit, limits)
+            if args.predictions or "all" == args.methods or not [m for m in methods if m not in REFERENCE_ROWS]:
+                raise ValueError("--update: name the methods to re-evaluate with --methods (no --predictions)")
         if args.predictions:
             from experiments.predictions import parse_predictions
 
@@ -697,6 +767,8 @@ def main(argv: list[str] | None = None) -> int:
         res = evaluate(args.data, methods, size=args.size, limit=args.limit, method_limits=limits, device=args.device,
                        batch_size=args.batch_size, reference=reference, class_train=args.class_train,
                        model_metrics=not args.no_models, use_cache=not args.no_cache, progress=not args.quiet)  # fmt: skip
+        if previous is not None:
+            res = merge_results(previous, res)
     except (ColorizationError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

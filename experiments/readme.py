@@ -16,6 +16,9 @@ Commands::
     python -m experiments.readme --check     # write nothing; exit 1 naming whatever is stale
     python -m experiments.readme --refresh   # rerun both evaluations, the grid and the model cards
                                              # from the shipped checkpoints, then rewrite the blocks
+    python -m experiments.readme --refresh --methods gan   # after shipping one checkpoint: re-evaluate
+                                             # gan only, keeping the others' committed rows
+                                             # (evaluate --update), then the grid and cards in full
 
 Stale means: an evaluation or the grid (``results/sample_grid.json``) was made from a checkpoint
 that no longer ships, or does not record which (``experiments.provenance``); an evaluation was not
@@ -256,15 +259,21 @@ def problems(readme: Path | None = None, metrics_dir: Path | None = None, grid: 
     return out
 
 
-def refresh(device: str = "auto") -> int:
-    """Evaluate the shipped checkpoints with the README's protocol, redraw the grid, rewrite the cards."""
+def refresh(device: str = "auto", methods: list[str] | None = None) -> int:
+    """Evaluate the shipped checkpoints with the README's protocol, redraw the grid, rewrite the cards.
+    With ``methods``, only those are re-evaluated and the other methods' rows of the committed
+    evaluations are kept (``experiments.evaluate --update``: same protocol, same photos) - for a
+    newly shipped checkpoint; after a change to a backend's code, refresh everything."""
     from experiments import evaluate, grid, modelcard
 
+    known = METHODS.split(",")
+    if methods and (unknown := [m for m in methods if m not in known]):
+        print(f"error: --methods: {', '.join(unknown)} not among the README's methods ({METHODS})", file=sys.stderr)
+        return 2
+    which = ["--methods", ",".join(methods), "--update"] if methods else ["--methods", METHODS]
     for name in EVALUATIONS:
-        print(f"$ {command(name)}", file=sys.stderr)
-        rc = evaluate.main(
-            [*EVALUATIONS[name], "--methods", METHODS, "--out", str(METRICS_DIR / f"{name}.csv"), "--device", device, "--quiet"]
-        )
+        print(f"$ {command(name)}" + (f"  (only {', '.join(methods)}: --update)" if methods else ""), file=sys.stderr)
+        rc = evaluate.main([*EVALUATIONS[name], *which, "--out", str(METRICS_DIR / f"{name}.csv"), "--device", device, "--quiet"])
         if rc:
             return rc
     rc = grid.main(["--methods", METHODS, "--out", str(GRID), "--device", device])
@@ -295,10 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         help="re-evaluate the shipped checkpoints, redraw the grid, rewrite the cards and tables",
     )
     p.add_argument("--device", default="auto", help="for --refresh: auto | cpu | cuda")
+    p.add_argument("--methods", help="for --refresh: re-evaluate only these (comma-separated), keeping the others' committed rows")
     args = p.parse_args(argv)
+    if args.methods and not args.refresh:
+        p.error("--methods goes with --refresh")
     if args.check:
         return _report_problems(summary=True)
-    if args.refresh and (rc := refresh(args.device)):
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    if args.refresh and (rc := refresh(args.device, methods)):
         return rc
     try:
         changed = write()

@@ -419,3 +419,56 @@ def test_cli_bad_options_exit_2(val, tmp_path, extra, needle):
     args = ["--data", str(val), "--out", str(tmp_path / "m.csv"), "--no-models", "--methods", "truth", *extra]
     rc, stdout, stderr = run_cli(*args)
     assert needle in _one_line_error(rc, stdout, stderr)
+
+
+# --- --update: re-evaluate some methods, keep the others' rows -----------------------------------------------
+
+
+def test_update_reevaluates_only_the_named_methods_and_writes_what_a_full_run_would(val, fakes, tmp_path, monkeypatch):
+    """After one method's checkpoint is replaced, ``--update --methods it`` colorizes with it alone and
+    leaves files equal to evaluating everything again; the sidecar names the new weights."""
+    import hashlib
+
+    ckpt = grey_with_checkpoint(tmp_path, monkeypatch)
+    part, full = tmp_path / "part" / "val.csv", tmp_path / "full" / "val.csv"
+    common = ("--data", str(val), "--no-models", "--no-cache", "--limit", "5")
+    assert run_cli(*common, "--methods", "fake_oracle,fake_grey", "--out", str(part))[0] == 0
+    assert (OracleColorizer.calls, GreyColorizer.calls) == (5, 5)
+    ckpt.write_bytes(b"v2, retrained")
+
+    rc, _, err = run_cli(*common, "--methods", "fake_grey", "--out", str(part), "--update")
+    assert rc == 0, err
+    assert (OracleColorizer.calls, GreyColorizer.calls) == (5, 10)  # the oracle's rows were kept, not recomputed
+    assert run_cli(*common, "--methods", "fake_oracle,fake_grey", "--out", str(full))[0] == 0
+    for ext in (".csv", ".summary.csv", ".md", ".tex"):
+        assert part.with_suffix("").with_name("val" + ext).read_text() == full.with_suffix("").with_name("val" + ext).read_text(), ext
+    meta = json.loads((tmp_path / "part" / "val.json").read_text())
+    assert meta["made_from"] == {"fake_oracle": {"checkpoint": None}, "fake_grey": {"checkpoint": str(ckpt), "sha256": hashlib.sha256(b"v2, retrained").hexdigest()}}
+    assert meta["updated"]["methods"] == ["fake_grey"] and meta["updated"]["kept"] == ["fake_oracle"]
+
+    # a method the evaluation did not have joins it, before the truth row
+    OracleColorizer.calls = 0
+    assert run_cli(*common, "--methods", "fake_ab_oracle", "--out", str(part), "--update")[0] == 0
+    summary = pd.read_csv(tmp_path / "part" / "val.summary.csv")
+    assert list(summary["method"]) == ["gray", "fake_oracle", "fake_grey", "fake_ab_oracle", "truth"] and (summary["n"] == 5).all()
+    assert OracleColorizer.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--methods", "fake_grey", "--limit", "4"), "another protocol (limit 5 there, 4 here)"),
+        (("--methods", "fake_grey", "--limit", "5", "--size", "48"), "another protocol (size 32 there, 48 here)"),
+        (("--methods", "fake_missing", "--limit", "5"), "fake_missing (fake_missing: no trained checkpoint"),
+        (("--methods", "all", "--limit", "5"), "name the methods to re-evaluate"),
+        (("--methods", "fake_grey", "--limit", "5", "--out", "NEW"), "has no evaluation to update"),
+    ],
+)
+def test_update_that_cannot_be_honest_exits_2_and_writes_nothing(val, fakes, tmp_path, extra, needle):
+    out = tmp_path / "val.csv"
+    assert run_cli("--data", str(val), "--no-models", "--limit", "5", "--methods", "fake_oracle", "--out", str(out))[0] == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("val.*")}
+    extra = tuple(str(tmp_path / "new.csv") if a == "NEW" else a for a in extra)
+    rc, stdout, stderr = run_cli("--data", str(val), "--no-models", "--out", str(out), *extra, "--update")
+    assert rc == 2 and needle in stderr and stderr.splitlines()[-1].startswith("error: --update: ")
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("val.*")} == before and not (tmp_path / "new.csv").exists()

@@ -166,3 +166,36 @@ def test_an_empty_block_is_filled():
     text = "a\n<!-- generated: goal -->\n<!-- /generated: goal -->\nb"
     assert readme.blocks(text) == {"goal": ""}
     assert readme.splice(text, {"goal": "| x |"}) == "a\n<!-- generated: goal -->\n| x |\n<!-- /generated: goal -->\nb"
+
+
+def test_refresh_with_methods_updates_only_them_then_remakes_grid_and_cards(monkeypatch):
+    """``--refresh --methods gan``: each evaluation re-run for gan alone with ``--update`` (the
+    README's protocol, its files), the grid of every method, the cards; a method the README does not
+    compare is refused before anything runs."""
+    from experiments import evaluate, grid, modelcard
+
+    calls = []
+    monkeypatch.setattr(evaluate, "main", lambda argv: calls.append(("evaluate", argv)) or 0)
+    monkeypatch.setattr(grid, "main", lambda argv: calls.append(("grid", argv)) or 0)
+    monkeypatch.setattr(modelcard, "update_cards", lambda: calls.append(("cards", None)))
+    monkeypatch.setattr(readme, "write", lambda: [])
+    monkeypatch.setattr(readme, "_report_problems", lambda summary: 0)
+    assert readme.main(["--refresh", "--methods", "gan"]) == 0
+    evals = [argv for kind, argv in calls if kind == "evaluate"]
+    assert len(evals) == len(readme.EVALUATIONS)
+    for name, argv in zip(readme.EVALUATIONS, evals):
+        assert argv[: len(readme.EVALUATIONS[name])] == readme.EVALUATIONS[name]
+        assert argv[argv.index("--methods") + 1] == "gan" and "--update" in argv
+        assert argv[argv.index("--out") + 1] == str(readme.METRICS_DIR / f"{name}.csv")
+    assert calls[-2][0] == "grid" and calls[-2][1][calls[-2][1].index("--methods") + 1] == readme.METHODS
+    assert calls[-1] == ("cards", None)
+
+    calls.clear()
+    assert readme.main(["--refresh"]) == 0  # everything: no --update
+    assert all("--update" not in argv and argv[argv.index("--methods") + 1] == readme.METHODS for k, argv in calls if k == "evaluate")
+
+    calls.clear()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert readme.main(["--refresh", "--methods", "gan,deoldify"]) == 2
+    assert calls == [] and "deoldify not among the README's methods" in err.getvalue()
