@@ -684,8 +684,10 @@ def merge_results(old: dict, new: EvalResult) -> EvalResult:
     meta = {**new.meta, "skipped": skipped,
             "made_from": {m: (new.meta["made_from"].get(m) if m in redone else made_old.get(m)) for m in row_order
                           if m in new.meta["made_from"] or (m in kept and m in made_old)},
-            "updated": {"methods": redone, "kept": kept, "kept_created": meta_old.get("created"),
-                        "kept_updated": meta_old.get("updated")}}  # fmt: skip
+            "updated": {"methods": redone, "kept": kept},
+            # when each method's rows were made: the kept ones keep their dates through any number of updates
+            "rows_made": {m: (new.meta["created"] if m in redone else (meta_old.get("rows_made") or {}).get(m, meta_old.get("created")))
+                          for m in row_order if m not in REFERENCE_ROWS}}  # fmt: skip
     return EvalResult(per_image, summary, new.columns, new.unavailable, skipped, meta)
 
 

@@ -160,6 +160,11 @@ def render(name: str, metrics_dir: Path | None = None) -> str:
     from experiments import provenance
 
     made = f", made {meta['created']}" if meta.get("created") else ""
+    if isinstance(meta.get("rows_made"), dict) and len(set(meta["rows_made"].values())) > 1:  # evaluate --update kept some rows
+        by_date: dict[str, list[str]] = {}
+        for method, date in meta["rows_made"].items():
+            by_date.setdefault(str(date), []).append(method)
+        made = ", made " + "; ".join(f"{date} ({', '.join(ms)})" for date, ms in sorted(by_date.items(), reverse=True))
     if not isinstance(meta.get("made_from"), dict):
         made += " from checkpoints it does not record (stale: `python -m experiments.readme --refresh`)"
     elif provenance.stale(meta["made_from"], name):

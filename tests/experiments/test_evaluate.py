@@ -445,6 +445,8 @@ def test_update_reevaluates_only_the_named_methods_and_writes_what_a_full_run_wo
     meta = json.loads((tmp_path / "part" / "val.json").read_text())
     assert meta["made_from"] == {"fake_oracle": {"checkpoint": None}, "fake_grey": {"checkpoint": str(ckpt), "sha256": hashlib.sha256(b"v2, retrained").hexdigest()}}
     assert meta["updated"]["methods"] == ["fake_grey"] and meta["updated"]["kept"] == ["fake_oracle"]
+    first_made = json.loads((tmp_path / "full" / "val.json").read_text())["created"]  # not the kept rows' date, but close
+    assert meta["rows_made"]["fake_grey"] == meta["created"] and meta["rows_made"]["fake_oracle"] <= first_made
 
     # a method the evaluation did not have joins it, before the truth row
     OracleColorizer.calls = 0
@@ -452,6 +454,8 @@ def test_update_reevaluates_only_the_named_methods_and_writes_what_a_full_run_wo
     summary = pd.read_csv(tmp_path / "part" / "val.summary.csv")
     assert list(summary["method"]) == ["gray", "fake_oracle", "fake_grey", "fake_ab_oracle", "truth"] and (summary["n"] == 5).all()
     assert OracleColorizer.calls == 0
+    rows_made = json.loads((tmp_path / "part" / "val.json").read_text())["rows_made"]
+    assert rows_made["fake_oracle"] == meta["rows_made"]["fake_oracle"] and list(rows_made) == ["fake_oracle", "fake_grey", "fake_ab_oracle"]
 
 
 @pytest.mark.parametrize(

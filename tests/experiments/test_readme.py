@@ -199,3 +199,12 @@ def test_refresh_with_methods_updates_only_them_then_remakes_grid_and_cards(monk
     with contextlib.redirect_stderr(err):
         assert readme.main(["--refresh", "--methods", "gan,deoldify"]) == 2
     assert calls == [] and "deoldify not among the README's methods" in err.getvalue()
+
+
+def test_an_updated_evaluation_says_when_each_methods_rows_were_made(copies):
+    meta = json.loads((copies / "metrics" / "val.json").read_text())
+    methods = [m for m in meta["made_from"]]
+    rows_made = {m: "2026-12-03 12:02:21" for m in methods} | {"gan": "2026-12-04 09:15:00"}
+    edit_json(copies / "metrics" / "val.json", rows_made=rows_made, created="2026-12-04 09:15:00")
+    others = ", ".join(m for m in methods if m != "gan")
+    assert f", made 2026-12-04 09:15:00 (gan); 2026-12-03 12:02:21 ({others}) from the shipped checkpoints:" in readme.render("val", copies / "metrics")
