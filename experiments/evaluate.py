@@ -468,6 +468,7 @@ def evaluate(
         "missing_predictions": missing,
         "bootstrap": {"resamples": M.bootstrap.N_RESAMPLES, "confidence": M.bootstrap.CONFIDENCE, "seed": M.bootstrap.SEED},
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "metrics_version": METRICS_VERSION,
     }
     return EvalResult(per_image, summary, columns, unavailable, skipped, meta)
 
@@ -659,6 +660,9 @@ def merge_results(old: dict, new: EvalResult) -> EvalResult:
     prev, meta_old = old["per_image"], old["meta"]
     if new.skipped:
         raise ValueError(f"--update: {', '.join(f'{k} ({v})' for k, v in new.skipped.items())} could not be evaluated; nothing was written")
+    if meta_old.get("metrics_version", METRICS_VERSION) != METRICS_VERSION:  # recorded since version 4
+        raise ValueError(f"--update: the existing rows were scored by metrics version {meta_old['metrics_version']}, "
+                         f"this is {METRICS_VERSION}; evaluate every method instead")  # fmt: skip
     if list(meta_old.get("columns") or []) != list(new.columns):
         raise ValueError("--update: the existing rows have other metric columns (made by another version or "
                          "without the model metrics); evaluate every method instead")  # fmt: skip

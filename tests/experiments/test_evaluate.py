@@ -466,12 +466,18 @@ def test_update_reevaluates_only_the_named_methods_and_writes_what_a_full_run_wo
         (("--methods", "fake_missing", "--limit", "5"), "fake_missing (fake_missing: no trained checkpoint"),
         (("--methods", "all", "--limit", "5"), "name the methods to re-evaluate"),
         (("--methods", "fake_grey", "--limit", "5", "--out", "NEW"), "has no evaluation to update"),
+        (("--methods", "fake_grey", "--limit", "5", "OLD-METRICS"), "scored by metrics version 3, this is"),
     ],
 )
 def test_update_that_cannot_be_honest_exits_2_and_writes_nothing(val, fakes, tmp_path, extra, needle):
     out = tmp_path / "val.csv"
     assert run_cli("--data", str(val), "--no-models", "--limit", "5", "--methods", "fake_oracle", "--out", str(out))[0] == 0
     before = {p.name: p.read_bytes() for p in tmp_path.glob("val.*")}
+    if "OLD-METRICS" in extra:  # rows scored by an earlier version of the metrics
+        meta = json.loads((tmp_path / "val.json").read_text())
+        (tmp_path / "val.json").write_text(json.dumps({**meta, "metrics_version": 3}))
+        before = {p.name: p.read_bytes() for p in tmp_path.glob("val.*")}
+        extra = extra[:-1]
     extra = tuple(str(tmp_path / "new.csv") if a == "NEW" else a for a in extra)
     rc, stdout, stderr = run_cli("--data", str(val), "--no-models", "--out", str(out), *extra, "--update")
     assert rc == 2 and needle in stderr and stderr.splitlines()[-1].startswith("error: --update: ")
