@@ -158,13 +158,9 @@ def render(name: str, metrics_dir: Path | None = None) -> str:
         raise ValueError(f"{md}: {exc}") from None
     meta = _read_json(metrics_dir / f"{name}.json") if (metrics_dir / f"{name}.json").exists() else {}
     from experiments import provenance
+    from experiments.tables import when_made
 
-    made = f", made {meta['created']}" if meta.get("created") else ""
-    if isinstance(meta.get("rows_made"), dict) and len(set(meta["rows_made"].values())) > 1:  # evaluate --update kept some rows
-        by_date: dict[str, list[str]] = {}
-        for method, date in meta["rows_made"].items():
-            by_date.setdefault(str(date), []).append(method)
-        made = ", made " + "; ".join(f"{date} ({', '.join(ms)})" for date, ms in sorted(by_date.items(), reverse=True))
+    made = f", made {when_made(meta)}" if when_made(meta) else ""
     if not isinstance(meta.get("made_from"), dict):
         made += " from checkpoints it does not record (stale: `python -m experiments.readme --refresh`)"
     elif provenance.stale(meta["made_from"], name):

@@ -146,7 +146,7 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
     rep.text(
         f"{meta.get('photos', '?')} photos of {meta.get('data', '?')} at {meta.get('size', '?')} px"
         + (f" ({limits})" if limits else "")
-        + f"; evaluated {meta.get('created', '?')}. Mean and 95% bootstrap interval over photos"
+        + f"; evaluated {tables.when_made(meta) or '?'}. Mean and 95% bootstrap interval over photos"
         + ("" if ev["has_ci"] else " (no summary file: means only)")
         + f". Best non-reference value of each metric in bold; grey (ab = 0) and truth are the floor and ceiling. "
         f"Last column: paired difference from grey in {tables.metric_label(head)} (mean per-photo difference on the photos both have, "

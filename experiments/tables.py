@@ -51,6 +51,18 @@ UNITS = {
 # --- reading ------------------------------------------------------------------------------------
 
 
+def when_made(meta: dict) -> str:
+    """When an evaluation's rows were made: its date, or after ``--update`` each date with its methods
+    (newest first) - for the README, the Metrics page and the report."""
+    rows_made = meta.get("rows_made")
+    if isinstance(rows_made, dict) and len(set(rows_made.values())) > 1:
+        by_date: dict[str, list[str]] = {}
+        for method, date in rows_made.items():
+            by_date.setdefault(str(date), []).append(method)
+        return "; ".join(f"{date} ({', '.join(ms)})" for date, ms in sorted(by_date.items(), reverse=True))
+    return str(meta.get("created") or "")
+
+
 def list_evaluations() -> list[str]:
     root = metrics_dir()
     if not root.is_dir():

@@ -109,7 +109,7 @@ if meta:
     st.caption(
         f"{meta.get('photos', '?')} photos from `{meta.get('data', '?')}` at {meta.get('size', '?')} px"
         + (f" ({limits})" if limits else "")
-        + f"; {meta.get('created', '')}. Intervals: 95% bootstrap over photos."
+        + f"; {tables.when_made(meta)}. Intervals: 95% bootstrap over photos."
     )
 for col, why in (meta.get("unavailable") or {}).items():
     st.caption(f"{col}: unavailable - {why.split('. Fix')[0]}")
