@@ -1589,13 +1589,19 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def machine_was_shared(loads: list[float | None], cores: int) -> bool:
+    """The benchmarks' rule for a machine shared with other work: a 1-minute load average above
+    three quarters of its cores (at the start or the end of a run)."""
+    return max((x for x in loads if x is not None), default=0.0) > 0.75 * (cores or 1)
+
+
 def _load_line(load: dict | None, cores: int) -> list[str]:
     """The machine's load average (1 min) at the start and end of the run: when it is above the
     core count, the machine was shared and wall times are inflated; the CPU-time ratios are not."""
     if not load or not load.get("start"):
         return []
     start, end = load["start"][0], (load.get("end") or [None])[0]
-    shared = max(start, end or 0) > 0.75 * (cores or 1)
+    shared = machine_was_shared([start, end], cores)
     note = ("; the machine was shared with other work (a training run, tests): wall times are inflated by the wait for a core, "
             "so the issue-15 rows are judged on CPU-time ratios, which the load changes far less") if shared else ""  # fmt: skip
     return [f"| machine load | load average {start:.1f} at the start, {end:.1f} at the end, {cores} cores{note} |"]

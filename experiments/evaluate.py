@@ -764,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--update: {args.out} has no evaluation to update (no {output_paths(args.out)['json'].name}); run without --update")
             previous = load_results(args.out)
             check_update_protocol(previous["meta"], args.data, args.size, args.limit, limits)
-            if args.predictions or "all" == args.methods or not [m for m in methods if m not in REFERENCE_ROWS]:
+            if args.predictions or args.methods == "all" or not [m for m in methods if m not in REFERENCE_ROWS]:
                 raise ValueError("--update: name the methods to re-evaluate with --methods (no --predictions)")
         if args.predictions:
             from experiments.predictions import parse_predictions

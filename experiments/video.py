@@ -1588,10 +1588,13 @@ def benchmark_video(methods: list[str], seconds: float = 60.0, frames: int = 100
 
 
 def load_note(load: dict | None) -> str:
-    """The machine's 1-minute load average before and after the rows, and what it means for frames/s."""
+    """The machine's 1-minute load average before the rows, and (by the benchmarks' rule,
+    ``experiments.benchmark.machine_was_shared``) what it means for frames/s."""
+    from experiments.benchmark import machine_was_shared
+
     if not load or load.get("start") is None:
         return ""
-    busy = load["start"] >= 0.5
+    busy = machine_was_shared([load["start"]], load["cpus"])
     return (f" Load average (1 min) before the rows: {load['start']:.1f} on {load['cpus']} cores"
             + ("; other processes were using the CPU, so frames/s are lower than an idle machine's (memory is unaffected)." if busy else " (idle)."))  # fmt: skip
 
