@@ -224,6 +224,17 @@ def rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def resident_mb() -> float | None:
+    """The process's resident set now (Linux's ``VmRSS``), or None where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident set so far: Linux's ``VmHWM`` (this program's own memory: unlike
     ``ru_maxrss``, it does not inherit the peak of the process that forked it, e.g. a 2-GB pytest),

@@ -1502,12 +1502,17 @@ def bench_worker(spec: dict) -> dict:
     warm: dict = {}
 
     quarter: dict = {}
+    held: list[float] = []  # the resident set after each batch from the quarter on
 
     def tick(done: int, total: int) -> None:
         if not warm and done >= 2 * spec["batch"]:
             warm.update(frames=done, t=time.perf_counter(), peak=B.peak_rss_mb())
         if not quarter and total and done >= total / 4:
             quarter.update(frames=done, peak=B.peak_rss_mb())
+        if quarter:
+            now = B.resident_mb()
+            if now is not None:
+                held.append(now)
 
     out = Path(spec["out"])
     t0 = time.perf_counter()
@@ -1530,6 +1535,10 @@ def bench_worker(spec: dict) -> dict:
         # the part of the clip after its first quarter: memory that grows with the clip's length
         "peak_quarter_mb": round(quarter.get("peak", peak), 1), "quarter_frames": quarter.get("frames"),
         "growth_last_3q_in_frames": round((peak - quarter.get("peak", peak)) / frame_mb, 2),
+        # what the process holds between batches (after each batch's buffers are freed): a leak
+        # grows it; the peak above also rises with the largest of the batches' transient buffers
+        "held_quarter_mb": round(held[0], 1) if held else None,
+        "held_growth_last_3q_in_frames": round((max(held) - held[0]) / frame_mb, 2) if held else None,
         "working_set_in_frames": round((peak - loaded) / frame_mb, 1),
     }  # fmt: skip
 
@@ -1599,20 +1608,29 @@ def load_note(load: dict | None) -> str:
             + ("; other processes were using the CPU, so frames/s are lower than an idle machine's (memory is unaffected)." if busy else " (idle)."))  # fmt: skip
 
 
+def _held(row: dict) -> str:
+    """The held-memory column: a number, or - (rows from before it was measured, or no /proc)."""
+    v = row.get("held_growth_last_3q_in_frames")
+    return "-" if v is None else f"{v:.1f}"
+
+
 def video_bench_markdown(report: dict) -> str:
     lines = [f"# Video benchmark: {report['hardware']}", "",
              f"{report['date']}, commit {report['commit']}. Clip: {report['clip']}. Each row in a fresh process; "
              "frames/s after the first two batches (decode, colorize in batches, encode, audio copy); memory: the process's "
              "peak resident set (ru_maxrss) after loading, after the first two batches, after a quarter of the clip and at the end; "
+             "held: the resident set after each batch, once its buffers are freed - its largest rise after the first quarter "
+             "is memory kept as the clip goes on, while the peak also rises with the largest batch's transient buffers; "
              "one 480p RGB frame is 1.17 MB." + load_note(report.get("load")), "",
              "| kind | method | device | threads | stabiliser | size | frames | load (s) | frames/s | peak after load (MB) | "
-             "after 2 batches (MB) | after 1/4 (MB) | at end (MB) | above the model (frames) | growth over the last 3/4 (frames) | target | result |",
-             "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+             "after 2 batches (MB) | after 1/4 (MB) | at end (MB) | above the model (frames) | growth over the last 3/4 (frames) | "
+             "held: growth over the last 3/4 (frames) | target | result |",
+             "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
     for r in report["rows"]:
         lines.append(f"| {r['kind']} | {r['method']} | {r['device']} | {r['threads']} | {'on' if r['stabilize'] else 'off'} | {r['size']} | "
                      f"{r['frames']} | {r['load_s']:.1f} | {r['fps']:.2f} | {r['peak_loaded_mb']:.0f} | {r['peak_warm_mb']:.0f} | "
                      f"{r['peak_quarter_mb']:.0f} | {r['peak_end_mb']:.0f} | {r['working_set_in_frames']:.1f} | "
-                     f"{r['growth_last_3q_in_frames']:.1f} | {r.get('target', '')} | {r.get('result', '')} |")  # fmt: skip
+                     f"{r['growth_last_3q_in_frames']:.1f} | {_held(r)} | {r.get('target', '')} | {r.get('result', '')} |")  # fmt: skip
     for k, why in report["skipped"].items():
         lines.append(f"\n- `{k}` did not run: {why}")
     return "\n".join(lines) + "\n"

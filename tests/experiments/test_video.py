@@ -468,6 +468,9 @@ def test_video_benchmark_writes_speed_and_memory_rows_and_the_machine_load(check
     assert f"Load average (1 min) before the rows: {report['load']['start']:.1f}" in md
     assert ("lower than an idle machine's" in md) == benchmark.machine_was_shared([report["load"]["start"]], report["load"]["cpus"])
     assert md.count("| gan | cpu |") == 2 and f"| {memory['result']} |" in md
+    # what the process holds between batches, beside the peak: never above it, and in the table
+    assert 0 < memory["held_quarter_mb"] <= memory["peak_end_mb"]
+    assert f"| {memory['held_growth_last_3q_in_frames']:.1f} | {memory['target']} | {memory['result']} |" in md
 
 
 def test_video_benchmark_load_note():
