@@ -224,29 +224,16 @@ def rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _proc_status_mb(key: str) -> float | None:
-    """A memory line of Linux's /proc/self/status (``VmRSS``, ``VmHWM``) in MB, or None without it."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 2**10
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def resident_mb() -> float | None:
-    """The process's resident set now (Linux's ``VmRSS``), or None where /proc is not there."""
-    return _proc_status_mb("VmRSS")
-
-
 def peak_rss_mb() -> float:
     """The process's peak resident set so far: Linux's ``VmHWM`` (this program's own memory: unlike
     ``ru_maxrss``, it does not inherit the peak of the process that forked it, e.g. a 2-GB pytest),
     else ``ru_maxrss`` (KiB on Linux, bytes on macOS)."""
-    hwm = _proc_status_mb("VmHWM")
-    if hwm is not None:
-        return hwm
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 

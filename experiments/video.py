@@ -1510,7 +1510,7 @@ def bench_worker(spec: dict) -> dict:
         if not quarter and total and done >= total / 4:
             quarter.update(frames=done, peak=B.peak_rss_mb())
         if quarter:
-            now = B.resident_mb()
+            now = B.rss_mb()
             if now is not None:
                 held.append(now)
 
