@@ -270,6 +270,9 @@ def test_participants_take_a_study_on_desktop_and_phone(served, shots, study_pho
 def login(page, base: str, path: str) -> None:
     page.goto(base + path)
     page.get_by_text("enter the study admin token").wait_for(timeout=120_000)  # a clear login page, not Home
+    # Type only once the script run is over: under load, a token typed into the box of a run still in
+    # progress can be dropped when that run redraws the page, and the login then never happens.
+    settled(page, timeout=120.0)
     page.get_by_label("Study admin token").fill(TOKEN)
     page.get_by_label("Study admin token").press("Enter")
 
@@ -306,8 +309,6 @@ def download_zip(page, study: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
 
 
-@pytest.mark.xfail(strict=False, reason="timing under heavy load: passed alone in 34 s, but twice waited past 120 s for the "
-                   "designer after the deep-link login while the machine ran training and a full suite (load 15-25)")
 def test_organiser_logs_in_creates_two_studies_and_exports_both(served, shots, study_photos):
     from playwright.sync_api import sync_playwright
 
