@@ -38,7 +38,7 @@
 #   DEVICE      cuda (default); cpu runs the same steps on the CPU (the tests)
 #   PYTHON      interpreter (default: the checkout's .venv, else python3 - the device's, with torch)
 #   COLORIZE_GIT_COMMIT  the commit the code is at, for the runs' provenance where .git did not travel
-#   RUNS_DIR    where the runs go (default results/runs)
+#   RUNS_DIR    where the runs go (default results/runs; with PACK, WORK/runs)
 #   GPU_TRAIN_SMALL=1  keep the CPU configs' network sizes (the tests)
 # Exit status: 0 when every run trained (or was cut by TIME_LIMIT) and, with EXPORT, was exported;
 # 1 when any run or export failed; 2 when the pack could not be unpacked; 3 without a GPU.
@@ -55,7 +55,10 @@ images=${1:-300000}
 phase2=$(( images * 2 / 3 ))
 METHODS=${METHODS:-"classification gan fusion koalarization regression"}
 RUN_TAG=${RUN_TAG:-gpu-$(date -u +%Y%m%d)}
-RUNS_DIR=${RUNS_DIR:-results/runs}
+# With PACK (the lent device) the runs live under WORK, outside the checkout: a warm machine's next
+# call re-syncs the checkout and would delete a run's logs (untracked, not ignored) but keep its
+# ignored checkpoint, so a resumed run would lose its history (seen on 2026-12-04).
+RUNS_DIR=${RUNS_DIR:-$([ -n "${PACK:-}" ] && echo "${WORK:-/tmp/colorize-gpu}/runs" || echo results/runs)}
 PARALLEL=${PARALLEL:-$([ -n "${PACK:-}" ] && echo 1 || echo 0)}
 SHIP=${SHIP:-$([ -n "${PACK:-}" ] && echo 0 || echo 1)}
 workers=8; [ "$PARALLEL" = 1 ] && workers=3
