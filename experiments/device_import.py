@@ -3,7 +3,8 @@
 ``experiments/scripts/gpu_train.sh`` trains on the device machine and, with ``EXPORT``, calls
 ``--export RUN_DIR DEST`` for each run: one ``<run>.tar.gz`` (at most 16 MiB, what a file coming
 back may weigh) with the run's best weights on its validation photos in half precision (else its
-latest), their provenance (``best.json``: images seen, wall time, hardware, config), the logs
+latest) - or the mean of its weight snapshots from the last fifth of the budget, when that scores
+at least as high there (:func:`snapshot_mean`; only one model fits in the file), their provenance (``best.json``: images seen, wall time, hardware, config), the logs
 (``log.csv``, ``val.csv``), the config, the last sample grid, the run's console output and the
 device pack's manifest.
 
@@ -52,7 +53,12 @@ def export_run(run_dir: Path, dest: Path, pack: Path | None = None) -> Path:
         raise ColorizationError(f"{run_dir}: only PyTorch runs travel back from the device ({cls.checkpoint_ext})")
     dest.mkdir(parents=True, exist_ok=True)
     half = dest / f".{run_dir.name}-best.pt"
-    cls.from_checkpoint(src, device="cpu").save(half, meta, training=False, half=True)
+    mean = snapshot_mean(run_dir, meta)  # the mean of the run's last snapshots, when it scores as high
+    if mean is not None:
+        model, meta = mean
+        model.save(half, meta, training=False, half=True)
+    else:
+        cls.from_checkpoint(src, device="cpu").save(half, meta, training=False, half=True)
     files: dict[str, bytes] = {"best.pt": half.read_bytes(), "best.json": json.dumps(meta, indent=2).encode()}
     half.unlink()
     for name in ("checkpoint.json", "log.csv", "val.csv", "config.toml", "val_reference.json"):
@@ -79,6 +85,48 @@ def export_run(run_dir: Path, dest: Path, pack: Path | None = None) -> Path:
             out.write_bytes(buf.getvalue())
             return out
     raise ColorizationError(f"{run_dir}: its weights alone take {buf.tell() / (1 << 20):.1f} MiB, more than a file coming back from the device may weigh (16 MiB)")
+
+
+def snapshot_mean(run_dir: Path, best_meta: dict):
+    """(model, meta) of the mean of ``run_dir``'s weight snapshots (``train.snapshots_from``; the
+    CPU recipe ships such means, ``experiments.average``) when it scores at least as high as the
+    run's best checkpoint on the run's own validation photos - the ones that picked that best, so
+    the comparison leans towards the best; ``None`` when there are fewer than two snapshots or the
+    best scores higher. Either way, what was compared goes in the meta (``export_choice``)."""
+    import tomllib
+    import torch
+
+    from experiments.average import average
+    from experiments.config import project_path
+    from experiments.train import validate_photos, validation_photos
+
+    snaps = sorted((run_dir / "snapshots").glob("images_*.pt"))
+    best = (best_meta.get("validation") or {}).get("val_auc_rebal")
+    if len(snaps) < 2 or best is None:
+        return None
+    try:
+        cfg = tomllib.loads((run_dir / "config.toml").read_text())
+        photos = validation_photos(project_path(cfg["data"]["val"]), int(cfg["data"].get("val_photos", 200)), seed=int(cfg["train"].get("seed", 0)))
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"{run_dir.name}: snapshot mean not scored ({exc}); exporting the best checkpoint", file=sys.stderr)
+        return None
+    if not photos:
+        return None
+    import backends
+
+    model, meta = average(best_meta["method"], [str(p) for p in snaps], device=backends.resolve_device("auto"))
+    model.eval()
+    with torch.no_grad():
+        score = float(validate_photos(model, photos)["val_auc_rebal"])
+    choice = {"snapshot_mean": round(score, 5), "snapshots": len(snaps), "best_checkpoint": round(float(best), 5),
+              "best_images_seen": best_meta.get("images_seen"), "photos": len(photos)}
+    print(f"{run_dir.name}: mean of {len(snaps)} snapshots {score:.4f}, best checkpoint {best:.4f} on {len(photos)} validation photos", file=sys.stderr)
+    if score < best:
+        best_meta["export_choice"] = {**choice, "exported": "best checkpoint"}
+        return None
+    meta["validation"] = {**(meta.get("validation") or {}), "val_auc_rebal": score}
+    meta["export_choice"] = {**choice, "exported": "snapshot mean"}
+    return model, meta
 
 
 def import_archive(archive: Path, runs_dir: Path, force: bool = False) -> Path:

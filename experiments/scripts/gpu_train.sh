@@ -18,6 +18,10 @@
 #   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
 #   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
 # - batch 64 / 32, mixed precision (automatic on CUDA in TorchColorizer);
+# - weight snapshots at every checkpoint of the last fifth of the budget: the export carries their
+#   mean when it scores at least as high as the best checkpoint on the validation photos (the CPU
+#   runs ship such means; the first device round, 2026-12-04, exported single best checkpoints and
+#   none beat the shipped models);
 # - runs named <method>-<RUN_TAG> (default gpu-<UTC date>), so the CPU runs and earlier device
 #   sessions' imports are untouched; the same day's command resumes them on a machine still warm.
 #
@@ -79,7 +83,7 @@ if [ -n "${PACK:-}" ]; then
     "$short" "${dirs[@]}" || exit 2
 fi
 common=("train.images=$images" "data.workers=$workers" "data.batch_size=64" "data.schedule=[[$phase2,128,32]]"
-        "train.checkpoint_every=500" "train.runs_dir=$RUNS_DIR" "${data[@]}")
+        "train.checkpoint_every=500" "train.snapshots_from=$(( images * 4 / 5 ))" "train.runs_dir=$RUNS_DIR" "${data[@]}")
 small() { [ "${GPU_TRAIN_SMALL:-0}" = 1 ] || printf '%s\n' "$@"; }
 overrides() {  # the paper-size networks and each method's schedule for this budget
   case $1 in

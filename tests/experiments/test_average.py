@@ -159,3 +159,41 @@ def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tm
     assert out == [f"fusion: average {new_gate:.4f}, shipped {old_gate:.4f} ({new_gate - old_gate:+.4f}) on the gate's 3 validation photos",
                    f"fusion: average {new_other:.4f}, shipped {old_other:.4f} ({new_other - old_other:+.4f}) on 2 other validation photos"]  # fmt: skip
     assert shipped.read_bytes() == before and sorted(p.name for p in shipped_dir.iterdir()) == ["fusion.pt"]
+
+
+def test_the_device_export_carries_the_snapshot_mean_only_when_it_scores_as_high_as_the_best(tiny_config, tmp_path, monkeypatch):
+    """gpu_train.sh's export: one model fits in the file that comes back from the device, so the
+    run's snapshot mean goes when it scores at least as high as the best checkpoint, else the best."""
+    import experiments.train as T
+    from backends.classification import ClassificationColorizer
+    from experiments.config import load_config
+    from experiments.device_import import export_run, import_archive
+
+    raw = tiny_config("classification", steps=24, model={"widths": [8, 16, 16, 16], "lr": 3e-2}, checkpoint_every=6, snapshots_from=48)
+    raw["data"].update(cache=False)
+    run = T.train(load_config(raw=raw), "cpu", progress=False)
+    snaps = sorted((run / "snapshots").glob("images_*.pt"))
+    assert len(snaps) == 3
+    best = json.loads((run / "best.json").read_text())
+    score = best["validation"]["val_auc_rebal"]
+
+    monkeypatch.setattr(T, "validate_photos", lambda m, photos: {"val_auc_rebal": score + 0.01})
+    home = import_archive(export_run(run, tmp_path / "out"), tmp_path / "home")
+    meta = json.loads((home / "model.json").read_text())
+    assert meta["export_choice"]["exported"] == "snapshot mean" and meta["export_choice"]["snapshots"] == 3
+    assert meta["validation"]["val_auc_rebal"] == pytest.approx(score + 0.01)
+    assert [c["images_seen"] for c in meta["averaged"]["checkpoints"]] == [48, 72, 96]
+    want = average.average("classification", [str(p) for p in snaps])[0].weight_arrays()
+    got = ClassificationColorizer.from_checkpoint(home / "model.pt", "cpu").weight_arrays()
+    for k, v in want.items():
+        np.testing.assert_allclose(got[k], v, rtol=2e-3, atol=2e-3)
+
+    monkeypatch.setattr(T, "validate_photos", lambda m, photos: {"val_auc_rebal": score - 0.01})
+    home = import_archive(export_run(run, tmp_path / "out2"), tmp_path / "home2")
+    meta = json.loads((home / "model.json").read_text())
+    assert meta["export_choice"]["exported"] == "best checkpoint" and "averaged" not in meta
+    assert meta["images_seen"] == best["images_seen"]
+    want = ClassificationColorizer.from_checkpoint(run / "best.pt", "cpu").weight_arrays()
+    got = ClassificationColorizer.from_checkpoint(home / "model.pt", "cpu").weight_arrays()
+    moved = sum(not np.allclose(got[k], v, rtol=2e-3, atol=2e-3) for k, v in want.items() if np.issubdtype(v.dtype, np.floating))
+    assert moved == 0
