@@ -17,16 +17,22 @@ Methods are found in four places, in this order (a name taken earlier wins; a cl
    with a ``[methods]`` table of ``name = "target"``.
 
 A target is ``package.module:Class``, ``package.module`` (every class in it that declares a
-``method_info``), or ``/path/to/file.py[:Class]``. A target that cannot be imported stays listed, as
+``method_info``), ``/path/to/file.py[:Class]``, or a checkpoint file of a built-in method
+(``results/runs/<run>/model.pt``: a run's model, a GPU round's import; relative paths from the
+project folder too) with its provenance file beside it (``model.json``): that method with that
+checkpoint, under its own name (unnamed: the run folder's), so a second model of one method sits
+beside the shipped one on every page, in the evaluation and the studies. A target that cannot be imported stays listed, as
 unavailable with the reason, so a broken plugin never takes the app down.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import stat
@@ -39,7 +45,7 @@ from typing import Any, ClassVar
 
 import tomllib
 
-from .base import Colorizer, resolve_device
+from .base import PROJECT_ROOT, Colorizer, resolve_device
 
 ENTRY_POINT_GROUP = "colorization_workbench.methods"
 ENV_METHODS = "COLORIZE_METHODS"
@@ -284,8 +290,76 @@ def _split_target(target: str) -> tuple[str, str | None]:
     return target, None
 
 
+CHECKPOINT_SUFFIXES = (".pt", ".keras")
+
+
+def is_checkpoint_target(target: str) -> bool:
+    return target.strip().lower().endswith(CHECKPOINT_SUFFIXES)
+
+
+def _checkpoint_name(path: Path) -> str:
+    """A method name for an unnamed checkpoint target: its run folder's (``model.pt``, ``best.pt``,
+    ``checkpoint.pt`` of ``results/runs/<run>/``), else the file's stem, made a valid name."""
+    stem = path.parent.name if path.stem in ("model", "best", "checkpoint", "resume") else path.stem
+    name = re.sub(r"[^a-z0-9_]+", "_", stem.lower()).strip("_")
+    return (name if name[:1].isalpha() else f"m_{name}")[:40]
+
+
+def checkpoint_path(target: str) -> Path:
+    """The file a checkpoint target names: as given, else from the project folder."""
+    raw = Path(target.strip()).expanduser()
+    return raw if raw.is_absolute() or raw.exists() else PROJECT_ROOT / raw
+
+
+def checkpoint_target(target: str, name: str | None = None) -> type:
+    """The class of a checkpoint target (see the module text): the built-in method its provenance
+    file names, declared under ``name`` with the checkpoint as its default and the checkpoint's
+    images seen and hardware in its description. Raises naming the file when it cannot be used."""
+    path = checkpoint_path(target)
+    if not path.is_file():
+        raise FileNotFoundError(f"{target}: no such checkpoint file")
+    side = path.with_suffix(".json")
+    try:
+        meta = json.loads(side.read_text())
+        method = meta["method"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{target}: its provenance file {side.name} is missing or names no method ({type(exc).__name__}: {exc}); "
+                         "every checkpoint this project's training writes has one beside it") from None  # fmt: skip
+    if method not in BUILTIN:
+        raise ValueError(f"{target}: a checkpoint of {method!r}; only the built-in methods' checkpoints register as a file ({', '.join(BUILTIN)})")
+    (base,) = load_target(BUILTIN[method])
+    name = name or _checkpoint_name(path)
+    where = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+    seen = meta.get("images_seen")
+    about = [f"{seen:,} images seen" if isinstance(seen, int) else "", str(meta.get("hardware") or "")]
+    if meta.get("averaged"):
+        about.append(f"weights averaged over {len(meta['averaged'].get('checkpoints') or [])} checkpoints")
+    about_text = "; ".join(a for a in about if a)
+    base_info = info_of(base)
+
+    def own(label: str) -> str:  # its widgets must not read as the shipped model's ("gan: ..." twice on Compare)
+        if label[: len(method)].lower() == method:
+            return name + label[len(method) :]
+        return f"{name}: {label}" if label else label
+
+    info = dataclasses.replace(
+        base_info, name=name, description=f"{method} with the checkpoint {where}" + (f" ({about_text})" if about_text else ""),
+        options=tuple(dataclasses.replace(o, label=own(o.label)) for o in base_info.options),
+    )  # fmt: skip
+
+    def default_checkpoint(cls) -> Path:
+        return path
+
+    return type(f"{base.__name__}_{name}", (base,), {
+        "method_info": info, "default_checkpoint": classmethod(default_checkpoint), "checkpoint_file": path,
+        "__module__": base.__module__, "__doc__": base.__doc__,
+    })  # fmt: skip
+
+
 def load_target(target: str) -> list[Any]:
     """The method classes ``target`` names (one, or every declaring class of a module)."""
+    if is_checkpoint_target(target):
+        return [checkpoint_target(target)]
     module, attr = _split_target(target)
     mod = _import_module(module)
     if attr:
@@ -400,6 +474,9 @@ def problems() -> list[str]:
 def resolve(entry: Entry) -> Any:
     """The class of ``entry`` (imported once). Raises the import's exception."""
     if entry.obj is None:
+        if is_checkpoint_target(entry.target):
+            entry.obj = checkpoint_target(entry.target, entry.name)
+            return entry.obj
         (cls,) = load_target(entry.target)[:1]
         info = info_of(cls)
         if info is not None and info.name != entry.name:

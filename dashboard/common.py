@@ -232,6 +232,11 @@ def quick_status(name: str) -> MethodStatus:
             p = PROJECT_ROOT / "results" / "checkpoints" / f"{name}{ext}"
             if p.exists() and not os.environ.get("COLORIZE_RESULTS_DIR"):
                 ckpt = p
+    if ckpt is None:  # a second model of a method, registered as its checkpoint file
+        entry = backends.registry.discover().get(name)
+        if entry is not None and backends.registry.is_checkpoint_target(entry.target):
+            p = backends.registry.checkpoint_path(entry.target)
+            ckpt = p if p.is_file() else None
     reason = f"checkpoint {ckpt.name} found; checking that the method can run..." if ckpt else "checking..."
     return MethodStatus(name, bool(ckpt), reason, str(ckpt) if ckpt else None, checked=False)
 

@@ -107,3 +107,46 @@ def test_named_targets_a_methods_file_and_broken_registrations(plugin_file, tmp_
 def test_unknown_names_still_list_the_known_ones():
     with pytest.raises(ValueError, match="known methods: regression, classification"):
         backends.load("nope")
+
+
+def test_a_checkpoint_file_registers_as_a_second_model_of_its_method(photo, tmp_path, monkeypatch):
+    """A run's model (a GPU round's import, say) beside the shipped one, under its own name."""
+    import json
+
+    import torch
+
+    from backends.fusion import FusionColorizer, FusionConfig
+    from tests.backends.test_fusion import TINY
+
+    torch.manual_seed(0)
+    run = tmp_path / "runs" / "fusion-gpu-x"
+    run.mkdir(parents=True)
+    FusionColorizer(FusionConfig(**TINY), "cpu").save(run / "model.pt", {"images_seen": 1234, "run": "fusion-gpu-x"})
+    (run / "model.json").write_text(json.dumps({"method": "fusion", "images_seen": 1234, "hardware": "CPU test"}))
+    monkeypatch.setenv("COLORIZE_METHODS_FILE", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("COLORIZE_METHODS", f"{run / 'model.pt'},mine={run / 'model.pt'}")
+    assert {"fusion_gpu_x", "mine"} <= set(backends.METHODS)  # unnamed: the run folder's name
+    info = backends.describe("fusion_gpu_x")
+    assert info.name == "fusion_gpu_x" and "1,234 images seen; CPU test" in info.description and "fusion-gpu-x/model.pt" in info.description
+    assert [o.name for o in info.options] == [o.name for o in backends.describe("fusion").options]  # the method's own widgets
+    st = backends.status("mine")
+    assert st.available and st.checkpoint == str(run / "model.pt")
+    got = backends.load("mine", device="cpu").colorize(photo)
+    want = FusionColorizer.from_checkpoint(run / "model.pt", "cpu").colorize(photo)
+    assert got.shape == photo.shape
+    np.testing.assert_array_equal(got, want)  # that checkpoint's colours, not the shipped model's
+    # the method's option widgets, told apart from the shipped model's on Compare
+    other = tmp_path / "gan-x.pt"
+    other.write_bytes(b"not read until loaded")
+    other.with_suffix(".json").write_text(json.dumps({"method": "gan"}))
+    monkeypatch.setenv("COLORIZE_METHODS", f"{other}")
+    labels = [o.label for o in backends.describe("gan_x").options]
+    assert labels and all(label.startswith("gan_x: ") for label in labels)
+    assert [o.label for o in backends.describe("gan").options] == [label.replace("gan_x", "gan", 1) for label in labels]
+    # a file without its provenance, or none at all: listed as unavailable, saying which and why
+    (run / "model.json").unlink()
+    monkeypatch.setenv("COLORIZE_METHODS", f"bad={run / 'model.pt'},gone={tmp_path / 'nope.pt'}")
+    assert not backends.status("bad").available and "provenance file model.json is missing" in backends.status("bad").reason
+    assert "nope.pt: no such checkpoint file" in backends.status("gone").reason
+    with pytest.raises(backends.ColorizationError, match="nope.pt: no such checkpoint file"):
+        backends.load("gone", device="cpu")

@@ -168,3 +168,17 @@ def test_is_colour_on_a_grid_of_a_large_photo_agrees_with_the_full_photo():
     assert comparisons.is_colour(big) and not comparisons.is_colour(comparisons.to_grey(big))
     faint = (np.full((900, 900, 3), 128) + np.array([3, 0, -3])).astype(np.uint8)  # chroma ~4 everywhere
     assert comparisons.is_colour(faint) and not comparisons.is_colour(faint, threshold=8.0)
+
+
+def test_a_checkpoint_registered_as_a_method_is_ready_before_the_background_check(tmp_path, monkeypatch):
+    """Compare's default methods come from the quick status: a second model of a method, given
+    as its checkpoint file, must count as ready there (not only after the modules are imported)."""
+    ckpt = tmp_path / "gan-gpu-x" / "model.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"weights")
+    (ckpt.parent / "model.json").write_text('{"method": "gan"}')
+    monkeypatch.setenv("COLORIZE_METHODS_FILE", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("COLORIZE_METHODS", f"gan_gpu={ckpt},gone={tmp_path / 'nope.pt'}")
+    s = common.quick_status("gan_gpu")
+    assert s.available and s.checkpoint == str(ckpt)
+    assert not common.quick_status("gone").available
