@@ -450,6 +450,9 @@ def discover(refresh: bool = False) -> dict[str, Entry]:
         if name:
             _add(entries, Entry(name, target, source))
             continue
+        if is_checkpoint_target(target):  # named after its run folder; nothing imported until used
+            _add(entries, Entry(_checkpoint_name(checkpoint_path(target)), target, source))
+            continue
         try:
             classes = load_target(target)
         except Exception as exc:  # noqa: BLE001
