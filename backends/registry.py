@@ -351,7 +351,7 @@ def checkpoint_target(target: str, name: str | None = None) -> type:
         return path
 
     return type(f"{base.__name__}_{name}", (base,), {
-        "method_info": info, "default_checkpoint": classmethod(default_checkpoint), "checkpoint_file": path,
+        "method_info": info, "default_checkpoint": classmethod(default_checkpoint),
         "__module__": base.__module__, "__doc__": base.__doc__,
     })  # fmt: skip
 

@@ -93,11 +93,10 @@ def snapshot_mean(run_dir: Path, best_meta: dict):
     run's best checkpoint on the run's own validation photos - the ones that picked that best, so
     the comparison leans towards the best; ``None`` when there are fewer than two snapshots or the
     best scores higher. Either way, what was compared goes in the meta (``export_choice``)."""
-    import tomllib
     import torch
 
     from experiments.average import average
-    from experiments.config import project_path
+    from experiments.config import load_config, project_path
     from experiments.train import validate_photos, validation_photos
 
     snaps = sorted((run_dir / "snapshots").glob("images_*.pt"))
@@ -105,8 +104,8 @@ def snapshot_mean(run_dir: Path, best_meta: dict):
     if len(snaps) < 2 or best is None:
         return None
     try:
-        cfg = tomllib.loads((run_dir / "config.toml").read_text())
-        photos = validation_photos(project_path(cfg["data"]["val"]), int(cfg["data"].get("val_photos", 200)), seed=int(cfg["train"].get("seed", 0)))
+        cfg = load_config(run_dir / "config.toml")  # the run's own gate: its photos, count and seed
+        photos = validation_photos(project_path(cfg.data.val), cfg.data.val_photos, seed=cfg.train.seed)
     except (OSError, KeyError, ValueError) as exc:
         print(f"{run_dir.name}: snapshot mean not scored ({exc}); exporting the best checkpoint", file=sys.stderr)
         return None
