@@ -79,6 +79,13 @@ def check_working_size(size) -> int:
     return size
 
 
+def aspect_kept_shape(h: int, w: int, size: int, multiple: int = 16) -> tuple[int, int]:
+    """The working shape of an ``h x w`` photo with its aspect ratio kept: the longer side becomes
+    ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple)."""
+    k = size / max(h, w)
+    return max(multiple, int(round(h * k / multiple)) * multiple), max(multiple, int(round(w * k / multiple)) * multiple)
+
+
 def _fits_half(t) -> bool:
     """True when a float tensor survives float16: finite there, no value above its range (65,504)."""
     return bool(t.numel() == 0 or float(t.detach().abs().max()) <= 65504.0)
@@ -107,7 +114,13 @@ class Colorizer:
 
     # -- the shared flow -----------------------------------------------------------------------
     def working_shape(self, h: int, w: int) -> tuple[int, int]:
+        """The shape L is resized to before the network: the ``working_size`` square (the papers'
+        code squashes every photo to it), or, for a method whose config says ``keep_aspect``, the
+        photo's own aspect ratio with its longer side at ``working_size`` (a square photo gets the
+        same square either way)."""
         s = self.working_size
+        if getattr(getattr(self, "config", None), "keep_aspect", False):
+            return aspect_kept_shape(h, w, s)
         return (s, s)
 
     def colorize(self, image: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:

@@ -282,9 +282,20 @@ class GANColorizer(TorchColorizer):
         ngf_decoder: int = 16
         #: Upsampling of the resize-convolution decoder (squeezenet encoder): "nearest" or "bilinear".
         upsample: str = "nearest"
-        #: Working size (square, divisible by 2 ** n_down): the paper's 256; the squeezenet run uses
+        #: Working size (divisible by 2 ** n_down; with ``keep_aspect`` the longer side, the other
+        #: padded by reflection): the paper's 256; the squeezenet run uses
         #: 160, the scale of its training photos (cached at 160 px on the short side).
         working_size: int = 256
+        #: Keep the photo's aspect ratio at inference (NOT the paper's code, which squashes every photo
+        #: to the working square): the longer side becomes ``working_size``, both sides multiples of 16,
+        #: so a non-square photo meets the network undistorted, at the scale a square one does (the
+        #: training crops are square cuts, never squashed). A square photo is colorized exactly as
+        #: before. Measured on 400 validation photos outside the tables' and the gate's samples, each
+        #: cut to 3:2, 2:3, 4:3 or 3:4 in turn (the val set itself is all square): rebalanced AuC,
+        #: squashed -> kept, classification 0.8374 -> 0.8425, gan 0.8315 -> 0.8336, regression 0.8353
+        #: -> 0.8383 (grey 0.8079); the shorter side at ``working_size`` instead (a larger scale)
+        #: 0.8342 / 0.8316 / 0.8338. ``keep_aspect = false`` is the papers' squash.
+        keep_aspect: bool = True
         #: Explicit SqueezeNet weights file; empty: the weights resolver.
         squeezenet_weights: str = ""
         #: The SqueezeNet encoder sees L resized by this factor, its taps resampled back to the

@@ -109,7 +109,7 @@ def _net_config(model) -> dict:
 
     cfg = dataclasses.asdict(model.config)
     # options that do not change the networks' weights (inference or optimiser settings)
-    inference = ("temperature", "prior_correction", "test_dropout", "working_size", "squeezenet_weights")
+    inference = ("temperature", "prior_correction", "test_dropout", "working_size", "keep_aspect", "mirror_average", "squeezenet_weights")
     for k in ("lr", "lr_milestones", "lr_gamma", "decay_start", "decay_steps", *inference):
         cfg.pop(k, None)
     return cfg

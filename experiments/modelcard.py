@@ -65,6 +65,9 @@ def variant(method: str, config: dict) -> str:
         parts.append(f"decoder widths from {w} (ngf_decoder; the first runs' 16, the paper's U-Net 64)")
     if model.get("prior_correction"):
         parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
+    if method in ("classification", "gan", "regression") and model.get("keep_aspect", True):
+        # the option came after most runs: their stored configs lack it and load with its default
+        parts.append("aspect ratio kept at inference (longer side at the working size; the paper's code squashes to a square)")
     return "; ".join(parts)
 
 

@@ -197,3 +197,33 @@ def test_full_resolution_memory_is_bounded_by_strips():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < L2.nbytes + 8 * 2**20
+
+
+@pytest.mark.parametrize("method", ["classification", "gan", "regression"])
+def test_a_non_square_photo_meets_the_network_undistorted_and_a_square_one_as_before(method, photo):
+    """keep_aspect (the default of the three square-working-size methods): a 3:2 photo is resized
+    with its longer side at the working size, not squashed to the square; ``keep_aspect = false``
+    is the papers' squash; a square photo gets the very same colours either way."""
+    from backends.classification import ClassificationColorizer
+    from backends.classification import Config as ClsConfig
+    from backends.gan import GANColorizer
+    from backends.regression import Config as RegConfig
+    from backends.regression import RegressionColorizer
+
+    make = {
+        "classification": lambda **kw: ClassificationColorizer(ClsConfig(widths=[8, 16, 16, 16], **kw), "cpu"),
+        "gan": lambda **kw: GANColorizer(GANColorizer.Config(ngf=8, ndf=8, n_down=5, **kw), "cpu"),
+        "regression": lambda **kw: RegressionColorizer(RegConfig(filters=8, depth=3, **kw), "cpu"),
+    }[method]
+    kept, squashed = make(working_size=160), make(working_size=160, keep_aspect=False)
+    assert kept.config.keep_aspect and kept.working_shape(321, 481) == (112, 160) and kept.working_shape(481, 321) == (160, 112)
+    assert squashed.working_shape(321, 481) == (160, 160)
+    squashed.set_weight_arrays(kept.weight_arrays())
+    seen = []
+    real = kept.predict_ab
+    kept.predict_ab = lambda L, reference=None: (seen.append(L.shape[1:]), real(L))[1]
+    wide = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], axis=1))  # h x 2w
+    assert kept.colorize(wide).shape == wide.shape and seen == [kept.working_shape(*wide.shape[:2])]
+    assert seen[0][1] == 160 and seen[0][0] < 160
+    square = photo[: min(photo.shape[:2]), : min(photo.shape[:2])]
+    np.testing.assert_array_equal(kept.colorize(square), squashed.colorize(square))

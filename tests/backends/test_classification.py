@@ -190,7 +190,7 @@ def test_working_size_comes_from_the_config_and_travels_with_the_checkpoint(tmp_
     real = m.predict_ab
     m.predict_ab = lambda L, reference=None: (seen.append(L.shape), real(L))[1]
     out = m.colorize(np.random.default_rng(0).integers(0, 255, (70, 130), dtype=np.uint8))
-    assert out.shape == (70, 130, 3) and seen == [(1, 96, 96)]
+    assert out.shape == (70, 130, 3) and seen == [(1, 48, 96)]  # the longer side at 96, aspect kept (keep_aspect)
     m.save(tmp_path / "m.pt", {"step": 0})
     assert ClassificationColorizer.from_checkpoint(tmp_path / "m.pt", device="cpu").working_size == 96
     assert ClassificationColorizer(Config(**SMALL), device="cpu").working_size == 256  # older checkpoints: the paper's
