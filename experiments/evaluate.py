@@ -6,7 +6,9 @@
     python -m experiments.evaluate --data DIR --predictions ddcolor=out/ddcolor --out results/metrics/x.csv  # made elsewhere
 
 Protocol. Every photo is read as RGB and resized (squashed, bicubic; the aspect ratio is not kept,
-as in ``experiments.data``'s evaluation mode) to ``size x size``: that is the ground truth. Each
+as in ``experiments.data``'s evaluation mode) to ``size x size``: that is the ground truth. With
+``--keep-aspect`` it keeps its aspect ratio instead, its longer side at ``size`` (what a user's
+photo looks like; the squash distorts every non-square photo before any method sees it). Each
 method colorizes its grey version (the truth's L with a = b = 0, rendered as a grey sRGB image),
 so no method can see colour; metrics compare the result with the truth at ``size x size``. Two
 reference rows are always computed: ``gray`` (the grey input itself, ab = 0) and ``truth`` (the
@@ -96,12 +98,22 @@ class Photo:
         return f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def load_truth(path: str | Path, size: int) -> np.ndarray:
-    """The photo as RGB uint8, squashed to ``size x size`` (bicubic)."""
+def truth_shape(h: int, w: int, size: int, keep_aspect: bool = False) -> tuple[int, int]:
+    """The evaluated shape of an ``h x w`` photo: ``size x size``, or its longer side at ``size``."""
+    if not keep_aspect:
+        return size, size
+    k = size / max(h, w)
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
+def load_truth(path: str | Path, size: int, keep_aspect: bool = False) -> np.ndarray:
+    """The photo as RGB uint8, squashed to ``size x size`` (bicubic), or with ``keep_aspect`` its
+    longer side at ``size``."""
     rgb = load_image(path, mode="rgb")
-    if rgb.shape[:2] == (size, size):
+    h, w = truth_shape(*rgb.shape[:2], size, keep_aspect)
+    if rgb.shape[:2] == (h, w):
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+    return np.asarray(Image.fromarray(rgb).resize((w, h), Image.BICUBIC))
 
 
 def gray_of(rgb: np.ndarray) -> np.ndarray:
@@ -260,6 +272,27 @@ def _to_tensor(images: list[np.ndarray], device: str):
 
 
 def _score_batch(preds, truths, labels, mm: ModelMetrics, device: str, is_truth: bool = False):
+    """Every metric of a batch; photos of different shapes (``--keep-aspect``) are scored by shape."""
+    shapes = [t.shape for t in truths]
+    if len(set(shapes)) > 1:
+        groups: dict[tuple, list[int]] = {}
+        for i, sh in enumerate(shapes):
+            groups.setdefault(sh, []).append(i)
+        cols: dict[str, np.ndarray] = {}
+        feats = None
+        order = [i for idx in groups.values() for i in idx]
+        parts = [_score_batch([preds[i] for i in idx] if not is_truth else [], [truths[i] for i in idx], [labels[i] for i in idx], mm, device, is_truth)
+                 for idx in groups.values()]  # fmt: skip
+        back = np.argsort(order)  # rows back in the batch's order
+        for k in parts[0][0]:
+            cols[k] = np.concatenate([np.asarray(c[k]) for c, _ in parts])[back]
+        if parts[0][1] is not None:
+            feats = np.concatenate([np.asarray(f) for _, f in parts])[back]
+        return cols, feats
+    return _score_same_shape(preds, truths, labels, mm, device, is_truth)
+
+
+def _score_same_shape(preds, truths, labels, mm: ModelMetrics, device: str, is_truth: bool = False):
     import torch
 
     y = _to_tensor(truths, device)
@@ -288,8 +321,10 @@ def evaluate(
     model_metrics: ModelMetrics | bool = True,
     use_cache: bool = True,
     progress: bool = True,
+    keep_aspect: bool = False,
 ) -> EvalResult:
-    """Score ``methods`` (names for ``backends.load``, or name -> colorizer object) on ``data``.
+    """Score ``methods`` (names for ``backends.load``, or name -> colorizer object) on ``data``
+    (``keep_aspect``: each photo at its own aspect ratio, its longer side at ``size``).
 
     Returns per-photo rows and the summary; writes nothing but the cache (see :func:`write_outputs`).
     """
@@ -309,7 +344,7 @@ def evaluate(
         ahead = photos[position[batch[-1].name] + 1 : position[batch[-1].name] + 1 + batch_size] if batch else []
         for p in [*batch, *ahead]:
             if p.name not in pending:
-                pending[p.name] = decoder.submit(load_truth, p.path, size)
+                pending[p.name] = decoder.submit(load_truth, p.path, size, keep_aspect)
 
     read_ahead(photos[:batch_size])
     device = backends.resolve_device(device)
@@ -375,7 +410,7 @@ def evaluate(
                 skipped[name] = f"no prediction in {model.folder} matches a photo of {data} (matched by file name)"
                 print(f"skipped {name}: {skipped[name]}", file=sys.stderr)
                 continue
-        cache = Cache(name, method_identity(name, model), size, mm.signature(), enabled=use_cache)
+        cache = Cache(name, method_identity(name, model), f"{size}-aspect" if keep_aspect else size, mm.signature(), enabled=use_cache)
         set_key = hashlib.sha1("\n".join(sorted(p.key for p in subset)).encode()).hexdigest()[:16]
         need_fid = mm.fid is not None and (name == "truth" or set_key not in cache.sets)
         feats: dict[str, np.ndarray] = {}
@@ -455,7 +490,7 @@ def evaluate(
         "data": str(Path(data).resolve()),
         "photos": len(photos),
         "size": size,
-        "resize": "squash to size x size, bicubic",
+        "resize": "longer side to size, aspect ratio kept, bicubic" if keep_aspect else "squash to size x size, bicubic",
         "limit": limit,
         "method_limits": method_limits,
         "device": device,
@@ -639,13 +674,15 @@ def load_results(out: str | Path) -> dict:
             "markdown": paths["md"].read_text() if paths["md"].exists() else ""}  # fmt: skip
 
 
-def check_update_protocol(meta: dict, data: str | Path, size: int, limit: int | None, method_limits: dict[str, int]) -> None:
+def check_update_protocol(meta: dict, data: str | Path, size: int, limit: int | None, method_limits: dict[str, int],
+                          keep_aspect: bool = False) -> None:
     """Raise ValueError unless an existing evaluation (its JSON ``meta``) was made with this protocol."""
     def where(path) -> str | None:  # the data folder as seen from the project (the same on every checkout beside ../shared)
         return os.path.relpath(Path(path).resolve(), PROJECT_ROOT) if path else None
 
-    have = {**meta, "data": where(meta.get("data"))}
-    want = {"data": where(data), "size": size, "limit": limit, "method_limits": method_limits}
+    have = {"resize": "squash to size x size, bicubic", **meta, "data": where(meta.get("data"))}
+    want = {"data": where(data), "size": size, "limit": limit, "method_limits": method_limits,
+            "resize": "longer side to size, aspect ratio kept, bicubic" if keep_aspect else "squash to size x size, bicubic"}
     diff = [f"{k} {have.get(k)!r} there, {v!r} here" for k, v in want.items() if have.get(k) != v]
     if diff:
         raise ValueError(f"--update: the existing evaluation was made with another protocol ({'; '.join(diff)}); evaluate every method instead")
@@ -719,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="score colorizations made elsewhere: DIR holds one image per photo, matched by file name (any size)")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, help="per-image CSV path, e.g. results/metrics/val.csv")
     p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size)")
+    p.add_argument("--keep-aspect", action="store_true", help="keep each photo's aspect ratio, its longer side at --size (default: squash)")
     p.add_argument("--limit", type=int, help="evaluate a fixed random sample of N photos")
     p.add_argument(
         "--limit-method", action="append", default=[], metavar="NAME=K", help="evaluate NAME on the first K photos only"
@@ -763,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
             if not output_paths(args.out)["json"].exists():
                 raise ValueError(f"--update: {args.out} has no evaluation to update (no {output_paths(args.out)['json'].name}); run without --update")
             previous = load_results(args.out)
-            check_update_protocol(previous["meta"], args.data, args.size, args.limit, limits)
+            check_update_protocol(previous["meta"], args.data, args.size, args.limit, limits, args.keep_aspect)
             if args.predictions or args.methods == "all" or not [m for m in methods if m not in REFERENCE_ROWS]:
                 raise ValueError("--update: name the methods to re-evaluate with --methods (no --predictions)")
         if args.predictions:
@@ -772,7 +810,8 @@ def main(argv: list[str] | None = None) -> int:
             methods = {**{m: None for m in methods}, **parse_predictions(args.predictions)}
         res = evaluate(args.data, methods, size=args.size, limit=args.limit, method_limits=limits, device=args.device,
                        batch_size=args.batch_size, reference=reference, class_train=args.class_train,
-                       model_metrics=not args.no_models, use_cache=not args.no_cache, progress=not args.quiet)  # fmt: skip
+                       model_metrics=not args.no_models, use_cache=not args.no_cache, progress=not args.quiet,
+                       keep_aspect=args.keep_aspect)  # fmt: skip
         if previous is not None:
             res = merge_results(previous, res)
     except (ColorizationError, ValueError, FileNotFoundError) as exc:

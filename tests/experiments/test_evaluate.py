@@ -482,3 +482,36 @@ def test_update_that_cannot_be_honest_exits_2_and_writes_nothing(val, fakes, tmp
     rc, stdout, stderr = run_cli("--data", str(val), "--no-models", "--out", str(out), *extra, "--update")
     assert rc == 2 and needle in stderr and stderr.splitlines()[-1].startswith("error: --update: ")
     assert {p.name: p.read_bytes() for p in tmp_path.glob("val.*")} == before and not (tmp_path / "new.csv").exists()
+
+
+def test_keep_aspect_scores_each_photo_at_its_own_shape(fakes, tmp_path):
+    """--keep-aspect: a non-square photo is not squashed - its truth keeps its shape with the longer
+    side at --size, the method is handed that shape, and the rows are another protocol (--update
+    refuses to mix them)."""
+    from tests.conftest import synthetic_photo
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    shapes = {"wide.png": (48, 96), "tall.png": (96, 48), "square.png": (64, 64)}
+    for name, (h, w) in shapes.items():
+        Image.fromarray(synthetic_photo(rng, 96, 0)[:h, :w]).save(folder / name)
+    rc, _, err = run_cli("--data", str(folder), "--no-models", "--methods", "fake_grey", "--out", str(tmp_path / "a.csv"), "--keep-aspect")
+    assert rc == 0, err  # evaluate refuses a method whose output is not the truth's shape
+    df = pd.read_csv(tmp_path / "a.csv")
+    gray = rows_of(df, "gray").set_index("image")
+    for name, (h, w) in shapes.items():
+        k = SIZE / max(h, w)
+        t = np.asarray(Image.open(folder / name).convert("RGB").resize((round(w * k), round(h * k)), Image.BICUBIC))
+        assert t.shape[:2] == {"wide.png": (16, 32), "tall.png": (32, 16), "square.png": (32, 32)}[name]
+        ab_t = torch.from_numpy(rgb2lab(t)[..., 1:]).permute(2, 0, 1)[None]
+        assert gray.loc[name, "auc_rebal"] == pytest.approx(float(M.ab_auc(torch.zeros_like(ab_t), ab_t, rebalanced=True)), abs=5e-3)
+    assert_same_scores(rows_of(df, "fake_grey"), rows_of(df, "gray"))  # the grey method's output came back at each photo's shape
+    assert json.loads((tmp_path / "a.json").read_text())["resize"].startswith("longer side to size, aspect ratio kept")
+    # the squashed protocol scores the non-square photos on other pixels
+    assert run_cli("--data", str(folder), "--no-models", "--methods", "fake_grey", "--out", str(tmp_path / "b.csv"))[0] == 0
+    squashed = rows_of(pd.read_csv(tmp_path / "b.csv"), "gray").set_index("image")
+    assert squashed.loc["square.png", "auc_rebal"] == pytest.approx(gray.loc["square.png", "auc_rebal"], abs=1e-9)
+    assert squashed.loc["wide.png", "ciede2000"] != pytest.approx(gray.loc["wide.png", "ciede2000"], rel=1e-3)
+    rc, _, err = run_cli("--data", str(folder), "--no-models", "--methods", "fake_grey", "--out", str(tmp_path / "b.csv"), "--keep-aspect", "--update")
+    assert rc == 2 and "resize" in err
