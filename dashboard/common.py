@@ -442,11 +442,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
 def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int | None = None, size: int = 256,
-                   model_metrics: bool = False, progress=None, use_cache: bool = True, replace: bool = False) -> dict[str, Path]:  # fmt: skip
+                   model_metrics: bool = False, progress=None, use_cache: bool = True, replace: bool = False,
+                   keep_aspect: bool = False) -> dict[str, Path]:  # fmt: skip
     """Run ``experiments.evaluate.evaluate`` on the dashboard's (cached) models and write
     ``metrics/<name>.*`` like the CLI. ``progress(fraction, text)`` is called as photos are done:
     with the evaluation's per-photo cache, each method runs in slices of its photo sample (the
-    cached rows make the final full call cheap); without it, one call per method."""
+    cached rows make the final full call cheap); without it, one call per method. ``keep_aspect``:
+    each photo at its own shape, as ``--keep-aspect``."""
     from experiments import evaluate
 
     if not _NAME_RE.match(name or ""):
@@ -476,10 +478,11 @@ def run_evaluation(name: str, data: str | Path, methods: list[str], limit: int |
         for k in [*range(step, n, step), n]:
             progress(done / total, f"{m}: photos {prev + 1}-{k} of {n}")
             evaluate.evaluate(data, {m: model}, size=size, limit=limit or None, method_limits={m: k}, model_metrics=mm,
-                              use_cache=use_cache, progress=False)  # fmt: skip
+                              use_cache=use_cache, progress=False, keep_aspect=keep_aspect)  # fmt: skip
             done, prev = done + k - prev, k
     progress(0.99, "summary and confidence intervals")
-    res = evaluate.evaluate(data, models, size=size, limit=limit or None, model_metrics=mm, use_cache=use_cache, progress=False)
+    res = evaluate.evaluate(data, models, size=size, limit=limit or None, model_metrics=mm, use_cache=use_cache, progress=False,
+                            keep_aspect=keep_aspect)  # fmt: skip
     paths = evaluate.write_outputs(res, metrics_dir() / f"{name}.csv")
     progress(1.0, "done")
     return paths
@@ -498,14 +501,14 @@ def eval_photo(meta: dict, image: str) -> Path | None:
 
 
 def gallery_image(meta: dict, image: str, method: str, progress=None) -> np.ndarray | None:
-    """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size,
-    grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
+    """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size, or
+    at its own shape for a ``--keep-aspect`` evaluation; grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
     from experiments import evaluate
 
     p = eval_photo(meta, image)
     if p is None:
         return None
-    truth = evaluate.load_truth(p, int(meta.get("size", 256)))
+    truth = evaluate.load_truth(p, int(meta.get("size", 256)), evaluate.keeps_aspect(meta))
     if method == "truth":
         return truth
     grey = evaluate.gray_of(truth)
@@ -523,7 +526,7 @@ def gallery_truth(meta: dict, image: str) -> np.ndarray | None:
     from experiments import evaluate
 
     p = eval_photo(meta, image)
-    return None if p is None else evaluate.load_truth(p, int(meta.get("size", 256)))
+    return None if p is None else evaluate.load_truth(p, int(meta.get("size", 256)), evaluate.keeps_aspect(meta))
 
 
 # --- widgets ----------------------------------------------------------------------------------

@@ -106,6 +106,15 @@ def truth_shape(h: int, w: int, size: int, keep_aspect: bool = False) -> tuple[i
     return max(1, round(h * k)), max(1, round(w * k))
 
 
+KEEP_ASPECT = "longer side to size, aspect ratio kept, bicubic"
+SQUASH = "squash to size x size, bicubic"
+
+
+def keeps_aspect(meta: dict) -> bool:
+    """Whether an evaluation (its JSON ``meta``) was made with ``--keep-aspect``."""
+    return meta.get("resize") == KEEP_ASPECT
+
+
 def load_truth(path: str | Path, size: int, keep_aspect: bool = False) -> np.ndarray:
     """The photo as RGB uint8, squashed to ``size x size`` (bicubic), or with ``keep_aspect`` its
     longer side at ``size``."""
@@ -490,7 +499,7 @@ def evaluate(
         "data": str(Path(data).resolve()),
         "photos": len(photos),
         "size": size,
-        "resize": "longer side to size, aspect ratio kept, bicubic" if keep_aspect else "squash to size x size, bicubic",
+        "resize": KEEP_ASPECT if keep_aspect else SQUASH,
         "limit": limit,
         "method_limits": method_limits,
         "device": device,
@@ -561,8 +570,9 @@ def _cell(row, col: str) -> tuple[str, str]:
 def to_markdown(res: EvalResult, title: str) -> str:
     s = res.summary
     cols = list(res.columns) + (["fid"] if "fid" in s else [])
-    lines = [f"# {title}", "", f"{res.meta['photos']} photos of `{res.meta['data']}` at {res.meta['size']} x {res.meta['size']} "
-             f"(squashed); mean and 95% bootstrap interval over photos (1000 resamples, seed 0). "
+    at = (f"their own shape, longer side {res.meta['size']} px" if keeps_aspect(res.meta)
+          else f"{res.meta['size']} x {res.meta['size']} (squashed)")
+    lines = [f"# {title}", "", f"{res.meta['photos']} photos of `{res.meta['data']}` at {at}; mean and 95% bootstrap interval over photos (1000 resamples, seed 0). "
              f"Reference rows: `gray` (ab = 0) and `truth` (the colour original).", ""]  # fmt: skip
     lines.append("| method | n | " + " | ".join(_label(c) for c in cols) + " |")
     lines.append("|---|---:|" + "---:|" * len(cols))
@@ -680,9 +690,9 @@ def check_update_protocol(meta: dict, data: str | Path, size: int, limit: int | 
     def where(path) -> str | None:  # the data folder as seen from the project (the same on every checkout beside ../shared)
         return os.path.relpath(Path(path).resolve(), PROJECT_ROOT) if path else None
 
-    have = {"resize": "squash to size x size, bicubic", **meta, "data": where(meta.get("data"))}
+    have = {"resize": SQUASH, **meta, "data": where(meta.get("data"))}
     want = {"data": where(data), "size": size, "limit": limit, "method_limits": method_limits,
-            "resize": "longer side to size, aspect ratio kept, bicubic" if keep_aspect else "squash to size x size, bicubic"}
+            "resize": KEEP_ASPECT if keep_aspect else SQUASH}
     diff = [f"{k} {have.get(k)!r} there, {v!r} here" for k, v in want.items() if have.get(k) != v]
     if diff:
         raise ValueError(f"--update: the existing evaluation was made with another protocol ({'; '.join(diff)}); evaluate every method instead")

@@ -5,7 +5,7 @@ paired tests between methods, the best and worst photos, exports; an evaluation 
 import streamlit as st
 
 from dashboard import common
-from experiments import access, charts, provenance, tables
+from experiments import access, charts, evaluate, provenance, tables
 
 st.title("Evaluation metrics")
 
@@ -21,6 +21,8 @@ with st.expander("Run an evaluation", expanded=not common.list_evaluations()):
         ev_methods = st.multiselect("Methods", names, default=[n for n in names if n != "neural_style"], key="met_new_methods")
         ev_limit = st.number_input("Random sample of this many photos (0: all)", 0, 100000, 20, key="met_new_limit")
     ev_models = st.checkbox("Model-based metrics too (LPIPS, FID, classifiers; slower, need their weights)", key="met_new_models")
+    ev_aspect = st.checkbox("Keep each photo's shape (longer side 256 px; default: squashed to 256 x 256, the tables' protocol)",
+                            key="met_new_aspect")  # fmt: skip
     if "neural_style" in ev_methods:
         st.warning("neural_style optimises every photo (tens of seconds each on a CPU): keep the sample small.")
     # writes under results/metrics/: admin token; an existing (or shipped) table only when confirmed
@@ -41,6 +43,7 @@ with st.expander("Run an evaluation", expanded=not common.list_evaluations()):
                 int(ev_limit),
                 replace=ev_replace,
                 model_metrics=ev_models,
+                keep_aspect=ev_aspect,
                 progress=lambda f, text: bar.progress(min(max(float(f), 0.0), 1.0), text=text),
             )
             st.success(f"Wrote {paths['csv']} and its summary, Markdown and LaTeX tables.")
@@ -108,6 +111,7 @@ if meta:
     limits = ", ".join(f"{k}: first {v} photos" for k, v in (meta.get("method_limits") or {}).items())
     st.caption(
         f"{meta.get('photos', '?')} photos from `{meta.get('data', '?')}` at {meta.get('size', '?')} px"
+        + (" (each at its own shape, longer side)" if evaluate.keeps_aspect(meta) else " (squashed to a square)")
         + (f" ({limits})" if limits else "")
         + f"; {tables.when_made(meta)}. Intervals: 95% bootstrap over photos."
     )

@@ -123,3 +123,36 @@ def test_bad_evaluation_name_is_refused(results_root, tiny_data):
 
     with pytest.raises(ValueError, match="evaluation name"):
         common.run_evaluation("../../etc/x", tiny_data / "val", ["gan"])
+
+
+def test_an_evaluation_from_the_page_can_keep_each_photos_shape(results_root, trained_methods, tmp_path, private_eval_cache, monkeypatch):
+    """The page's "keep each photo's shape" box: the evaluation scores every photo at its own shape
+    (longer side 256), and the page says so beside the table, where the others say squashed."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import synthetic_photo
+
+    photos = tmp_path / "wide"
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        Image.fromarray(synthetic_photo(rng, 96, i)[:48]).save(photos / f"wide{i}.png")  # 48 x 96
+    monkeypatch.setenv("COLORIZE_STUDY_ADMIN_TOKEN", "metrics-admin")
+    monkeypatch.setenv("COLORIZE_DATA_ROOTS", str(photos))
+    at = metrics_page()
+    at.text_input(key="met_admin_token").input("metrics-admin").run()
+    at.text_input(key="met_new_name").input("shape").run()
+    at.text_input(key="met_new_folder").input(str(photos)).run()
+    at.multiselect(key="met_new_methods").set_value(trained_methods[:1]).run()
+    at.number_input(key="met_new_limit").set_value(0).run()
+    at.checkbox(key="met_new_aspect").check().run()
+    at.button(key="met_new_run").click().run()
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    meta = json.loads((results_root / "metrics" / "shape.json").read_text())
+    assert meta["resize"].startswith("longer side to size, aspect ratio kept")
+    assert any("2 photos from" in c.value and "each at its own shape" in c.value for c in at.caption)
+    from experiments import evaluate
+
+    assert evaluate.load_truth(photos / "wide0.png", 256, evaluate.keeps_aspect(meta)).shape == (128, 256, 3)

@@ -507,7 +507,7 @@ def test_keep_aspect_scores_each_photo_at_its_own_shape(fakes, tmp_path):
         ab_t = torch.from_numpy(rgb2lab(t)[..., 1:]).permute(2, 0, 1)[None]
         assert gray.loc[name, "auc_rebal"] == pytest.approx(float(M.ab_auc(torch.zeros_like(ab_t), ab_t, rebalanced=True)), abs=5e-3)
     assert_same_scores(rows_of(df, "fake_grey"), rows_of(df, "gray"))  # the grey method's output came back at each photo's shape
-    assert json.loads((tmp_path / "a.json").read_text())["resize"].startswith("longer side to size, aspect ratio kept")
+    assert ev.keeps_aspect(json.loads((tmp_path / "a.json").read_text())) and "at their own shape, longer side 32 px" in (tmp_path / "a.md").read_text()
     # the squashed protocol scores the non-square photos on other pixels
     assert run_cli("--data", str(folder), "--no-models", "--methods", "fake_grey", "--out", str(tmp_path / "b.csv"))[0] == 0
     squashed = rows_of(pd.read_csv(tmp_path / "b.csv"), "gray").set_index("image")
