@@ -115,6 +115,11 @@ def keeps_aspect(meta: dict) -> bool:
     return meta.get("resize") == KEEP_ASPECT
 
 
+def protocol_phrase(meta: dict) -> str:
+    """How an evaluation's photos were sized, for the page and the report: after "at 256 px"."""
+    return "each at its own shape, longer side" if keeps_aspect(meta) else "squashed to a square"
+
+
 def load_truth(path: str | Path, size: int, keep_aspect: bool = False) -> np.ndarray:
     """The photo as RGB uint8, squashed to ``size x size`` (bicubic), or with ``keep_aspect`` its
     longer side at ``size``."""

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import charts, provenance, runlogs, tables
+from experiments import charts, evaluate, provenance, runlogs, tables
 from experiments.paths import PROJECT_ROOT, benchmarks_dir, results_dir
 
 #: metrics drawn as dot-and-whisker charts for each evaluation (those present; headline first)
@@ -144,7 +144,7 @@ def evaluation_section(rep: Report, name: str, n_boot: int, progress) -> None:
     rep.heading(f"Evaluation: {name}")
     limits = ", ".join(f"{k} on the first {v}" for k, v in (meta.get("method_limits") or {}).items())
     rep.text(
-        f"{meta.get('photos', '?')} photos of {meta.get('data', '?')} at {meta.get('size', '?')} px"
+        f"{meta.get('photos', '?')} photos of {meta.get('data', '?')} at {meta.get('size', '?')} px ({evaluate.protocol_phrase(meta)})"
         + (f" ({limits})" if limits else "")
         + f"; evaluated {tables.when_made(meta) or '?'}. Mean and 95% bootstrap interval over photos"
         + ("" if ev["has_ci"] else " (no summary file: means only)")

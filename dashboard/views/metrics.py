@@ -111,7 +111,7 @@ if meta:
     limits = ", ".join(f"{k}: first {v} photos" for k, v in (meta.get("method_limits") or {}).items())
     st.caption(
         f"{meta.get('photos', '?')} photos from `{meta.get('data', '?')}` at {meta.get('size', '?')} px"
-        + (" (each at its own shape, longer side)" if evaluate.keeps_aspect(meta) else " (squashed to a square)")
+        + f" ({evaluate.protocol_phrase(meta)})"
         + (f" ({limits})" if limits else "")
         + f"; {tables.when_made(meta)}. Intervals: 95% bootstrap over photos."
     )
