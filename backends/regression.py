@@ -88,8 +88,9 @@ class Config:
     #: PyTorch methods' :class:`backends.encoders.SqueezeNetEncoder` does (area resampling there).
     encoder_scale: float = 1.0
     #: Working size: L is resized to this square (with ``keep_aspect``, its longer side to this)
-    #: before the network (ab comes back at the photo's size). The paper's 256; the squeezenet runs use 160, the scale of their training photos
-    #: (cached at 160 px on the short side), since a network meets objects at the size it learned them.
+    #: before the network (ab comes back at the photo's size). The paper's 256; the squeezenet runs
+    #: use 160, the scale of their training photos (cached at 160 px on the short side), since a
+    #: network meets objects at the size it learned them.
     working_size: int = 256
     #: Keep the photo's aspect ratio at inference (NOT the paper's code, which squashes every photo
     #: to the working square): the longer side becomes ``working_size``, both sides multiples of 16,

@@ -502,7 +502,8 @@ def eval_photo(meta: dict, image: str) -> Path | None:
 
 def gallery_image(meta: dict, image: str, method: str, progress=None) -> np.ndarray | None:
     """What ``method`` makes of an evaluated photo, as the evaluation saw it (squashed to its size, or
-    at its own shape for a ``--keep-aspect`` evaluation; grey first); the truth and grey rows show the photo itself. Cached per photo and model."""
+    at its own shape for a ``--keep-aspect`` evaluation; grey first); the truth and grey rows show
+    the photo itself. Cached per photo and model."""
     from experiments import evaluate
 
     p = eval_photo(meta, image)

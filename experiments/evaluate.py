@@ -10,7 +10,7 @@ as in ``experiments.data``'s evaluation mode) to ``size x size``: that is the gr
 ``--keep-aspect`` it keeps its aspect ratio instead, its longer side at ``size`` (what a user's
 photo looks like; the squash distorts every non-square photo before any method sees it). Each
 method colorizes its grey version (the truth's L with a = b = 0, rendered as a grey sRGB image),
-so no method can see colour; metrics compare the result with the truth at ``size x size``. Two
+so no method can see colour; metrics compare the result with the truth at the truth's size. Two
 reference rows are always computed: ``gray`` (the grey input itself, ab = 0) and ``truth`` (the
 colour original; the ceiling of every metric).
 
@@ -770,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--predictions", action="append", default=[], metavar="NAME=DIR",
                    help="score colorizations made elsewhere: DIR holds one image per photo, matched by file name (any size)")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, help="per-image CSV path, e.g. results/metrics/val.csv")
-    p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size)")
+    p.add_argument("--size", type=int, default=256, help="evaluation resolution (photos squashed to size x size; with --keep-aspect, their longer side)")
     p.add_argument("--keep-aspect", action="store_true", help="keep each photo's aspect ratio, its longer side at --size (default: squash)")
     p.add_argument("--limit", type=int, help="evaluate a fixed random sample of N photos")
     p.add_argument(
