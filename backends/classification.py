@@ -233,6 +233,9 @@ class ClassificationColorizer(TorchColorizer):
         options=(
             Option("temperature", "float", 0.38, 0.01, 1.0, 0.01, label="Classification temperature (annealed mean; 0.38 in the paper, lower = more vivid)"),
             Option("prior_correction", "float", 0.5, 0.0, 1.0, 0.05, label="Classification: rebalancing divided out at inference (0 = the paper; higher = less warm cast, duller)"),
+            Option("keep_aspect", "bool", True, label="Classification: keep the photo's shape (off = squashed to a square, as the paper's code)",
+                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are unaffected); off: squashed to the working square first, as the paper's code does. On 400 hold-out validation photos cut to 3:2 / 4:3 "
+                        "shapes, rebalanced AuC +0.005 for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before)."),  # fmt: skip
         ),
     )
     Config: ClassVar[type] = Config

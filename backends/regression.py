@@ -47,7 +47,7 @@ from . import color
 from .base import Colorizer, check_working_size, config_from_dict, resolve_device
 from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
-from .registry import MethodInfo
+from .registry import MethodInfo, Option
 
 #: Entries of the Keras archive proper; everything else in the zip belongs to the workbench.
 KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
@@ -365,6 +365,11 @@ class RegressionColorizer(Colorizer):
     method_info: ClassVar = MethodInfo(
         "regression", "CNN regressing ab directly (L2) - the baseline of the source reports (Keras)",
         paper="CNN regression of ab with an L2 loss (the baseline of Zhang et al. 2016, Sec. 3)", framework="TensorFlow / Keras",
+        options=(
+            Option("keep_aspect", "bool", True, label="regression: keep the photo's shape (off = squashed to the working square)",
+                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are unaffected); off: squashed to the working square first. On 400 hold-out validation photos cut to 3:2 / 4:3 "
+                        "shapes, rebalanced AuC +0.003 for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before)."),  # fmt: skip
+        ),
     )
     checkpoint_ext: ClassVar[str] = ".keras"
     Config: ClassVar[type] = Config

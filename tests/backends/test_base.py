@@ -215,6 +215,7 @@ def test_a_non_square_photo_meets_the_network_undistorted_and_a_square_one_as_be
         "gan": lambda **kw: GANColorizer(GANColorizer.Config(ngf=8, ndf=8, n_down=5, **kw), "cpu"),
         "regression": lambda **kw: RegressionColorizer(RegConfig(filters=8, depth=3, **kw), "cpu"),
     }[method]
+    assert [(o.type, o.default) for o in backends.describe(method).options if o.name == "keep_aspect"] == [("bool", True)]  # a box on Compare
     kept, squashed = make(working_size=160), make(working_size=160, keep_aspect=False)
     assert kept.config.keep_aspect and kept.working_shape(321, 481) == (112, 160) and kept.working_shape(481, 321) == (160, 112)
     assert squashed.working_shape(321, 481) == (160, 160)
