@@ -287,7 +287,7 @@ def create(page, name: str, kind_label: str | None, folder: str) -> None:
     page.get_by_role("textbox", name="Photo folder").press("Enter")
     settled(page)
     page.get_by_role("button", name="Create study").click()
-    page.get_by_text(f"Created {name}").wait_for(timeout=60_000)
+    page.get_by_text(f"Created {name}").wait_for(timeout=180_000)  # colorizes its photos: minutes on a busy machine
     settled(page)
 
 
@@ -303,9 +303,14 @@ def pick(page, study: str) -> None:
 
 def download_zip(page, study: str) -> zipfile.ZipFile:
     pick(page, study)
-    page.get_by_role("button", name="Everything (zip)").wait_for(timeout=60_000)
-    with page.expect_download(timeout=60_000) as dl:
-        page.get_by_role("button", name="Everything (zip)").click()
+    for _ in range(5):  # on a busy machine the button can still be the previous study's for a moment
+        page.get_by_role("button", name="Everything (zip)").wait_for(timeout=60_000)
+        with page.expect_download(timeout=60_000) as dl:
+            page.get_by_role("button", name="Everything (zip)").click()
+        if dl.value.suggested_filename == f"{study}-study.zip":
+            break
+        settled(page)
+    assert dl.value.suggested_filename == f"{study}-study.zip", dl.value.suggested_filename
     return zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes()))
 
 
