@@ -81,7 +81,17 @@ def check_working_size(size) -> int:
 
 def aspect_kept_shape(h: int, w: int, size: int, multiple: int = 16) -> tuple[int, int]:
     """The working shape of an ``h x w`` photo with its aspect ratio kept: the longer side becomes
-    ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple)."""
+    ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple).
+
+    Fusion's shape always; classification's, gan's and regression's with ``keep_aspect`` (their
+    default, NOT the papers' code, which squashes every photo to the working square), so a
+    non-square photo meets the network undistorted, at the scale a square one does (training crops
+    are square cuts, never squashed); a square photo gets the same square either way. Measured on
+    400 validation photos outside the tables' and the gate's samples, each cut to 3:2, 2:3, 4:3 or
+    3:4 in turn (the val set itself is all square): rebalanced AuC squashed -> kept, classification
+    0.8374 -> 0.8425, gan 0.8315 -> 0.8336, regression 0.8353 -> 0.8383 (grey 0.8079); the shorter
+    side at the working size instead (a larger scale) 0.8342 / 0.8316 / 0.8338. The 91 test photos,
+    at their own shape, move by at most 0.001 (docs/training.md, "Non-square photos")."""
     k = size / max(h, w)
     return max(multiple, int(round(h * k / multiple)) * multiple), max(multiple, int(round(w * k / multiple)) * multiple)
 

@@ -29,7 +29,7 @@ import numpy as np
 from . import color
 from .base import PROJECT_ROOT, TorchColorizer
 from .encoders import check_encoder
-from .registry import MethodInfo, Option
+from .registry import MethodInfo, Option, keep_aspect_option
 
 
 @dataclass
@@ -58,15 +58,9 @@ class Config:
     #: use 160, the scale of their training photos (cached at 160 px on the short side), since a
     #: network meets objects at the size it learned them.
     working_size: int = 256
-    #: Keep the photo's aspect ratio at inference (NOT the paper's code, which squashes every photo
-    #: to the working square): the longer side becomes ``working_size``, both sides multiples of 16,
-    #: so a non-square photo meets the network undistorted, at the scale a square one does (the
-    #: training crops are square cuts, never squashed). A square photo is colorized exactly as
-    #: before. Measured on 400 validation photos outside the tables' and the gate's samples, each
-    #: cut to 3:2, 2:3, 4:3 or 3:4 in turn (the val set itself is all square): rebalanced AuC,
-    #: squashed -> kept, classification 0.8374 -> 0.8425, gan 0.8315 -> 0.8336, regression 0.8353
-    #: -> 0.8383 (grey 0.8079); the shorter side at ``working_size`` instead (a larger scale)
-    #: 0.8342 / 0.8316 / 0.8338. ``keep_aspect = false`` is the papers' squash.
+    #: Keep a non-square photo's shape, its longer side at ``working_size`` (not the paper's code,
+    #: which squashes it to the working square; ``false``): :func:`backends.base.aspect_kept_shape`
+    #: has why and what it measured.
     keep_aspect: bool = True
     #: Decoder widths at 1/16, 1/8 and 1/4 (squeezenet encoder only).
     decoder_widths: list[int] = field(default_factory=lambda: [192, 128, 64])
@@ -233,9 +227,7 @@ class ClassificationColorizer(TorchColorizer):
         options=(
             Option("temperature", "float", 0.38, 0.01, 1.0, 0.01, label="Classification temperature (annealed mean; 0.38 in the paper, lower = more vivid)"),
             Option("prior_correction", "float", 0.5, 0.0, 1.0, 0.05, label="Classification: rebalancing divided out at inference (0 = the paper; higher = less warm cast, duller)"),
-            Option("keep_aspect", "bool", True, label="Classification: keep the photo's shape (off = squashed to a square, as the paper's code)",
-                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are unaffected); off: squashed to the working square first, as the paper's code does. On 400 hold-out validation photos cut to 3:2 / 4:3 "
-                        "shapes, rebalanced AuC +0.005 for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before)."),  # fmt: skip
+            keep_aspect_option("Classification: keep the photo's shape (off = squashed to a square, as the paper's code)", "+0.005"),
         ),
     )
     Config: ClassVar[type] = Config

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import color
-from .base import TorchColorizer
+from .base import TorchColorizer, aspect_kept_shape
 from .encoders import (
     CAFFE_MEAN_BGR,
     Fire,
@@ -255,8 +255,7 @@ class FusionColorizer(TorchColorizer):
     # -- resolution ---------------------------------------------------------------------------------
     def working_shape(self, h: int, w: int) -> tuple[int, int]:
         """Aspect ratio kept: the longer side becomes ``working_size``, both sides multiples of 8."""
-        s = self.working_size / max(h, w)
-        return max(8, int(round(h * s / 8)) * 8), max(8, int(round(w * s / 8)) * 8)
+        return aspect_kept_shape(h, w, self.working_size, 8)
 
     # -- checkpoint extras ---------------------------------------------------------------------------
     def extra_state(self) -> dict:

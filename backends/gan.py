@@ -54,7 +54,7 @@ from torch import nn
 from . import color
 from .base import TorchColorizer
 from .encoders import building_from_checkpoint, check_encoder
-from .registry import MethodInfo, Option
+from .registry import MethodInfo, Option, keep_aspect_option
 
 GAN_MODES = ("vanilla", "lsgan")
 
@@ -252,9 +252,7 @@ class GANColorizer(TorchColorizer):
             Option("mirror_average", "bool", False, label="gan: average with the mirrored photo's colours (not in the paper; calms blotches)",
                    help="Colorizes the photo and its left-right mirror and averages the two; 2x the time. On the shipped "
                         "model: rebalanced AuC +0.0036 (gate, 200 validation photos), +0.0028 (400 others), colourfulness 0.90 -> 0.85 of the truth's."),  # fmt: skip
-            Option("keep_aspect", "bool", True, label="gan: keep the photo's shape (off = squashed to a square, as the paper's code)",
-                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are unaffected); off: squashed to the working square first, as the paper's code does. On 400 hold-out validation photos cut to 3:2 / 4:3 "
-                        "shapes, rebalanced AuC +0.002 for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before)."),  # fmt: skip
+            keep_aspect_option("gan: keep the photo's shape (off = squashed to a square, as the paper's code)", "+0.002"),
         ),
     )
     #: the U-Net's skips at 4 photos of 256 px a pass stay in the cache: a 16-photo batch on 2 cores
@@ -289,15 +287,9 @@ class GANColorizer(TorchColorizer):
         #: padded by reflection): the paper's 256; the squeezenet run uses
         #: 160, the scale of its training photos (cached at 160 px on the short side).
         working_size: int = 256
-        #: Keep the photo's aspect ratio at inference (NOT the paper's code, which squashes every photo
-        #: to the working square): the longer side becomes ``working_size``, both sides multiples of 16,
-        #: so a non-square photo meets the network undistorted, at the scale a square one does (the
-        #: training crops are square cuts, never squashed). A square photo is colorized exactly as
-        #: before. Measured on 400 validation photos outside the tables' and the gate's samples, each
-        #: cut to 3:2, 2:3, 4:3 or 3:4 in turn (the val set itself is all square): rebalanced AuC,
-        #: squashed -> kept, classification 0.8374 -> 0.8425, gan 0.8315 -> 0.8336, regression 0.8353
-        #: -> 0.8383 (grey 0.8079); the shorter side at ``working_size`` instead (a larger scale)
-        #: 0.8342 / 0.8316 / 0.8338. ``keep_aspect = false`` is the papers' squash.
+        #: Keep a non-square photo's shape, its longer side at ``working_size`` (not the paper's code,
+        #: which squashes it to the working square; ``false``): :func:`backends.base.aspect_kept_shape`
+        #: has why and what it measured.
         keep_aspect: bool = True
         #: Explicit SqueezeNet weights file; empty: the weights resolver.
         squeezenet_weights: str = ""

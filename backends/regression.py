@@ -47,7 +47,7 @@ from . import color
 from .base import Colorizer, check_working_size, config_from_dict, resolve_device
 from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
-from .registry import MethodInfo, Option
+from .registry import MethodInfo, keep_aspect_option
 
 #: Entries of the Keras archive proper; everything else in the zip belongs to the workbench.
 KERAS_FILES = ("config.json", "metadata.json", "model.weights.h5")
@@ -92,15 +92,9 @@ class Config:
     #: use 160, the scale of their training photos (cached at 160 px on the short side), since a
     #: network meets objects at the size it learned them.
     working_size: int = 256
-    #: Keep the photo's aspect ratio at inference (NOT the paper's code, which squashes every photo
-    #: to the working square): the longer side becomes ``working_size``, both sides multiples of 16,
-    #: so a non-square photo meets the network undistorted, at the scale a square one does (the
-    #: training crops are square cuts, never squashed). A square photo is colorized exactly as
-    #: before. Measured on 400 validation photos outside the tables' and the gate's samples, each
-    #: cut to 3:2, 2:3, 4:3 or 3:4 in turn (the val set itself is all square): rebalanced AuC,
-    #: squashed -> kept, classification 0.8374 -> 0.8425, gan 0.8315 -> 0.8336, regression 0.8353
-    #: -> 0.8383 (grey 0.8079); the shorter side at ``working_size`` instead (a larger scale)
-    #: 0.8342 / 0.8316 / 0.8338. ``keep_aspect = false`` is the papers' squash.
+    #: Keep a non-square photo's shape, its longer side at ``working_size`` (not the paper's code,
+    #: which squashes it to the working square; ``false``): :func:`backends.base.aspect_kept_shape`
+    #: has why and what it measured.
     keep_aspect: bool = True
     #: Decoder upsampling, "nearest" (the source reports') or "bilinear" (no 2-px blocks in ab).
     upsample: str = "nearest"
@@ -366,9 +360,7 @@ class RegressionColorizer(Colorizer):
         "regression", "CNN regressing ab directly (L2) - the baseline of the source reports (Keras)",
         paper="CNN regression of ab with an L2 loss (the baseline of Zhang et al. 2016, Sec. 3)", framework="TensorFlow / Keras",
         options=(
-            Option("keep_aspect", "bool", True, label="regression: keep the photo's shape (off = squashed to the working square)",
-                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are unaffected); off: squashed to the working square first. On 400 hold-out validation photos cut to 3:2 / 4:3 "
-                        "shapes, rebalanced AuC +0.003 for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before)."),  # fmt: skip
+            keep_aspect_option("regression: keep the photo's shape (off = squashed to the working square)", "+0.003"),
         ),
     )
     checkpoint_ext: ClassVar[str] = ".keras"

@@ -58,7 +58,7 @@ from PIL import Image
 
 import backends
 from backends import color
-from backends.base import PROJECT_ROOT
+from backends.base import PROJECT_ROOT, aspect_kept_shape
 from backends.errors import ColorizationError, ImageError, WeightsUnavailable
 from backends.imageio import load_image
 from experiments import provenance
@@ -100,10 +100,7 @@ class Photo:
 
 def truth_shape(h: int, w: int, size: int, keep_aspect: bool = False) -> tuple[int, int]:
     """The evaluated shape of an ``h x w`` photo: ``size x size``, or its longer side at ``size``."""
-    if not keep_aspect:
-        return size, size
-    k = size / max(h, w)
-    return max(1, round(h * k)), max(1, round(w * k))
+    return aspect_kept_shape(h, w, size, 1) if keep_aspect else (size, size)
 
 
 KEEP_ASPECT = "longer side to size, aspect ratio kept, bicubic"
