@@ -192,14 +192,15 @@ class MethodInfo:
         return d
 
 
-def keep_aspect_option(label: str, gain: str) -> Option:
+def keep_aspect_option(label: str, gain: str, measured: str | None = None) -> Option:
     """The ``keep_aspect`` box of a method whose config has it (:func:`backends.base.aspect_kept_shape`):
-    ``label`` as Compare shows it, ``gain`` its measured rebalanced-AuC gain for the help text."""
+    ``label`` as Compare shows it, ``gain`` its measured rebalanced-AuC gain for the help text, or
+    ``measured`` a whole sentence saying what was measured instead."""
+    measured = measured or ("On 400 hold-out validation photos cut to 3:2 / 4:3 shapes, rebalanced AuC "
+                            f"{gain} for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on photos squashed before).")
     return Option("keep_aspect", "bool", True, label=label,
                   help="A non-square photo meets the network undistorted, its longer side at the working size (square photos are "
-                       "unaffected); off: squashed to the working square first. On 400 hold-out validation photos cut to 3:2 / 4:3 "
-                       f"shapes, rebalanced AuC {gain} for keeping the shape (+0.004-0.011 on natural scene photos, about 0 on "
-                       "photos squashed before).")  # fmt: skip
+                       f"unaffected); off: squashed to the working square first. {measured}")  # fmt: skip
 
 
 def info_of(obj: Any) -> MethodInfo | None:

@@ -116,6 +116,21 @@ def test_colour_comes_from_the_reference(model, photo, orange):
     assert not np.array_equal(model.colorize(grey, reference=orange), model.colorize(grey, reference=blue))
 
 
+@needs_vgg
+def test_a_non_square_photo_is_optimised_at_its_own_shape(photo, orange):
+    """keep_aspect (the default): Gatys' optimisation runs on the photo at its own shape, longer side
+    at the working size; off, on the photo squashed to the working square. Either way the output
+    has the photo's size."""
+    wide = grey_of(np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], axis=1)))  # 70 x 180
+    assert [(o.type, o.default) for o in backends.describe("neural_style").options if o.name == "keep_aspect"] == [("bool", True)]
+    for keep, shape in ((True, (16, 32)), (False, (32, 32))):
+        m = NeuralStyleColorizer(NeuralStyleColorizer.Config(**{**FAST, "iterations": 2}, weights=str(VGG), keep_aspect=keep), "cpu")
+        seen, real = [], m.transfer
+        m.transfer = lambda L, ref, real=real, seen=seen: (seen.append(L.shape), real(L, ref))[1]
+        out = m.colorize(wide, reference=orange)
+        assert out.shape == wide.shape and seen == [shape], (keep, seen)
+
+
 # --- automatic reference -----------------------------------------------------------------------------
 
 
