@@ -84,7 +84,8 @@ def aspect_kept_shape(h: int, w: int, size: int, multiple: int = 16) -> tuple[in
     ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple).
 
     Fusion's shape always; classification's, gan's and regression's with ``keep_aspect`` (their
-    default, NOT the papers' code, which squashes every photo to the working square), so a
+    default, NOT the papers' code, which squashes every photo to the working square; neural_style's
+    too, where Gatys et al. optimise at any shape), so a
     non-square photo meets the network undistorted, at the scale a square one does (training crops
     are square cuts, never squashed); a square photo gets the same square either way. Measured on
     400 validation photos outside the tables' and the gate's samples, each cut to 3:2, 2:3, 4:3 or

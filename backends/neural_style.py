@@ -385,7 +385,7 @@ class NeuralStyleColorizer(Colorizer):
         paper="Gatys, Ecker & Bethge, Image Style Transfer Using Convolutional Neural Networks, CVPR 2016", framework="PyTorch",
         reference="optional", speed="slow",
         options=(Option("iterations", "int", 8, 0, 300, 1, label="neural_style L-BFGS iterations at the full working size, after 20 at half size (more: closer to the reference's colours, slower)"),
-                 keep_aspect_option("neural_style: keep the photo's shape (off = squashed to the working square)", "",
+                 keep_aspect_option("neural_style: keep the photo's shape (off = squashed to the working square)",
                                     measured="Gatys et al. optimise at the image's own shape. On 100 hold-out validation photos cut to 3:2 / 4:3 "
                                              "shapes, rebalanced AuC -0.0007 [-0.0038, +0.0024] for keeping it: no measurable difference; "
                                              "a 3:2 photo is optimised on 2/3 of the pixels.")),

@@ -192,7 +192,7 @@ class MethodInfo:
         return d
 
 
-def keep_aspect_option(label: str, gain: str, measured: str | None = None) -> Option:
+def keep_aspect_option(label: str, gain: str = "", measured: str | None = None) -> Option:
     """The ``keep_aspect`` box of a method whose config has it (:func:`backends.base.aspect_kept_shape`):
     ``label`` as Compare shows it, ``gain`` its measured rebalanced-AuC gain for the help text, or
     ``measured`` a whole sentence saying what was measured instead."""
