@@ -425,11 +425,8 @@ class NeuralStyleColorizer(Colorizer):
         #: Optimise a non-square photo at its own shape (longer side ``working_size``, both sides
         #: multiples of 16), as Gatys et al. do - the optimisation runs at any shape; off: squashed
         #: to the working square first (the flow before 2026-12-05). Square photos are unaffected.
-        #: Measured on 100 of the 400 hold-out validation photos (``experiments.train.holdout_photos``)
-        #: cut to 3:2, 2:3, 4:3, 3:4 in turn, automatic references: rebalanced AuC 0.7787 kept against
-        #: 0.7795 squashed (paired -0.0007, 95% bootstrap [-0.0038, +0.0024]; grey 0.8045), the same
-        #: reference picked for 95 of them - no measurable difference; kept for the paper's flow and
-        #: the fewer pixels (a 3:2 photo: 256 x 176 instead of 256 x 256).
+        #: No measurable difference in rebalanced AuC (the option's help; docs/training.md,
+        #: "neural_style's reference gallery"), on fewer pixels.
         keep_aspect: bool = True
         #: VGG19 weights file; empty: the resolver's order (env, hub cache, ../shared/weights).
         weights: str = ""

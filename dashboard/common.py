@@ -506,10 +506,9 @@ def gallery_image(meta: dict, image: str, method: str, progress=None) -> np.ndar
     the photo itself. Cached per photo and model."""
     from experiments import evaluate
 
-    p = eval_photo(meta, image)
-    if p is None:
+    truth = gallery_truth(meta, image)
+    if truth is None:
         return None
-    truth = evaluate.load_truth(p, int(meta.get("size", 256)), evaluate.keeps_aspect(meta))
     if method == "truth":
         return truth
     grey = evaluate.gray_of(truth)
@@ -524,6 +523,7 @@ def gallery_image(meta: dict, image: str, method: str, progress=None) -> np.ndar
 
 
 def gallery_truth(meta: dict, image: str) -> np.ndarray | None:
+    """An evaluated photo as the evaluation saw it (its truth: squashed, or at its own shape)."""
     from experiments import evaluate
 
     p = eval_photo(meta, image)
