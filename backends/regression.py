@@ -71,6 +71,11 @@ class Config:
     lr: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999
+    #: Linear learning-rate decay (the gan's pix2pix policy, not the source reports', which keep
+    #: Adam's rate constant): ``lr`` for ``decay_start`` steps, then falling linearly to 0 over
+    #: ``decay_steps`` more; 0 = off (constant).
+    decay_start: int = 0
+    decay_steps: int = 0
     #: Seed of the weight initialisation.
     seed: int = 0
     #: "scratch" (the plain encoder above, learned) or "squeezenet": the genuine ImageNet SqueezeNet
@@ -110,6 +115,8 @@ class Config:
             raise ValueError(f"huber_delta must be > 0, got {self.huber_delta}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.decay_start < 0 or self.decay_steps < 0:
+            raise ValueError(f"decay_start and decay_steps must be >= 0, got {self.decay_start}, {self.decay_steps}")
         check_encoder(self.encoder)
         if self.upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")
@@ -434,6 +441,13 @@ class RegressionColorizer(Colorizer):
     def eval(self):
         return self
 
+    def lr_at(self, step: int) -> float:
+        """Learning rate before the ``step``-th update (0-based): constant, or the linear decay."""
+        c = self.config
+        if c.decay_steps <= 0 or step < c.decay_start:
+            return c.lr
+        return c.lr * max(0.0, 1.0 - (step - c.decay_start + 1) / (c.decay_steps + 1))
+
     def train_step(self, batch: dict) -> dict[str, float]:
         """One Adam step on ``{"L": N1HW, "ab": N2HW}`` torch tensors (Lab units)."""
         L = np.asarray(batch["L"].numpy(), np.float32).transpose(0, 2, 3, 1)
@@ -442,6 +456,7 @@ class RegressionColorizer(Colorizer):
         if L.shape[1] % m or L.shape[2] % m:
             raise ValueError(f"regression: training crops must be multiples of {m}, got {L.shape[1]} x {L.shape[2]}")
         y = ab / color.AB_SCALE
+        self.optimizer.learning_rate.assign(self.lr_at(self.step))
         with self._tf.device(self._scope):
             out = self._train_fn(self._inputs(L), self._tf.constant(y))
         return {k: float(v) for k, v in out.items()}

@@ -164,6 +164,26 @@ def test_predict_ab_any_size_and_huber_option():
 def test_config_is_checked():
     with pytest.raises(ValueError, match="loss"):
         Config(loss="l1")
+    with pytest.raises(ValueError, match="decay"):
+        Config(decay_steps=-1)
+
+
+def test_linear_decay_reaches_zero_and_a_step_at_zero_changes_nothing():
+    """The optional linear decay: constant, then linearly to 0; Adam takes it before each step, so
+    a step at learning rate 0 leaves every weight as it was."""
+    m = RegressionColorizer(Config(**SMALL, decay_start=3, decay_steps=4), "cpu")
+    lrs = [m.lr_at(s) for s in range(10)]
+    assert lrs[:3] == [SMALL["lr"]] * 3 and all(a > b for a, b in zip(lrs[2:7], lrs[3:7])) and lrs[7] == 0.0 == lrs[9]
+    assert Config().decay_steps == 0  # off unless the config asks
+    m.step = 5
+    m.train_step(batch(0))
+    assert float(m.optimizer.learning_rate) == pytest.approx(m.lr_at(5))
+    m.step = 8
+    before = [w.copy() for w in m.model.get_weights()]
+    m.train_step(batch(1))
+    trainable = {id(v) for v in m.model.trainable_weights}
+    moved = [not np.array_equal(a, b) for a, b, v in zip(before, m.model.get_weights(), m.model.weights) if id(v) in trainable]
+    assert moved and not any(moved)
 
 
 class Other(TorchColorizer):
