@@ -79,6 +79,15 @@ def check_working_size(size) -> int:
     return size
 
 
+def linear_decay_lr(step: int, lr: float, decay_start: int, decay_steps: int) -> float:
+    """Learning rate before the ``step``-th update (0-based) under pix2pix's "linear" policy: ``lr``
+    for ``decay_start`` steps, then falling linearly to 0 over ``decay_steps`` more (0: constant).
+    The gan's schedule, and an option of regression and fusion / koalarization."""
+    if decay_steps <= 0 or step < decay_start:
+        return lr
+    return lr * max(0.0, 1.0 - (step - decay_start + 1) / (decay_steps + 1))
+
+
 def aspect_kept_shape(h: int, w: int, size: int, multiple: int = 16) -> tuple[int, int]:
     """The working shape of an ``h x w`` photo with its aspect ratio kept: the longer side becomes
     ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple).

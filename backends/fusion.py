@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import color
-from .base import TorchColorizer, aspect_kept_shape
+from .base import TorchColorizer, aspect_kept_shape, linear_decay_lr
 from .encoders import (
     CAFFE_MEAN_BGR,
     Fire,
@@ -102,6 +102,10 @@ class FusionConfig:
     #: Learning rate (Adadelta's default 1.0; use ~1e-3 with Adam).
     lr: float = 1.0
     weight_decay: float = 0.0
+    #: Linear learning-rate decay (pix2pix's policy, not the paper's): ``lr`` for ``decay_start``
+    #: steps, then falling linearly to 0 over ``decay_steps`` more; 0 = off (constant).
+    decay_start: int = 0
+    decay_steps: int = 0
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -245,7 +249,14 @@ class FusionColorizer(TorchColorizer):
             self.optims["net"] = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             raise ValueError(f"optimizer must be 'adadelta' or 'adam', got {cfg.optimizer!r}")
+        if cfg.decay_start < 0 or cfg.decay_steps < 0:
+            raise ValueError(f"decay_start and decay_steps must be >= 0, got {cfg.decay_start}, {cfg.decay_steps}")
         self._finish_init()
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate before the ``step``-th update (0-based): constant, or the linear decay."""
+        c = self.config
+        return linear_decay_lr(step, c.lr, c.decay_start, c.decay_steps)
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "auto", **overrides):
@@ -308,6 +319,8 @@ class FusionColorizer(TorchColorizer):
     # -- training ----------------------------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:
         self.train()
+        for g in self.optims["net"].param_groups:
+            g["lr"] = self.lr_at(self.step)
         L = batch["L"].to(self.device, torch.float32)
         ab = batch["ab"].to(self.device, torch.float32)
         label = batch["label"].to(self.device).long().view(-1)

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from . import color
-from .base import TorchColorizer
+from .base import TorchColorizer, linear_decay_lr
 from .encoders import building_from_checkpoint, check_encoder
 from .registry import MethodInfo, Option, keep_aspect_option
 
@@ -375,9 +375,7 @@ class GANColorizer(TorchColorizer):
     def lr_at(self, step: int) -> float:
         """Learning rate before the ``step``-th update (0-based), pix2pix's linear decay policy."""
         c = self.config
-        if c.decay_steps <= 0 or step < c.decay_start:
-            return c.lr
-        return c.lr * max(0.0, 1.0 - (step - c.decay_start + 1) / (c.decay_steps + 1))
+        return linear_decay_lr(step, c.lr, c.decay_start, c.decay_steps)
 
     def train_step(self, batch: dict) -> dict[str, float]:
         c = self.config

@@ -44,7 +44,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import color
-from .base import Colorizer, check_working_size, config_from_dict, resolve_device
+from .base import Colorizer, check_working_size, config_from_dict, linear_decay_lr, resolve_device
 from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
 from .registry import MethodInfo, keep_aspect_option
@@ -444,9 +444,7 @@ class RegressionColorizer(Colorizer):
     def lr_at(self, step: int) -> float:
         """Learning rate before the ``step``-th update (0-based): constant, or the linear decay."""
         c = self.config
-        if c.decay_steps <= 0 or step < c.decay_start:
-            return c.lr
-        return c.lr * max(0.0, 1.0 - (step - c.decay_start + 1) / (c.decay_steps + 1))
+        return linear_decay_lr(step, c.lr, c.decay_start, c.decay_steps)
 
     def train_step(self, batch: dict) -> dict[str, float]:
         """One Adam step on ``{"L": N1HW, "ab": N2HW}`` torch tensors (Lab units)."""

@@ -110,6 +110,26 @@ def test_alpha_weights_the_classification_term():
     assert out["loss_cls"] == 0.0 and out["loss"] == pytest.approx(out["loss_mse"])
 
 
+def test_linear_decay_option_reaches_zero_and_a_step_at_zero_changes_nothing():
+    """The optional linear decay (off by default): Adam takes it before each step, so a step at
+    learning rate 0 leaves every trainable weight as it was."""
+    assert FusionConfig().decay_steps == 0
+    with pytest.raises(ValueError, match="decay"):
+        FusionColorizer(FusionConfig(**TINY, decay_start=-1), "cpu")
+    torch.manual_seed(0)
+    batch = {"L": torch.rand(2, 1, 32, 32) * 100, "ab": torch.randn(2, 2, 32, 32) * 20, "label": torch.tensor([0, 1])}
+    m = FusionColorizer(FusionConfig(**TINY, decay_start=3, decay_steps=4), "cpu")
+    assert [m.lr_at(s) for s in (0, 2, 3, 6, 7, 9)] == pytest.approx([3e-3, 3e-3, 2.4e-3, 0.6e-3, 0.0, 0.0])
+    m.step = 4
+    m.train_step(batch)
+    assert m.optims["net"].param_groups[0]["lr"] == pytest.approx(m.lr_at(4))
+    m.step = 7
+    before = [p.detach().clone() for p in m.nets["net"].parameters() if p.requires_grad]
+    m.train_step(batch)
+    after = [p for p in m.nets["net"].parameters() if p.requires_grad]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+
+
 # --- inference ---------------------------------------------------------------------------------
 
 
