@@ -26,3 +26,13 @@ def test_a_continued_run_shows_its_parents_crops_then_its_own(tmp_path, monkeypa
     gone = meta([[200000, 160, 12]], {"run": "deleted", "images_seen": 300000})
     assert crops_of(gone) == ["64 px (batch 32)", "160 px (batch 12) from 200,000 images"]
     assert crops_of(meta([])) == ["64 px (batch 32)"]
+
+
+def test_the_card_says_when_the_learning_rate_decayed():
+    """A learning-rate decay outside the paper is a deviation the card names; the gan's is pix2pix's own."""
+    from experiments.modelcard import variant
+
+    decayed = {"model": {"encoder": "squeezenet", "global_branch": "learned", "decay_start": 12500, "decay_steps": 3334}}
+    assert "decayed linearly to 0 over steps 12,500-15,834" in variant("fusion", decayed)
+    assert "decayed" not in variant("fusion", {"model": {"encoder": "squeezenet", "global_branch": "learned"}})
+    assert "decayed" not in variant("gan", {"model": {"decay_start": 6250, "decay_steps": 6250}})
