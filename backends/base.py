@@ -88,6 +88,12 @@ def linear_decay_lr(step: int, lr: float, decay_start: int, decay_steps: int) ->
     return lr * max(0.0, 1.0 - (step - decay_start + 1) / (decay_steps + 1))
 
 
+def check_linear_decay(decay_start: int, decay_steps: int) -> None:
+    """A config's :func:`linear_decay_lr` settings, checked where the config is."""
+    if decay_start < 0 or decay_steps < 0:
+        raise ValueError(f"decay_start and decay_steps must be >= 0, got {decay_start}, {decay_steps}")
+
+
 def aspect_kept_shape(h: int, w: int, size: int, multiple: int = 16) -> tuple[int, int]:
     """The working shape of an ``h x w`` photo with its aspect ratio kept: the longer side becomes
     ``size``, both sides rounded to multiples of ``multiple`` (at least one multiple).

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import color
-from .base import TorchColorizer, aspect_kept_shape, linear_decay_lr
+from .base import TorchColorizer, aspect_kept_shape, check_linear_decay, linear_decay_lr
 from .encoders import (
     CAFFE_MEAN_BGR,
     Fire,
@@ -249,8 +249,7 @@ class FusionColorizer(TorchColorizer):
             self.optims["net"] = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             raise ValueError(f"optimizer must be 'adadelta' or 'adam', got {cfg.optimizer!r}")
-        if cfg.decay_start < 0 or cfg.decay_steps < 0:
-            raise ValueError(f"decay_start and decay_steps must be >= 0, got {cfg.decay_start}, {cfg.decay_steps}")
+        check_linear_decay(cfg.decay_start, cfg.decay_steps)
         self._finish_init()
 
     def lr_at(self, step: int) -> float:

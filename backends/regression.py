@@ -44,7 +44,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import color
-from .base import Colorizer, check_working_size, config_from_dict, linear_decay_lr, resolve_device
+from .base import Colorizer, check_linear_decay, check_working_size, config_from_dict, linear_decay_lr, resolve_device
 from .encoders import SqueezeNetFeatures, building_from_checkpoint, check_encoder, from_checkpoint_active, grey_srgb
 from .errors import BackendUnavailable, CheckpointError
 from .registry import MethodInfo, keep_aspect_option
@@ -115,8 +115,7 @@ class Config:
             raise ValueError(f"huber_delta must be > 0, got {self.huber_delta}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.decay_start < 0 or self.decay_steps < 0:
-            raise ValueError(f"decay_start and decay_steps must be >= 0, got {self.decay_start}, {self.decay_steps}")
+        check_linear_decay(self.decay_start, self.decay_steps)
         check_encoder(self.encoder)
         if self.upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")

@@ -63,9 +63,9 @@ def variant(method: str, config: dict) -> str:
     if method == "gan" and enc == "squeezenet" and model.get("ngf_decoder", 16) != 16:
         w = int(model["ngf_decoder"])
         parts.append(f"decoder widths from {w} (ngf_decoder; the first runs' 16, the paper's U-Net 64)")
-    if method != "gan" and int(model.get("decay_steps") or 0) > 0:  # the gan's decay is pix2pix's own
-        parts.append(f"learning rate decayed linearly to 0 over steps {int(model.get('decay_start') or 0):,}-"
-                     f"{int(model.get('decay_start') or 0) + int(model['decay_steps']):,} (pix2pix's policy; not in the paper)")  # fmt: skip
+    start, steps = int(model.get("decay_start") or 0), int(model.get("decay_steps") or 0)
+    if method != "gan" and steps > 0:  # the gan's decay is pix2pix's own
+        parts.append(f"learning rate decayed linearly to 0 over steps {start:,}-{start + steps:,} (pix2pix's policy; not in the paper)")
     if model.get("prior_correction"):
         parts.append(f"decoding: rebalancing weights^{model['prior_correction']:g} divided out before the annealed mean (not in the paper)")
     if method in ("classification", "gan", "regression") and model.get("keep_aspect", True):
