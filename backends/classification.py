@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import color
-from .base import PROJECT_ROOT, TorchColorizer
+from .base import PROJECT_ROOT, TorchColorizer, check_linear_decay, linear_decay_lr
 from .encoders import check_encoder
 from .registry import MethodInfo, Option, keep_aspect_option
 
@@ -94,6 +94,10 @@ class Config:
     #: (the paper lowered it to 1e-5 and 3e-6 when the loss plateaued).
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 1 / 3
+    #: Linear decay to 0 on top of the steps (pix2pix's policy, not the paper's): the stepped rate
+    #: for ``decay_start`` steps, then scaled linearly down to 0 over ``decay_steps`` more; 0 = off.
+    decay_start: int = 0
+    decay_steps: int = 0
 
     def __post_init__(self):
         if len(self.widths) != 4 or min(self.widths) < 1:
@@ -109,11 +113,13 @@ class Config:
             raise ValueError(f"prior_correction must be in [0, 1], got {self.prior_correction}")
         if not 0.0 <= self.lam <= 1.0:
             raise ValueError(f"lam must be in [0, 1], got {self.lam}")
+        check_linear_decay(self.decay_start, self.decay_steps)
 
 
-def lr_at(step: int, base: float, milestones: list[int], gamma: float) -> float:
-    """Step-decayed learning rate at ``step`` (0-based count of steps already taken)."""
-    return base * gamma ** sum(step >= m for m in milestones)
+def lr_at(step: int, base: float, milestones: list[int], gamma: float, decay_start: int = 0, decay_steps: int = 0) -> float:
+    """Step-decayed learning rate at ``step`` (0-based count of steps already taken), scaled by the
+    optional linear decay to 0 (:func:`backends.base.linear_decay_lr`; ``decay_steps`` 0: off)."""
+    return linear_decay_lr(step, base * gamma ** sum(step >= m for m in milestones), decay_start, decay_steps)
 
 
 def block(cin, cout, n, stride=1, dilation=1, norm=True):
@@ -310,7 +316,7 @@ class ClassificationColorizer(TorchColorizer):
 
         c = self.config
         for g in self.optims["adam"].param_groups:
-            g["lr"] = lr_at(self.step, c.lr, c.lr_milestones, c.lr_gamma)
+            g["lr"] = lr_at(self.step, c.lr, c.lr_milestones, c.lr_gamma, c.decay_start, c.decay_steps)
         L = batch["L"].to(self.device, torch.float32)
         ab = batch["ab"].to(self.device, torch.float32)
         with self.train_autocast():

@@ -139,6 +139,25 @@ def test_lr_schedule_steps_down():
     assert lr_at(25, 3e-4, [10, 20], 0.1) == pytest.approx(3e-6)
 
 
+def test_linear_decay_option_takes_the_stepped_rate_to_zero():
+    """The optional linear decay scales the stepped rate down to 0 (off by default); Adam takes it
+    before each step, so a step at rate 0 leaves every trainable weight as it was."""
+    assert Config().decay_steps == 0
+    with pytest.raises(ValueError, match="decay"):
+        Config(decay_steps=-1)
+    assert [lr_at(s, 9e-4, [2], 1 / 3, 3, 4) for s in (0, 2, 3, 6, 7, 9)] == pytest.approx([9e-4, 3e-4, 2.4e-4, 0.6e-4, 0.0, 0.0])
+    torch.manual_seed(0)
+    m = ClassificationColorizer(Config(**SMALL, decay_start=1, decay_steps=2), "cpu")
+    batch = {"L": torch.rand(2, 1, 32, 32) * 100, "ab": torch.randn(2, 2, 32, 32) * 20}
+    m.step = 1
+    m.train_step(batch)
+    assert m.optims["adam"].param_groups[0]["lr"] == pytest.approx(2e-3)
+    m.step = 3
+    before = [p.detach().clone() for p in m.nets["net"].parameters() if p.requires_grad]
+    m.train_step(batch)
+    assert all(torch.equal(a, b) for a, b in zip(before, (p for p in m.nets["net"].parameters() if p.requires_grad)))
+
+
 def test_resumed_run_continues_its_loss_log(tiny_config):
     raw = tiny_config("classification", steps=10, model=SMALL, checkpoint_every=5)
     run = train(load_config(raw=raw), "cpu", progress=False)
