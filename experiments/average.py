@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-photos", type=int, default=200, help="validation photos of the ship gate (the training runs' 200)")
     p.add_argument("--min-margin", type=float, default=0.0, help="ship only when the gate gain is at least this (the README's rule: 0.001)")
     p.add_argument("--holdout", type=int, default=0, help="and only when it also wins on this many other validation photos (the rule: 400)")
+    p.add_argument("--guard", help="and not when significantly worse, photo by photo, on these photos (the rule: ../shared/data/test)")
     p.add_argument("--gate-only", action="store_true", help="score it and the shipped model as --ship-if-better would, and ship nothing")
     args = p.parse_args(argv)
     try:
@@ -134,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.gate_only:
             from experiments.train import score_against_shipped
 
-            for name, r in score_against_shipped(model, args.val_photos, holdout=args.holdout).items():
+            for name, r in score_against_shipped(model, args.val_photos, holdout=args.holdout, guard=args.guard).items():
+                if name == "guard":
+                    mean, lo, hi = r["auc_rebal_diff"]
+                    print(f"{args.method}: average - shipped {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] per photo on {r['photos']} photos of {r['data']}")
+                    continue
                 where = f"the gate's {r['photos']}" if name == "gate" else f"{r['photos']} other"
                 shipped = "nothing shipped" if r["shipped"] is None else f"shipped {r['shipped']:.4f} ({r['candidate'] - r['shipped']:+.4f})"
                 print(f"{args.method}: average {r['candidate']:.4f}, {shipped} on {where} validation photos")
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             from experiments.train import ship_model
 
             run = f"results/runs/{meta['run']}" if meta.get("run") else "checkpoints"
-            dst = ship_model(model, meta, run, True, args.val_photos, min_margin=args.min_margin, holdout=args.holdout)  # "averaged" in the meta says how
+            dst = ship_model(model, meta, run, True, args.val_photos, min_margin=args.min_margin, holdout=args.holdout, guard=args.guard)  # "averaged" in the meta says how
             print(f"shipped {dst}" if dst else "not shipped: the shipped model scores as high or higher")
     except (ColorizationError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ Back here, ``python -m experiments.device_import DIR`` unpacks every ``*.tar.gz`
 keeps its model as ``model.pt`` + ``model.json`` (committed: an additional checkpoint with its
 provenance, ``--checkpoint results/runs/<run>/model.pt``), and ships each run's model when it beats the
 shipped one on the fixed validation photos - the originals, not the pack's re-encoded copies - by at
-least ``--min-margin`` (0.001) and on 400 other validation photos too (``--holdout``): the README's
+least ``--min-margin`` (0.001) and on 400 other validation photos too (``--holdout``), and not significantly worse photo by photo on ``--guard`` (../shared/data/test): the README's
 rule for candidates shipped by hand (``experiments.train.ship``). The shipped model card
 keeps the run's provenance plus ``device_pack`` (what the device trained on).
 ``--no-ship`` only unpacks; a run folder that already holds a run is never merged into (the same
@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-ship", action="store_true", help="unpack only")
     p.add_argument("--min-margin", type=float, default=0.001, help="ship only with at least this gate gain (the README's rule; default 0.001)")
     p.add_argument("--holdout", type=int, default=400, help="and a win on this many other validation photos too (default 400; 0: gate only)")
+    p.add_argument("--guard", default="../shared/data/test",
+                   help="and no significant loss, photo by photo, on these photos (default ../shared/data/test; '' : none)")
     p.add_argument("--force", action="store_true", help="replace a run folder that already holds another run")
     args = p.parse_args(argv)
     try:
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             meta = json.loads((run_dir / "best.json").read_text())
             print(f"{a.name} -> {run_dir}: {meta.get('method')}, {meta.get('images_seen')} images, {meta.get('hardware')}")
             if not args.no_ship:
-                dst = ship(run_dir, meta["method"], if_better=True, min_margin=args.min_margin, holdout=args.holdout)
+                dst = ship(run_dir, meta["method"], if_better=True, min_margin=args.min_margin, holdout=args.holdout, guard=args.guard or None)
                 print(f"shipped {dst}" if dst else f"{meta['method']}: not shipped (it does not beat the shipped model by the rule)")
         return 1 if failed else 0
     except ColorizationError as exc:

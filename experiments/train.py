@@ -267,28 +267,74 @@ def validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int = 1
             torch.set_num_threads(count)
 
 
-def _validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int) -> dict:
+def _photo_metrics(method, photos: list[tuple[np.ndarray, str]], chunk: int):
+    """Each photo's :func:`experiments.metrics.pixel_metrics` under the full colorize flow (grey input)."""
     import torch
 
     from experiments.evaluate import gray_of
     from experiments.metrics import pixel_metrics
 
-    sums = {"val_auc_rebal": 0.0, "val_auc": 0.0, "val_colorfulness": 0.0, "val_colorfulness_truth": 0.0}
     for i in range(0, len(photos), chunk):
         part = [rgb for rgb, _ in photos[i : i + chunk]]
         outs = method.colorize_batch([gray_of(rgb) for rgb in part])
         for out, truth in zip(outs, part):
             x = torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255
             y = torch.from_numpy(truth).permute(2, 0, 1)[None].float() / 255
-            m = pixel_metrics(x, y)
-            sums["val_auc_rebal"] += float(m["auc_rebal"][0])
-            sums["val_auc"] += float(m["auc"][0])
-            sums["val_colorfulness"] += float(m["colorfulness"][0])
-            sums["val_colorfulness_truth"] += float(m["colorfulness"][0] - m["colorfulness_diff"][0])
+            yield pixel_metrics(x, y)
+
+
+def _validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int) -> dict:
+    sums = {"val_auc_rebal": 0.0, "val_auc": 0.0, "val_colorfulness": 0.0, "val_colorfulness_truth": 0.0}
+    for m in _photo_metrics(method, photos, chunk):
+        sums["val_auc_rebal"] += float(m["auc_rebal"][0])
+        sums["val_auc"] += float(m["auc"][0])
+        sums["val_colorfulness"] += float(m["colorfulness"][0])
+        sums["val_colorfulness_truth"] += float(m["colorfulness"][0] - m["colorfulness_diff"][0])
     n = len(photos)
     out = {k: v / n for k, v in sums.items()}
     out["val_colorfulness_ratio"] = out.pop("val_colorfulness") / max(out.pop("val_colorfulness_truth"), 1e-6)
     return out
+
+
+def auc_rebal_each(method, photos: list[tuple[np.ndarray, str]], chunk: int = 16) -> np.ndarray:
+    """Each photo's rebalanced AuC under the full colorize flow (grey input): the paired scores of
+    the ship rule's out-of-distribution guard (:func:`ship_model`'s ``guard``)."""
+    import torch
+
+    count = torch.get_num_threads()
+    try:
+        return np.array([float(m["auc_rebal"][0]) for m in _photo_metrics(method, photos, chunk)])
+    finally:
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+
+
+def guard_photos(root: Path) -> list[tuple[np.ndarray, str]]:
+    """Every photo under ``root`` (RGB at its stored size; e.g. ../shared/data/test, whose subjects
+    the training data does not have) with its path below ``root``."""
+    from backends.imageio import load_image
+    from experiments.evaluate import scan_photos
+
+    return [(load_image(p.path, mode="rgb"), str(Path(p.path).relative_to(root))) for p in scan_photos(root)]
+
+
+def paired_interval(diff: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of per-photo differences and its 95% bootstrap interval (photos resampled)."""
+    diff = np.asarray(diff, np.float64)
+    if diff.size == 0:
+        return 0.0, 0.0, 0.0
+    means = np.random.default_rng(seed).choice(diff, (n, diff.size)).mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(lo), float(hi)
+
+
+def guard_verdict(candidate, shipped, root: Path) -> dict:
+    """The out-of-distribution guard: ``candidate`` against ``shipped`` photo by photo on the photos
+    under ``root``; ``passed`` is False only when the whole 95% interval of the difference in
+    rebalanced AuC is below 0 (a significant loss there) - a veto, never a reason to ship."""
+    photos = guard_photos(root)
+    mean, lo, hi = paired_interval(auc_rebal_each(candidate, photos) - auc_rebal_each(shipped, photos))
+    return {"data": str(root), "photos": len(photos), "auc_rebal_diff": [round(mean, 5), round(lo, 5), round(hi, 5)], "passed": hi >= 0}
 
 
 class _Grey:
@@ -597,7 +643,7 @@ def best_score(run_dir: Path) -> float:
 
 
 def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: int = 200, seed: int = 0, min_margin: float = 0.0,
-         holdout: int = 0) -> Path | None:  # fmt: skip
+         holdout: int = 0, guard: str | Path | None = None) -> Path | None:  # fmt: skip
     """Copy a run's best checkpoint on the validation photos (``best.<ext>``; else its latest) to
     results/checkpoints/<method>.<ext> (half precision) with provenance.
 
@@ -609,10 +655,10 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     use_best = best.exists() and (run_dir / "best.json").exists()  # the run's best on the validation photos
     src = best if use_best else run_dir / f"checkpoint{cls.checkpoint_ext}"
     meta = json.loads((run_dir / ("best.json" if use_best else "checkpoint.json")).read_text())
-    return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed, min_margin, holdout)
+    return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed, min_margin, holdout, guard)
 
 
-def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: int = 0) -> dict:
+def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: int = 0, guard: str | Path | None = None) -> dict:
     """What the ship gate would see, shipping nothing: ``model``'s and the shipped model's mean
     rebalanced AuC on the fixed validation photos and, with ``holdout``, on that many other
     validation photos (:func:`holdout_photos`) - for a candidate not due to ship yet (a run's
@@ -634,18 +680,23 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
     sets = {"gate": validation_photos(root, val_photos, seed)}
     if holdout:
         sets["holdout"] = holdout_photos(root, holdout, val_photos, gate_seed=seed)
-    return {name: {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
-                   "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}
-            for name, photos in sets.items()}  # fmt: skip
+    out = {name: {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
+                  "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}
+           for name, photos in sets.items()}  # fmt: skip
+    if guard and shipped is not None:
+        out["guard"] = guard_verdict(model, shipped, project_path(guard))
+    return out
 
 
 def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0,
-               min_margin: float = 0.0, holdout: int = 0) -> Path | None:  # fmt: skip
+               min_margin: float = 0.0, holdout: int = 0, guard: str | Path | None = None) -> Path | None:  # fmt: skip
     """Write ``model`` (half precision) and its provenance ``meta`` as results/checkpoints/<method>.*;
     with ``if_better`` only when it beats the shipped model on the fixed validation photos
     (:func:`ship`; :mod:`experiments.average` ships averaged weights through it too) - by at least
     ``min_margin`` of rebalanced AuC, and, with ``holdout``, on that many other validation photos
-    too (:func:`holdout_photos`): the README's rule for candidates picked by hand."""
+    too (:func:`holdout_photos`): the README's rule for candidates picked by hand. With ``guard`` (a
+    folder of photos, the rule's ../shared/data/test), not when it loses there significantly
+    (:func:`guard_verdict`: the per-photo difference's 95% interval wholly below 0)."""
     cls = type(model)
     method_name = cls.name
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
@@ -674,6 +725,16 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
             gate["ship_gate"]["holdout"] = {"photos": len(others), "val_auc_rebal": round(h_new, 5), "replaced_val_auc_rebal": round(h_old, 5)}
             print(f"ship gate {method_name}: candidate {h_new:.4f} vs shipped {h_old:.4f} on {len(others)} other validation photos", file=sys.stderr)
             if h_new <= h_old:
+                tmp.unlink(missing_ok=True)
+                return None
+        if guard and shipped is not None:
+            verdict = guard_verdict(candidate, shipped, project_path(guard))
+            gate["ship_gate"]["guard"] = {k: v for k, v in verdict.items() if k != "passed"}
+            mean, lo, hi = verdict["auc_rebal_diff"]
+            print(f"ship gate {method_name}: candidate - shipped {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] per photo on {verdict['photos']} photos of {guard}",
+                  file=sys.stderr)  # fmt: skip
+            if not verdict["passed"]:
+                print(f"ship gate {method_name}: significantly worse on {guard}: not shipped", file=sys.stderr)
                 tmp.unlink(missing_ok=True)
                 return None
     os.replace(tmp, dst)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 import experiments.train as T
@@ -59,6 +60,23 @@ def test_best_checkpoint_is_the_top_validation_row_and_is_what_ships(tiny_config
     gate = json.loads(dst.with_suffix(".json").read_text())["ship_gate"]
     assert gate["val_auc_rebal"] == 0.802 and gate["holdout"] == {"photos": 0, "val_auc_rebal": 0.82, "replaced_val_auc_rebal": 0.815}
     assert not list((tmp_path / "shipped").glob(".candidate-*"))
+    # the out-of-distribution guard: a candidate that wins on the validation photos but loses photo
+    # by photo on the guard's (its interval wholly below 0) is not shipped; a mixed result is
+    monkeypatch.setattr(T, "guard_photos", lambda root: [(None, f"p{i}") for i in range(40)])
+    each = {}
+    monkeypatch.setattr(T, "auc_rebal_each", lambda model, photos: each.pop(0) if 0 in each else each.pop(1))
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.8, 0.85, 40)
+    before = dst.read_bytes()
+    scores(0.803, 0.802, 0.821, 0.82)
+    each.update({0: base - 0.005 + rng.normal(0, 0.002, 40), 1: base})
+    assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400, guard="../shared/data/test") is None
+    assert dst.read_bytes() == before and "significantly worse" in capsys.readouterr().err
+    scores(0.803, 0.802, 0.821, 0.82)
+    each.update({0: base + rng.normal(0, 0.01, 40), 1: base})
+    assert T.ship(run, "classification", if_better=True, min_margin=0.001, holdout=400, guard="../shared/data/test") == dst
+    guard = json.loads(dst.with_suffix(".json").read_text())["ship_gate"]["guard"]
+    assert guard["photos"] == 40 and guard["auc_rebal_diff"][1] < 0 < guard["auc_rebal_diff"][2]
     monkeypatch.setattr(T, "validate_photos", lambda model, photos: {"val_auc_rebal": 0.8})
 
     # a fresh start forgets the old run's best
@@ -78,3 +96,13 @@ def test_holdout_photos_are_outside_the_gate_and_the_tables(tiny_config):
     assert len(names) == len(set(names)) == n - len(gate | table) > 0
     assert not set(names) & (gate | table)
     assert T.holdout_photos(root, n=100, gate=2, table=2)[0][1] == names[0]  # fixed: the same photos every time
+
+
+def test_paired_interval_brackets_the_mean_difference():
+    from experiments.train import paired_interval
+
+    d = np.random.default_rng(1).normal(-0.005, 0.01, 91)
+    mean, lo, hi = paired_interval(d)
+    assert mean == pytest.approx(d.mean()) and lo < mean < hi
+    assert hi - lo == pytest.approx(2 * 1.96 * d.std() / np.sqrt(91), rel=0.2)  # the normal approximation's width
+    assert paired_interval(np.full(10, -0.01))[2] < 0  # a loss on every photo is significant
