@@ -14,6 +14,7 @@ Multi-GPU: ``torchrun --nproc_per_node N -m experiments.train --config ...`` (Py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -255,13 +256,20 @@ def holdout_photos(root: Path, n: int = 400, gate: int = 200, table: int = 500, 
 def validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int = 16) -> dict:
     """The full colorize flow on the fixed validation photos (grey input): mean rebalanced AuC,
     AuC and colourfulness ratio to the truth - the learning curves the Training page compares."""
-    import torch
-
     if not photos:
         return {}
-    count = torch.get_num_threads()  # training goes on with its own count, whatever colorize fitted it to
-    try:
+    with _thread_count_kept():
         return _validate_photos(method, photos, chunk)
+
+
+@contextlib.contextmanager
+def _thread_count_kept():
+    """Training goes on with its own PyTorch thread count, whatever colorize fitted it to inside."""
+    import torch
+
+    count = torch.get_num_threads()
+    try:
+        yield
     finally:
         if torch.get_num_threads() != count:
             torch.set_num_threads(count)
@@ -299,14 +307,8 @@ def _validate_photos(method, photos: list[tuple[np.ndarray, str]], chunk: int) -
 def auc_rebal_each(method, photos: list[tuple[np.ndarray, str]], chunk: int = 16) -> np.ndarray:
     """Each photo's rebalanced AuC under the full colorize flow (grey input): the paired scores of
     the ship rule's out-of-distribution guard (:func:`ship_model`'s ``guard``)."""
-    import torch
-
-    count = torch.get_num_threads()
-    try:
+    with _thread_count_kept():
         return np.array([float(m["auc_rebal"][0]) for m in _photo_metrics(method, photos, chunk)])
-    finally:
-        if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
 
 
 def guard_photos(root: Path) -> list[tuple[np.ndarray, str]]:
