@@ -320,23 +320,15 @@ def guard_photos(root: Path) -> list[tuple[np.ndarray, str]]:
     return [(load_image(p.path, mode="rgb"), str(Path(p.path).relative_to(root))) for p in scan_photos(root)]
 
 
-def paired_interval(diff: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of per-photo differences and its 95% bootstrap interval (photos resampled)."""
-    diff = np.asarray(diff, np.float64)
-    if diff.size == 0:
-        return 0.0, 0.0, 0.0
-    means = np.random.default_rng(seed).choice(diff, (n, diff.size)).mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(lo), float(hi)
-
-
 def guard_verdict(candidate, shipped, root: Path) -> dict:
     """The out-of-distribution guard: ``candidate`` against ``shipped`` photo by photo on the photos
     under ``root``; ``passed`` is False only when the whole 95% interval of the difference in
     rebalanced AuC is below 0 (a significant loss there) - a veto, never a reason to ship."""
+    from experiments.metrics import bootstrap_ci
+
     photos = guard_photos(root)
-    mean, lo, hi = paired_interval(auc_rebal_each(candidate, photos) - auc_rebal_each(shipped, photos))
-    return {"data": str(root), "photos": len(photos), "auc_rebal_diff": [round(mean, 5), round(lo, 5), round(hi, 5)], "passed": hi >= 0}
+    mean, lo, hi, _ = bootstrap_ci(auc_rebal_each(candidate, photos) - auc_rebal_each(shipped, photos), n_resamples=2000)
+    return {"data": str(root), "photos": len(photos), "auc_rebal_diff": [round(mean, 5), round(lo, 5), round(hi, 5)], "passed": not hi < 0}
 
 
 class _Grey:

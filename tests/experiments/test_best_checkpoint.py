@@ -98,8 +98,11 @@ def test_holdout_photos_are_outside_the_gate_and_the_tables(tiny_config):
     assert T.holdout_photos(root, n=100, gate=2, table=2)[0][1] == names[0]  # fixed: the same photos every time
 
 
-def test_paired_interval_brackets_the_mean_difference():
-    from experiments.train import paired_interval
+def test_guard_interval_brackets_the_mean_difference():
+    from experiments.metrics import bootstrap_ci
+
+    def paired_interval(d):  # the guard's interval (experiments.train.guard_verdict)
+        return bootstrap_ci(d, n_resamples=2000)[:3]
 
     d = np.random.default_rng(1).normal(-0.005, 0.01, 91)
     mean, lo, hi = paired_interval(d)
