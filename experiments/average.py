@@ -18,6 +18,8 @@ are averaged, integer buffers taken from the last checkpoint.
         ed7a256:results/runs/fusion-squeezenet/resume.pt results/runs/fusion-squeezenet/resume.pt
     python -m experiments.average --method fusion ... --ship-if-better   # gate, then ship
     python -m experiments.average --method gan ... --gate-only --holdout 400   # the gate's numbers only
+    python -m experiments.average --method regression results/runs/R/snapshots/images_0300008.keras \\
+        --gate-only --holdout 400 --guard ../shared/data/test   # one checkpoint: scored as it is
 """
 
 from __future__ import annotations
@@ -73,9 +75,11 @@ def average_arrays(all_arrays: list[dict[str, np.ndarray]], names: list[str]) ->
 
 
 def average(method: str, sources: list[str], device: str = "cpu"):
-    """(model holding the averaged weights, provenance meta) of the checkpoints ``sources``."""
-    if len(sources) < 2:
-        raise ValueError("averaging needs at least two checkpoints")
+    """(model holding the averaged weights, provenance meta) of the checkpoints ``sources``; one
+    source is that checkpoint as it is (its own provenance, nothing "averaged"), so a run's single
+    best checkpoint goes through the same rule - gate, hold-out, guard - as a mean of several."""
+    if not sources:
+        raise ValueError("no checkpoints given")
     cls = backends.method_class(method)
     with tempfile.TemporaryDirectory(prefix="average-") as d:
         models, metas = [], []
@@ -84,6 +88,8 @@ def average(method: str, sources: list[str], device: str = "cpu"):
             model = cls.from_checkpoint(path, device=device)  # read once: weights and provenance
             metas.append(model.checkpoint_meta)
             models.append(model)
+    if len(models) == 1:
+        return models[0], dict(metas[0])
     configs = [json.dumps(_net_config(m), sort_keys=True, default=str) for m in models]
     for spec, c in zip(sources[1:], configs[1:]):
         if c != configs[0]:
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--guard", help="and not when significantly worse, photo by photo, on these photos (the rule: ../shared/data/test)")
     p.add_argument("--gate-only", action="store_true", help="score it and the shipped model as --ship-if-better would, and ship nothing")
     args = p.parse_args(argv)
+    what = "average" if len(args.checkpoints) > 1 else "candidate"
     try:
         model, meta = average(args.method, args.checkpoints)
         if args.out:
@@ -138,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, r in score_against_shipped(model, args.val_photos, holdout=args.holdout, guard=args.guard).items():
                 if name == "guard":
                     mean, lo, hi = r["auc_rebal_diff"]
-                    print(f"{args.method}: average - shipped {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] per photo on {r['photos']} photos of {r['data']}")
+                    print(f"{args.method}: {what} - shipped {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] per photo on {r['photos']} photos of {r['data']}")
                     continue
                 where = f"the gate's {r['photos']}" if name == "gate" else f"{r['photos']} other"
                 shipped = "nothing shipped" if r["shipped"] is None else f"shipped {r['shipped']:.4f} ({r['candidate'] - r['shipped']:+.4f})"
-                print(f"{args.method}: average {r['candidate']:.4f}, {shipped} on {where} validation photos")
+                print(f"{args.method}: {what} {r['candidate']:.4f}, {shipped} on {where} validation photos")
         elif args.ship_if_better:
             from experiments.train import ship_model
 

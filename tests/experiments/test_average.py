@@ -84,8 +84,30 @@ def test_refuses_other_networks_other_methods_and_missing_files(tmp_path, capsys
     assert "not 'gan'" in capsys.readouterr().err
     assert average.main(["--method", "fusion", str(a), str(tmp_path / "nope.pt")]) == 2
     assert "nope.pt: checkpoint not found" in capsys.readouterr().err
-    assert average.main(["--method", "fusion", str(a)]) == 2
-    assert "at least two" in capsys.readouterr().err
+
+
+
+def test_one_checkpoint_is_scored_by_the_rule_as_it_is(tmp_path, monkeypatch, capsys):
+    """A run's single best checkpoint goes through the same gate as a mean of several: its own
+    weights and provenance, nothing "averaged" in what would ship, and "candidate" in the output."""
+    import experiments.train as T
+
+    paths = trained_checkpoints(tmp_path, lambda: FusionColorizer(FusionConfig(**TINY), "cpu"), fusion_batch, [1, 2], ".pt")
+    model, meta = average.average("fusion", [str(paths[1])])
+    ref = FusionColorizer.from_checkpoint(paths[1], "cpu").weight_arrays()
+    assert all(np.array_equal(model.weight_arrays()[k], ref[k]) for k in ref)
+    assert "averaged" not in meta and meta["images_seen"] == 200
+
+    shipped_dir = tmp_path / "shipped"
+    shipped_dir.mkdir()
+    (shipped_dir / "fusion.pt").write_bytes(paths[0].read_bytes())
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", shipped_dir)
+    photos = [(np.random.default_rng(i).integers(0, 256, (40, 48, 3), dtype=np.uint8), f"g{i}.png") for i in range(3)]
+    monkeypatch.setattr(T, "validation_photos", lambda root, n, seed=0: photos[:n])
+    assert average.main(["--method", "fusion", str(paths[1]), "--gate-only", "--val-photos", "3"]) == 0
+    assert capsys.readouterr().out.startswith("fusion: candidate ")
+    with pytest.raises(ValueError, match="no checkpoints"):
+        average.average("fusion", [])
 
 
 def test_committed_checkpoints_are_read_from_git(tmp_path):
