@@ -18,6 +18,8 @@ are averaged, integer buffers taken from the last checkpoint.
         ed7a256:results/runs/fusion-squeezenet/resume.pt results/runs/fusion-squeezenet/resume.pt
     python -m experiments.average --method fusion ... --ship-if-better   # gate, then ship
     python -m experiments.average --method gan ... --gate-only --holdout 400   # the gate's numbers only
+    python -m experiments.average --method gan ... --ship-at-budget --holdout 400 --guard ../shared/data/test
+        # the equal-budget rule: ships it, the numbers against the replaced model in its card
     python -m experiments.average --method regression results/runs/R/snapshots/images_0300008.keras \\
         --gate-only --holdout 400 --guard ../shared/data/test   # one checkpoint: scored as it is
 """
@@ -132,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--holdout", type=int, default=0, help="and only when it also wins on this many other validation photos (the rule: 400)")
     p.add_argument("--guard", help="and not when significantly worse, photo by photo, on these photos (the rule: ../shared/data/test)")
     p.add_argument("--gate-only", action="store_true", help="score it and the shipped model as --ship-if-better would, and ship nothing")
+    p.add_argument("--ship-at-budget", action="store_true",
+                   help="ship it whatever the gate says (the README's equal-budget rule), with the gate's numbers against the model it replaces in its card")  # fmt: skip
     args = p.parse_args(argv)
     what = "average" if len(args.checkpoints) > 1 else "candidate"
     try:
@@ -150,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                 where = f"the gate's {r['photos']}" if name == "gate" else f"{r['photos']} other"
                 shipped = "nothing shipped" if r["shipped"] is None else f"shipped {r['shipped']:.4f} ({r['candidate'] - r['shipped']:+.4f})"
                 print(f"{args.method}: {what} {r['candidate']:.4f}, {shipped} on {where} validation photos")
-        elif args.ship_if_better:
+        elif args.ship_if_better or args.ship_at_budget:
             from experiments.train import ship_model
 
             run = f"results/runs/{meta['run']}" if meta.get("run") else "checkpoints"
-            dst = ship_model(model, meta, run, True, args.val_photos, min_margin=args.min_margin, holdout=args.holdout, guard=args.guard)  # "averaged" in the meta says how
+            dst = ship_model(model, meta, run, True, args.val_photos, min_margin=args.min_margin, holdout=args.holdout, guard=args.guard,
+                             veto=not args.ship_at_budget)  # "averaged" in the meta says how; fmt: skip
             print(f"shipped {dst}" if dst else "not shipped: the shipped model scores as high or higher")
     except (ColorizationError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

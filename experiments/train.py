@@ -683,14 +683,17 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
 
 
 def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, val_photos: int = 200, seed: int = 0,
-               min_margin: float = 0.0, holdout: int = 0, guard: str | Path | None = None) -> Path | None:  # fmt: skip
+               min_margin: float = 0.0, holdout: int = 0, guard: str | Path | None = None, veto: bool = True) -> Path | None:  # fmt: skip
     """Write ``model`` (half precision) and its provenance ``meta`` as results/checkpoints/<method>.*;
     with ``if_better`` only when it beats the shipped model on the fixed validation photos
     (:func:`ship`; :mod:`experiments.average` ships averaged weights through it too) - by at least
     ``min_margin`` of rebalanced AuC, and, with ``holdout``, on that many other validation photos
     too (:func:`holdout_photos`): the README's rule for candidates picked by hand. With ``guard`` (a
     folder of photos, the rule's ../shared/data/test), not when it loses there significantly
-    (:func:`guard_verdict`: the per-photo difference's 95% interval wholly below 0)."""
+    (:func:`guard_verdict`: the per-photo difference's 95% interval wholly below 0). With ``veto``
+    off it ships whatever the numbers say and records them against the model it replaces (the
+    README's equal-budget rule: each method ships its model at the common budget, and its card
+    says what that cost or gained against the one before)."""
     cls = type(model)
     method_name = cls.name
     dst = CHECKPOINT_DIR / f"{method_name}{cls.checkpoint_ext}"
@@ -707,7 +710,7 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
         old = validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else float("-inf")
         gate = {"ship_gate": {"photos": len(photos), "val_auc_rebal": round(new, 5), "replaced_val_auc_rebal": round(old, 5) if dst.exists() else None}}
         print(f"ship gate {method_name}: candidate {new:.4f} vs shipped {old:.4f} on {len(photos)} validation photos", file=sys.stderr)
-        if new <= old or new < old + min_margin:  # strictly better: the run's best may be the very weights already shipped
+        if veto and (new <= old or new < old + min_margin):  # strictly better: the run's best may be the very weights already shipped
             if min_margin and new > old:
                 print(f"ship gate {method_name}: a gain of {new - old:.4f} is below the margin of {min_margin:g}", file=sys.stderr)
             tmp.unlink(missing_ok=True)
@@ -718,7 +721,7 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
             h_old = validate_photos(shipped, others)["val_auc_rebal"]
             gate["ship_gate"]["holdout"] = {"photos": len(others), "val_auc_rebal": round(h_new, 5), "replaced_val_auc_rebal": round(h_old, 5)}
             print(f"ship gate {method_name}: candidate {h_new:.4f} vs shipped {h_old:.4f} on {len(others)} other validation photos", file=sys.stderr)
-            if h_new <= h_old:
+            if veto and h_new <= h_old:
                 tmp.unlink(missing_ok=True)
                 return None
         if guard and shipped is not None:
@@ -727,10 +730,15 @@ def ship_model(model, meta: dict, shipped_from: str, if_better: bool = False, va
             mean, lo, hi = verdict["auc_rebal_diff"]
             print(f"ship gate {method_name}: candidate - shipped {mean:+.4f} [{lo:+.4f}, {hi:+.4f}] per photo on {verdict['photos']} photos of {guard}",
                   file=sys.stderr)  # fmt: skip
-            if not verdict["passed"]:
+            if veto and not verdict["passed"]:
                 print(f"ship gate {method_name}: significantly worse on {guard}: not shipped", file=sys.stderr)
                 tmp.unlink(missing_ok=True)
                 return None
+    if gate and not veto:
+        card = CHECKPOINT_DIR / f"{method_name}.json"
+        before = json.loads(card.read_text()) if card.exists() else {}
+        gate["ship_gate"]["rule"] = "equal budget: shipped whatever the gate says; the numbers are against the model it replaced"
+        gate["ship_gate"]["replaced"] = {k: before.get(k) for k in ("run", "images_seen")} if before else None
     os.replace(tmp, dst)
     write_atomic(CHECKPOINT_DIR / f"{method_name}.json", json.dumps({**meta, **gate, "shipped_from": shipped_from, "precision": "float16"}, indent=2))
     # the committed tables and grid were made from the replaced weights (experiments.provenance)

@@ -11,13 +11,14 @@
 # experiments.device_import).
 #
 # What differs from the CPU recipe (experiments/configs/<method>.toml: same data, same crop schedule
-# shape - the first two thirds at 64-px crops, the last third at 128 px - and the same stream):
+# shape - the first two thirds at 64-px crops, the last third at 160 px with the learning rate
+# falling linearly to 0 over it, classification's stepped x1/3 first - and the same stream):
 # - wider networks than the CPU configs, still below the papers' sizes: each model's half-precision
 #   weights must come back from the device in one file of at most 16 MiB (gan: ngf_decoder 48, 11.3
 #   MiB; classification: decoder 256-192-128, 7.1 MiB; fusion: widths 32-64-128-128 and FC 512-256-128,
 #   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
 #   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
-# - batch 64 / 32, mixed precision (automatic on CUDA in TorchColorizer);
+# - batch 64 / 24 (the CPU's 32 / 12), mixed precision (automatic on CUDA in TorchColorizer);
 # - weight snapshots at every checkpoint of the last fifth of the budget: the export carries their
 #   mean when it scores at least as high as the best checkpoint on the validation photos (the CPU
 #   runs ship such means; the first device round, 2026-12-04, exported single best checkpoints and
@@ -82,15 +83,16 @@ if [ -n "${PACK:-}" ]; then
   "$PY" -c 'import sys; from experiments.datacache import build_cache; c = build_cache(sys.argv[2:], short=int(sys.argv[1]), progress=False); print(f"cache: {len(c)} photos, {len(c.classes)} labels")' \
     "$short" "${dirs[@]}" || exit 2
 fi
-common=("train.images=$images" "data.workers=$workers" "data.batch_size=64" "data.schedule=[[$phase2,128,32]]"
+common=("train.images=$images" "data.workers=$workers" "data.batch_size=64" "data.schedule=[[$phase2,160,24]]"
         "train.checkpoint_every=500" "train.snapshots_from=$(( images * 4 / 5 ))" "train.runs_dir=$RUNS_DIR" "${data[@]}")
 small() { [ "${GPU_TRAIN_SMALL:-0}" = 1 ] || printf '%s\n' "$@"; }
-overrides() {  # the paper-size networks and each method's schedule for this budget
+overrides() {  # the paper-size networks and each method's schedule for this budget: the rate
+  # falls linearly to 0 over the 160-px phase (the configs' decay_* count the CPU's batch sizes)
+  echo "model.decay_start=$(( phase2 / 64 ))"; echo "model.decay_steps=$(( (images - phase2) / 24 ))"
   case $1 in
     classification) small "model.decoder_widths=[256,192,128]"
-      echo "model.lr_milestones=[$(( phase2 / 64 )),$(( phase2 / 64 + (images - phase2) / 32 * 2 / 3 ))]" ;;
-    gan) small model.ngf_decoder=48
-      echo "model.decay_start=$(( phase2 / 64 ))"; echo "model.decay_steps=$(( (images - phase2) / 32 ))" ;;
+      echo "model.lr_milestones=[$(( phase2 / 64 ))]" ;;
+    gan) small model.ngf_decoder=48 ;;
     fusion) small "model.widths=[32,64,128,128]" "model.fc=[512,256,128]" ;;
     koalarization) small "model.widths=[48,96,192,384]" "model.fc=[768,384,192]" ;;
   esac

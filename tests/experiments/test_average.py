@@ -154,6 +154,16 @@ def test_a_run_keeps_its_trajectory_and_the_average_of_it_ships_only_when_better
     assert not list((run / "snapshots").glob("*.pt"))
 
 
+def fake_validation_photos(T, monkeypatch) -> tuple[list, list]:
+    """Three gate photos and two others, in place of the validation set's, for the ship gate."""
+    rng = np.random.default_rng(0)
+    gate = [(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), f"g{i}.png") for i in range(3)]
+    others = [(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8), f"o{i}.png") for i in range(2)]
+    monkeypatch.setattr(T, "validation_photos", lambda root, n, seed=0: gate[:n])
+    monkeypatch.setattr(T, "holdout_photos", lambda root, n, gate_n, gate_seed=0: others[:n])
+    return gate, others
+
+
 def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tmp_path, monkeypatch, capsys):
     """A run's snapshots averaged before its budget is reached: the gate's numbers, nothing shipped."""
     import experiments.train as T
@@ -165,11 +175,7 @@ def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tm
     shipped.write_bytes(paths[0].read_bytes())  # the first checkpoint is "shipped"
     before = shipped.read_bytes()
     monkeypatch.setattr(T, "CHECKPOINT_DIR", shipped_dir)
-    rng = np.random.default_rng(0)
-    gate = [(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), f"g{i}.png") for i in range(3)]
-    others = [(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8), f"o{i}.png") for i in range(2)]
-    monkeypatch.setattr(T, "validation_photos", lambda root, n, seed=0: gate[:n])
-    monkeypatch.setattr(T, "holdout_photos", lambda root, n, gate_n, gate_seed=0: others[:n])
+    gate, others = fake_validation_photos(T, monkeypatch)
 
     assert average.main(["--method", "fusion", *map(str, paths), "--gate-only", "--val-photos", "3", "--holdout", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -181,6 +187,35 @@ def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tm
     assert out == [f"fusion: average {new_gate:.4f}, shipped {old_gate:.4f} ({new_gate - old_gate:+.4f}) on the gate's 3 validation photos",
                    f"fusion: average {new_other:.4f}, shipped {old_other:.4f} ({new_other - old_other:+.4f}) on 2 other validation photos"]  # fmt: skip
     assert shipped.read_bytes() == before and sorted(p.name for p in shipped_dir.iterdir()) == ["fusion.pt"]
+
+
+def test_ship_at_budget_replaces_even_a_model_that_scores_as_high_and_says_what_it_replaced(tmp_path, monkeypatch, capsys):
+    """The equal-budget rule: the method's model at the common budget ships whatever the gate says;
+    its card carries the gate's numbers against the model it replaced, and that model's run."""
+    import experiments.train as T
+
+    paths = trained_checkpoints(tmp_path, lambda: FusionColorizer(FusionConfig(**TINY), "cpu"), fusion_batch, [1], ".pt")
+    shipped_dir = tmp_path / "shipped"
+    shipped_dir.mkdir()
+    one = FusionColorizer.from_checkpoint(paths[0], "cpu")
+    one.save(shipped_dir / "fusion.pt", {}, training=False, half=True)  # the very weights, as they ship: never "better"
+    (shipped_dir / "fusion.json").write_text(json.dumps({"run": "fusion-longer", "images_seen": 340008}))
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", shipped_dir)
+    gate, others = fake_validation_photos(T, monkeypatch)
+    args = ["--method", "fusion", str(paths[0]), "--val-photos", "3", "--holdout", "2"]
+
+    assert average.main([*args, "--ship-if-better"]) == 0
+    assert "not shipped" in capsys.readouterr().out
+    assert json.loads((shipped_dir / "fusion.json").read_text())["run"] == "fusion-longer"
+
+    assert average.main([*args, "--ship-at-budget"]) == 0
+    assert "shipped" in capsys.readouterr().out
+    card = json.loads((shipped_dir / "fusion.json").read_text())
+    assert card["run"] == "r" and card["images_seen"] == 100
+    g = card["ship_gate"]
+    assert g["replaced"] == {"run": "fusion-longer", "images_seen": 340008} and g["rule"].startswith("equal budget")
+    assert g["val_auc_rebal"] == g["replaced_val_auc_rebal"] and g["holdout"]["photos"] == 2
+    assert sorted(p.name for p in shipped_dir.iterdir()) == ["fusion.json", "fusion.pt"]  # no candidate left behind
 
 
 def test_the_device_export_carries_the_snapshot_mean_only_when_it_scores_as_high_as_the_best(tiny_config, tmp_path, monkeypatch):
