@@ -19,6 +19,9 @@
 #   twice the CPU config's, 10.5 MiB - the paper's 64-128-256-512 and FC 1024-512-256 would weigh
 #   80 MiB; koalarization: widths 48-96-192-384 and FC 768-384-192, 8.8 MiB);
 # - batch 64 / 24 (the CPU's 32 / 12), mixed precision (automatic on CUDA in TorchColorizer);
+# - from a device pack (128 px on the short side, so that 89% of the photos fit; at 160 px only 68%
+#   do) the 160-px crops come from photos enlarged 1.25-1.56x, where the CPU's 160-px cache gives
+#   1-1.25x;
 # - weight snapshots at every checkpoint of the last fifth of the budget: the export carries their
 #   mean when it scores at least as high as the best checkpoint on the validation photos (the CPU
 #   runs ship such means; the first device round, 2026-12-04, exported single best checkpoints and

@@ -130,7 +130,8 @@ def test_gpu_train_runs_from_a_pack_with_the_device_packages_and_the_runs_come_b
     home = tmp_path / "home_runs"
     run_dir = import_archive(out / "gan-gpu-t.tar.gz", home)
     meta = json.loads((run_dir / "best.json").read_text())
-    assert meta["method"] == "gan" and meta["images_seen"] == 96 and meta["device_pack"]["photos_packed"] == 17
+    # 96 images: one batch of 64 at 64 px, then two of 24 at 160 px (the budget's last third), so 112
+    assert meta["method"] == "gan" and meta["images_seen"] == 112 and meta["device_pack"]["photos_packed"] == 17
     assert meta["config"]["data"]["cache_short"] == 64 and meta["hardware"].startswith("CPU")
     from experiments.modelcard import make_card
 
