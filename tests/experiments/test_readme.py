@@ -162,6 +162,32 @@ def test_goal_table_says_which_criterion_is_met_on_the_unrounded_numbers(copies)
     assert colour[6] == "1.50" and colour[-1] == "no (1 of 2 short)"
 
 
+def test_goal_table_checks_equal_budgets_from_the_cards(copies, tmp_path):
+    """The budget row: images seen from each shipped card, met only when every learned model saw at
+    least 300,000 images, all within one batch of each other, on one crop schedule."""
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    for m in readme.LEARNED:
+        shutil.copy(PROJECT / "results" / "checkpoints" / f"{m}.json", cards / f"{m}.json")
+
+    def budget() -> list[str]:
+        line = next(ln for ln in readme.goal_table(copies / "metrics", cards).splitlines() if ln.startswith("| budget"))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    for m in readme.LEARNED:
+        edit_json(cards / f"{m}.json", images_seen=300_000 + 8 * (m == "gan"),
+                  card={"crops": ["64 px (batch 32)", "160 px (batch 12) from 200,000 images"]})  # fmt: skip
+    assert budget()[2:] == ["300,000"] * 4 + ["300,008", "**yes**"]
+    edit_json(cards / "fusion.json", images_seen=340_008)
+    assert budget()[-1] == "no (from 300,000 to 340,008)"
+    edit_json(cards / "fusion.json", images_seen=292_000)
+    assert budget()[4] == "292,000" and budget()[-1] == "no (1 of 5 short)"
+    edit_json(cards / "fusion.json", images_seen=300_000, card={"crops": ["64 px (batch 32)", "128 px (batch 16) from 200,000 images"]})
+    assert budget()[-1] == "no (2 crop schedules)"
+    (cards / "gan.json").unlink()  # a model with no card has no budget to count
+    assert budget()[6] == "-" and budget()[-1] == "no (1 of 5 short)"
+
+
 def test_an_empty_block_is_filled():
     text = "a\n<!-- generated: goal -->\n<!-- /generated: goal -->\nb"
     assert readme.blocks(text) == {"goal": ""}
