@@ -10,6 +10,9 @@
 # reached BUDGET, `python -m experiments.average --ship-if-better` or `experiments.train --ship`
 # ships what beats the shipped model on the fixed validation photos, so budgets stay equal.
 # Resumable: the same command continues each run from its own checkpoint.
+# For the configs' recipe since 2026-12-05, whose rate has fallen to 0 at the budget, a run's end
+# is no place to go on from: experiments/scripts/train_round.sh raises the budget by a constant-rate
+# trunk and a decaying branch instead.
 #   BUDGET=340000 TAG=s14 OVERRIDES="model.encoder_scale=1.4" \
 #     OVERRIDES_gan="model.lr=1e-4 model.decay_start=12500 model.decay_steps=2500" bash experiments/scripts/extend_all.sh
 set -uo pipefail

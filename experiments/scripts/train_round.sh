@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A training round that raises every learned method's budget together (issue 10, "Training now" in
+# docs/training.md): per method a 160-px trunk at a constant learning rate to TRUNK images
+# (results/runs/<method>-t160), then a branch from the trunk's weights whose rate falls linearly to 0
+# over the last DECAY images (results/runs/<method>-r<BUDGET/1000>) - warmup-stable-decay, so a later
+# round branches off the same trunk further on. Resumable: each call skips what has reached its
+# target and resumes the rest from the run's own checkpoint, else its committed resume.<ext>, else
+# the 64-px-phase weights the configs' c160s runs started from (read from git). Nothing ships
+# here: the round's models ship together, by the README's equal-budget rule, once all have reached it.
+#
+#   nohup bash experiments/scripts/train_round.sh >> results/runs/train_round.log 2>&1 &
+#   METHODS="gan" BUDGET=400000 DECAY=40000 bash experiments/scripts/train_round.sh
+#   DRY_RUN=1 bash experiments/scripts/train_round.sh      # print the commands, train nothing
+#   RUNS_DIR=/elsewhere ...                                  # runs outside results/runs
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+PY=${PY:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+METHODS=${METHODS:-"classification regression fusion koalarization gan"}
+BUDGET=${BUDGET:-400000}
+DECAY=${DECAY:-40000}
+TRUNK=$(( BUDGET - DECAY ))
+RUNS=${RUNS_DIR:-results/runs}
+where=(); [ -n "${RUNS_DIR:-}" ] && where=("train.runs_dir=$RUNS_DIR")
+# the configs' schedule: 200,000 images at batch 32, then batch 12 (160-px crops)
+PHASE2=200000; B1=32; B2=12
+steps_at() { local n=$1; echo $(( PHASE2 / B1 + (n - PHASE2 + B2 - 1) / B2 )); }
+declare -A INIT=(
+  [classification]=0bc4f3c:results/runs/classification-squeezenet/resume.pt  # 160,000 images
+  [regression]=ed7a256:results/runs/regression-squeezenet/resume.keras        # 180,000
+  [fusion]=7d899f1:results/runs/fusion-squeezenet/resume.pt                   # 200,000
+  [gan]=6f52774:results/runs/gan-w48-340k/resume.pt                           # 196,704
+  [koalarization]=""                                                          # from scratch
+)
+ext() { [ "$1" = regression ] && echo keras || echo pt; }
+seen() {  # images seen by a run's latest weights (0: none)
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("images_seen", 0))' "$RUNS/$1/resume.json" 2>/dev/null || echo 0
+}
+say() { echo "[$(date -u '+%F %H:%M:%S')] $*"; }
+train() {  # run target init overrides...: one run to its target, resumed where it stands
+  local run=$1 target=$2 init=$3; shift 3
+  local m=${run%%-*} e; e=$(ext "${run%%-*}")
+  local have; have=$(seen "$run")
+  if [ "$have" -ge "$target" ]; then say "$run: at $have images, done"; return 0; fi
+  local from=()
+  if [ -f "$RUNS/$run/checkpoint.$e" ]; then from=()  # the run resumes its own checkpoint
+  elif [ -f "$RUNS/$run/resume.$e" ]; then from=(--init-from "$RUNS/$run/resume.$e")
+  elif [ -n "$init" ]; then from=(--init-from "$init")
+  fi
+  say "$run: from ${have} to $target images ${from[*]}"
+  local cmd=("$PY" -m experiments.train --config "experiments/configs/$m.toml" "train.run=$run" "train.images=$target" "$@" "${where[@]}"
+             "${from[@]}" --no-progress)
+  [ -n "${DRY_RUN:-}" ] && { echo "${cmd[*]}"; return 0; }
+  nice -n 10 "${cmd[@]}" >> "$RUNS/$run.out" 2>&1
+}
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+for m in $METHODS; do
+  [ -f "experiments/configs/$m.toml" ] || { say "$m: no config"; exit 2; }
+  init=""
+  if [ -n "${INIT[$m]:-}" ]; then
+    init="$scratch/$m-init.$(ext "$m")"
+    git show "${INIT[$m]}" > "$init" || { say "$m: cannot read ${INIT[$m]} from git"; exit 2; }
+  fi
+  trunk="$m-t160"; branch="$m-r$(( BUDGET / 1000 ))"
+  train "$trunk" "$TRUNK" "$init" train.snapshots_from=$(( BUDGET + 1 )) model.decay_start=0 model.decay_steps=0 || { say "$trunk: failed or stopped"; exit 1; }
+  start=$(steps_at "$TRUNK"); n=$(( $(steps_at "$BUDGET") - start ))
+  train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$(ext "$m")" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
+    "model.decay_steps=$n" || { say "$branch: failed or stopped"; exit 1; }
+done
+say "round to $BUDGET images: every run done (ship them together: README, the equal-budget rule)"

@@ -1,0 +1,51 @@
+"""experiments/scripts/train_round.sh: a round that raises every method's budget together - a
+constant-rate trunk, then a branch whose rate falls to 0 over the budget's last images - resumed
+where each run stands (DRY_RUN prints the commands it would run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from tests.conftest import PROJECT
+
+
+def dry_run(tmp_path, **env) -> list[str]:
+    r = subprocess.run(["bash", "experiments/scripts/train_round.sh"], cwd=PROJECT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "DRY_RUN": "1", "RUNS_DIR": str(tmp_path), "METHODS": "koalarization", **env})  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.splitlines()
+
+
+def commands(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if "-m experiments.train" in ln]
+
+
+def test_a_fresh_round_trains_the_trunk_from_scratch_then_branches_with_the_decay(tmp_path):
+    trunk, branch = commands(dry_run(tmp_path))
+    assert "train.run=koalarization-t160 train.images=360000" in trunk and "--init-from" not in trunk
+    assert "model.decay_start=0 model.decay_steps=0" in trunk and f"train.runs_dir={tmp_path}" in trunk
+    # the branch starts where the trunk ends: 6,250 steps of 32 to 200,000 images, 13,334 of 12 to 360,008;
+    # the rate reaches 0 over the 3,333 steps of 12 to 400,000
+    assert "train.run=koalarization-r400 train.images=400000" in branch
+    assert "model.decay_start=19584 model.decay_steps=3333" in branch
+    assert f"--init-from {tmp_path}/koalarization-t160/resume.pt" in branch
+
+
+def test_a_finished_trunk_is_skipped_and_another_budget_moves_the_branch(tmp_path):
+    (tmp_path / "koalarization-t160").mkdir()
+    (tmp_path / "koalarization-t160" / "resume.json").write_text(json.dumps({"images_seen": 300_008}))
+    lines = dry_run(tmp_path, BUDGET="340000", DECAY="40000")
+    assert any("koalarization-t160: at 300008 images, done" in ln for ln in lines)
+    (branch,) = commands(lines)
+    assert "train.run=koalarization-r340 train.images=340000" in branch
+    assert "model.decay_start=14584 model.decay_steps=3333" in branch  # 6,250 + 8,334 steps to 300,008
+
+
+def test_a_run_with_committed_weights_resumes_from_them(tmp_path):
+    (tmp_path / "koalarization-t160").mkdir()
+    (tmp_path / "koalarization-t160" / "resume.json").write_text(json.dumps({"images_seen": 250_000}))
+    (tmp_path / "koalarization-t160" / "resume.pt").write_bytes(b"weights")
+    trunk = commands(dry_run(tmp_path))[0]
+    assert f"--init-from {tmp_path}/koalarization-t160/resume.pt" in trunk and "train.images=360000" in trunk
