@@ -315,6 +315,28 @@ def validation_styles(frame: pd.DataFrame, shipped: dict[str, str] | None = None
     return out
 
 
+def run_segments(frame: pd.DataFrame, x: str, until: dict[str, int] | None = None):
+    """Each run's points to draw, as ``(run, xs, rows, past)``: a run a shipped model continued from
+    (``until``: run -> images seen, :func:`experiments.runlogs.shipped_until`) in two parts on the
+    images-seen axis - up to where the shipped model left it, then (``past``, joined at the last
+    point of the first) what the run went on to train, which is another model's."""
+    for run, g in frame.groupby("run", sort=False):
+        xs = g[x] if x in g and g[x].notna().all() else g["step"]
+        upto = (until or {}).get(run)
+        inside = xs <= upto if upto is not None and x == "images_seen" else None
+        if inside is None or inside.all() or not inside.any():
+            yield run, xs, g, False
+            continue
+        yield run, xs[inside], g[inside], False
+        tail = xs >= xs[inside].max()
+        yield run, xs[tail], g[tail], True
+
+
+def past_name(name: str, upto: int) -> str:
+    """The legend name of a run's part after the shipped model left it."""
+    return f"{name.split(' - shipped as')[0]} after {upto:,} images (not the shipped model)"
+
+
 def reference_lines(references: dict[str, float] | None, runs: list[str]) -> list[tuple[float, str]]:
     """Grey's score on the runs' validation photos: one line per distinct value, named for its runs."""
     by_value: dict[float, list[str]] = {}
@@ -328,22 +350,24 @@ def reference_lines(references: dict[str, float] | None, runs: list[str]) -> lis
 
 
 def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
-                      references: dict[str, float] | None = None, which: str = "every run"):  # fmt: skip
+                      references: dict[str, float] | None = None, which: str = "every run", until: dict[str, int] | None = None):  # fmt: skip
     """The validation learning curves of all methods in one matplotlib chart (``which``: what the
-    title says the runs are)."""
+    title says the runs are; ``until``: :func:`run_segments`)."""
     if frame.empty:
         return None
     styles = validation_styles(frame, shipped)
     refs = reference_lines(references, list(styles))
-    labels = [st["name"] for st in styles.values()] + [label for _, label in refs]
+    labels = [st["name"] for st in styles.values()] + [label for _, label in refs] + [past_name(styles[r]["name"], n) for r, n in (until or {}).items() if r in styles]
     ncol = 2 if max(map(len, labels)) <= 52 else 1
     # the legend goes under the axes (over them it hid the curves): the figure grows with it
     fig = figure(6.4, 3.2 + 0.17 * -(-len(labels) // ncol))
     ax = fig.add_subplot()
-    for run, g in frame.groupby("run", sort=False):
-        xs = g[x] if x in g and g[x].notna().all() else g["step"]
+    for run, xs, g, past in run_segments(frame, x, until):
         st = styles[run]
-        ax.plot(xs, g[metric], "o", ls=_MPL_DASHES[st["dash"]], ms=3, lw=1.4, color=st["colour"], label=st["name"])
+        if past:
+            ax.plot(xs, g[metric], "o", ls=":", ms=2, lw=1.0, color=st["colour"], alpha=0.5, label=past_name(st["name"], until[run]))
+        else:
+            ax.plot(xs, g[metric], "o", ls=_MPL_DASHES[st["dash"]], ms=3, lw=1.4, color=st["colour"], label=st["name"])
     if metric == "val_auc_rebal":
         for v, label in refs:
             ax.axhline(v, color=REF_COLOUR, lw=1.2, ls=":", label=label)
@@ -392,16 +416,19 @@ def validation_by_method(frame: pd.DataFrame, metric: str, x: str = "images_seen
 
 
 def validation_curves_plotly(frame: pd.DataFrame, metric: str, x: str = "images_seen", shipped: dict[str, str] | None = None,
-                             references: dict[str, float] | None = None):  # fmt: skip
+                             references: dict[str, float] | None = None, until: dict[str, int] | None = None):  # fmt: skip
     import plotly.graph_objects as go
 
     fig = go.Figure()
     styles = validation_styles(frame, shipped)
-    for run, g in frame.groupby("run", sort=False):
-        xs = g[x] if x in g and g[x].notna().all() else g["step"]
+    for run, xs, g, past in run_segments(frame, x, until):
         st = styles[run]
-        fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=st["name"],
-                                 line=dict(color=st["colour"], dash=st["dash"])))  # fmt: skip
+        if past:
+            fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=past_name(st["name"], until[run]), opacity=0.5,
+                                     line=dict(color=st["colour"], dash="dot"), marker=dict(size=4)))  # fmt: skip
+        else:
+            fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=st["name"],
+                                     line=dict(color=st["colour"], dash=st["dash"])))  # fmt: skip
     if metric == "val_auc_rebal":
         for v, label in reference_lines(references, list(styles)):
             fig.add_hline(y=v, line=dict(color=REF_COLOUR, dash="dot", width=1.5), annotation_text=label, annotation_position="bottom right")

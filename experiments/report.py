@@ -268,9 +268,11 @@ def training_section(rep: Report, progress) -> None:
                "more than 20x; the GAN's discriminator outputs D(real) and D(fake) in their own panel (0.5: cannot tell).")  # fmt: skip
     frame, metric, left_out = runlogs.validation_curves(focus)
     if not frame.empty:
-        rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=shipped, references=runlogs.val_references(focus), which=which),
+        rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=shipped, references=runlogs.val_references(focus), which=which,
+                                                                 until=runlogs.shipped_until()),  # fmt: skip
                    f"Validation ({metric}) of {which} against images seen, on each run's fixed validation photos (dotted: grey on "
-                   "the same photos; a model continued from another run draws both)"
+                   "the same photos; a model continued from another run draws both, the other faint and dotted past the point "
+                   "it went on from)"
                    + (f"; without {metric}: {', '.join(left_out)}" if left_out else "") + ".")  # fmt: skip
     if focus != runs:
         every, metric, _ = runlogs.validation_curves(runs)

@@ -60,12 +60,12 @@ def continued_from_run(meta: dict) -> tuple[str, int | None]:
     return Path(str(cont["run"])).name, int(n) if isinstance(n, (int, float)) else None
 
 
-def shipped_runs() -> dict[str, str]:
-    """Run -> the shipped model that came from it (``shipped_from`` in ``checkpoints/<model>.json``),
-    for runs still in ``results/runs/``; a shipped run that continued from another (``--init-from``)
-    brings that run too, named for the part of the model it trained ("koalarization (its first
-    300,000 images)"), and so on up the chain, so the shipped model's learning curve is whole."""
-    out: dict[str, str] = {}
+def _shipped_chain() -> dict[str, tuple[str, int | None]]:
+    """Run -> ``(label, images)``: the runs the shipped models came from, named for the model, and
+    the runs those continued from (``--init-from``), up the chain, named for the part of the model
+    they trained ("koalarization (its first 300,000 images)") with the images seen up to which they
+    did (None: the whole run is the shipped model's)."""
+    out: dict[str, tuple[str, int | None]] = {}
     root = checkpoints_dir()
     for p in sorted(root.glob("*.json")) if root.is_dir() else []:
         try:
@@ -76,18 +76,32 @@ def shipped_runs() -> dict[str, str]:
         run = Path(str(src)).name if src else ""
         if not (run and (runs_dir() / run / "log.csv").exists()):
             continue
-        out.setdefault(run, p.stem)
+        out.setdefault(run, (p.stem, None))
         seen = {run}
         parent, upto = continued_from_run(meta)
         while parent and parent not in seen and (runs_dir() / parent / "log.csv").exists():
             seen.add(parent)
-            out.setdefault(parent, f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)")
+            out.setdefault(parent, (f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)", upto))
             try:
                 parent_meta = json.loads((runs_dir() / parent / "resume.json").read_text())
             except (OSError, ValueError):
                 break
             parent, upto = continued_from_run(parent_meta)
     return out
+
+
+def shipped_runs() -> dict[str, str]:
+    """Run -> the shipped model that came from it (``shipped_from`` in ``checkpoints/<model>.json``),
+    for runs still in ``results/runs/``; a shipped run that continued from another (``--init-from``)
+    brings that run too, named for the part of the model it trained ("koalarization (its first
+    300,000 images)"), and so on up the chain, so the shipped model's learning curve is whole."""
+    return {run: label for run, (label, _) in _shipped_chain().items()}
+
+
+def shipped_until() -> dict[str, int]:
+    """Run -> the images seen up to which it trained a shipped model, for the runs a shipped one
+    continued from: past that point their curves are another model's (the charts draw it dotted)."""
+    return {run: upto for run, (_, upto) in _shipped_chain().items() if upto}
 
 
 def default_runs(runs: list[str] | None = None, shipped: dict[str, str] | None = None) -> list[str]:

@@ -17,6 +17,7 @@ if not runs:
     st.stop()
 
 shipped = runlogs.shipped_runs()
+until = runlogs.shipped_until()  # a run a shipped model continued from: its part past that point is dotted
 live = {r for r in runs if runlogs.run_is_live(r)}
 labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "")
           + (" - training now" if r in live else "") for r in runs}  # fmt: skip
@@ -43,12 +44,14 @@ def curves():
     st.subheader("Validation, every run together")
     st.caption("Each run scores its checkpoints with the full colorize flow on its fixed validation photos (200 by default, "
                "grey input); the dotted line is grey (ab = 0) on the same photos. The shipped model's run is solid, other runs "
-               "of the same method dashed or dotted.")  # fmt: skip
+               "of the same method dashed or dotted; a run the shipped model continued from is solid up to where it left it, "
+               "faint and dotted after (against images seen).")  # fmt: skip
     frame, metric, left_out = runlogs.validation_curves(list(logs))
     if frame.empty:
         st.info("No validation logs (val.csv) yet.")
     else:
-        st.plotly_chart(charts.validation_curves_plotly(frame, metric, xaxis, shipped, runlogs.val_references(list(logs))), key="trn_val_chart")
+        st.plotly_chart(charts.validation_curves_plotly(frame, metric, xaxis, shipped, runlogs.val_references(list(logs)), until=until),
+                        key="trn_val_chart")  # fmt: skip
         if left_out:
             st.caption(f"Not shown (their val.csv has no {metric} yet): {', '.join(left_out)}.")
     st.subheader("Training loss, one panel per run")

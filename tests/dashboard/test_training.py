@@ -161,10 +161,11 @@ def test_shipped_runs_first_styled_and_read_against_grey(tmp_path, monkeypatch):
 
 def test_a_shipped_model_continued_from_another_run_shows_its_whole_curve(tmp_path, monkeypatch):
     """A model shipped from a run that went on from another (--init-from) opens with both runs, drawn
-    solid in the method's colour and named for the part each trained, so its curve starts at 0."""
+    solid in the method's colour and named for the part each trained, so its curve starts at 0; what
+    the first run trained past the point the shipped one left it is another model's: dotted, named so."""
     monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
     first = fake_run(tmp_path, "koal", "koalarization", ["loss"])
-    (first / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n10,5.0,160,0.81\n20,10.0,320,0.83\n")
+    (first / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n10,5.0,160,0.81\n20,10.0,320,0.83\n30,15.0,480,0.79\n")
     ext = fake_run(tmp_path, "koal-ext", "koalarization", ["loss"])
     (ext / "val.csv").write_text("step,wall_s,images_seen,val_auc_rebal\n30,15.0,480,0.835\n")
     fake_run(tmp_path, "koal-other", "koalarization", ["loss"])
@@ -188,6 +189,10 @@ def test_a_shipped_model_continued_from_another_run_shows_its_whole_curve(tmp_pa
     assert styles["koal-ext (koalarization) - shipped as koalarization"][0] == "solid"
     assert styles["koal-other (koalarization)"][0] == "dash"
     assert len({c for _, c in styles.values()}) == 1  # one method, one colour
+    xs = {t["name"]: list(t["x"]) for t in data}
+    assert xs["koal (koalarization) - shipped as koalarization (its first 320 images)"] == [160, 320]
+    past = "koal (koalarization) after 320 images (not the shipped model)"
+    assert styles[past][0] == "dot" and xs[past] == [320, 480]  # joined at the point the shipped model left it
 
 
 def test_a_slow_run_still_training_is_followed_and_named(tmp_path, monkeypatch):
