@@ -310,14 +310,14 @@ def validation_styles(frame: pd.DataFrame, shipped: dict[str, str] | None = None
         else:
             seen[method] = seen.get(method, 0) + 1
             dash = DASHES[seen[method] % len(DASHES)]
-        name = f"{run} ({method})" + (f" - shipped as {shipped[run]}" if run in shipped else "")
-        out[run] = {"name": name, "colour": colour(method, i), "dash": dash}
+        base = f"{run} ({method})"
+        out[run] = {"name": base + (f" - shipped as {shipped[run]}" if run in shipped else ""), "base": base, "colour": colour(method, i), "dash": dash}
     return out
 
 
 def run_segments(frame: pd.DataFrame, x: str, until: dict[str, int] | None = None):
     """Each run's points to draw, as ``(run, xs, rows, past)``: a run a shipped model continued from
-    (``until``: run -> images seen, :func:`experiments.runlogs.shipped_until`) in two parts on the
+    (``until``: run -> images seen, :func:`experiments.runlogs.shipped_lineage`) in two parts on the
     images-seen axis - up to where the shipped model left it, then (``past``, joined at the last
     point of the first) what the run went on to train, which is another model's."""
     for run, g in frame.groupby("run", sort=False):
@@ -332,9 +332,9 @@ def run_segments(frame: pd.DataFrame, x: str, until: dict[str, int] | None = Non
         yield run, xs[tail], g[tail], True
 
 
-def past_name(name: str, upto: int) -> str:
-    """The legend name of a run's part after the shipped model left it."""
-    return f"{name.split(' - shipped as')[0]} after {upto:,} images (not the shipped model)"
+def past_name(style: dict, upto: int) -> str:
+    """The legend name of a run's part after the shipped model left it (``style``: :func:`validation_styles`')."""
+    return f"{style['base']} after {upto:,} images (not the shipped model)"
 
 
 def reference_lines(references: dict[str, float] | None, runs: list[str]) -> list[tuple[float, str]]:
@@ -357,7 +357,7 @@ def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen", 
         return None
     styles = validation_styles(frame, shipped)
     refs = reference_lines(references, list(styles))
-    labels = [st["name"] for st in styles.values()] + [label for _, label in refs] + [past_name(styles[r]["name"], n) for r, n in (until or {}).items() if r in styles]
+    labels = [st["name"] for st in styles.values()] + [label for _, label in refs] + [past_name(styles[r], n) for r, n in (until or {}).items() if r in styles]
     ncol = 2 if max(map(len, labels)) <= 52 else 1
     # the legend goes under the axes (over them it hid the curves): the figure grows with it
     fig = figure(6.4, 3.2 + 0.17 * -(-len(labels) // ncol))
@@ -365,7 +365,7 @@ def validation_curves(frame: pd.DataFrame, metric: str, x: str = "images_seen", 
     for run, xs, g, past in run_segments(frame, x, until):
         st = styles[run]
         if past:
-            ax.plot(xs, g[metric], "o", ls=":", ms=2, lw=1.0, color=st["colour"], alpha=0.5, label=past_name(st["name"], until[run]))
+            ax.plot(xs, g[metric], "o", ls=":", ms=2, lw=1.0, color=st["colour"], alpha=0.5, label=past_name(st, until[run]))
         else:
             ax.plot(xs, g[metric], "o", ls=_MPL_DASHES[st["dash"]], ms=3, lw=1.4, color=st["colour"], label=st["name"])
     if metric == "val_auc_rebal":
@@ -424,7 +424,7 @@ def validation_curves_plotly(frame: pd.DataFrame, metric: str, x: str = "images_
     for run, xs, g, past in run_segments(frame, x, until):
         st = styles[run]
         if past:
-            fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=past_name(st["name"], until[run]), opacity=0.5,
+            fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=past_name(st, until[run]), opacity=0.5,
                                      line=dict(color=st["colour"], dash="dot"), marker=dict(size=4)))  # fmt: skip
         else:
             fig.add_trace(go.Scatter(x=xs, y=g[metric], mode="lines+markers", name=st["name"],

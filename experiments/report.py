@@ -248,7 +248,7 @@ def training_section(rep: Report, progress) -> None:
         return
     rep.heading("Training")
     logs = {r: runlogs.read_run_csv(r) for r in runs}
-    shipped = runlogs.shipped_runs()
+    shipped, until = runlogs.shipped_lineage()
     rows = []
     for r, df in logs.items():
         if df.empty:
@@ -269,7 +269,7 @@ def training_section(rep: Report, progress) -> None:
     frame, metric, left_out = runlogs.validation_curves(focus)
     if not frame.empty:
         rep.figure("validation_curves", charts.validation_curves(frame, metric, shipped=shipped, references=runlogs.val_references(focus), which=which,
-                                                                 until=runlogs.shipped_until()),  # fmt: skip
+                                                                 until=until),  # fmt: skip
                    f"Validation ({metric}) of {which} against images seen, on each run's fixed validation photos (dotted: grey on "
                    "the same photos; a model continued from another run draws both, the other faint and dotted past the point "
                    "it went on from)"

@@ -95,13 +95,15 @@ def shipped_runs() -> dict[str, str]:
     for runs still in ``results/runs/``; a shipped run that continued from another (``--init-from``)
     brings that run too, named for the part of the model it trained ("koalarization (its first
     300,000 images)"), and so on up the chain, so the shipped model's learning curve is whole."""
-    return {run: label for run, (label, _) in _shipped_chain().items()}
+    return shipped_lineage()[0]
 
 
-def shipped_until() -> dict[str, int]:
-    """Run -> the images seen up to which it trained a shipped model, for the runs a shipped one
-    continued from: past that point their curves are another model's (the charts draw it dotted)."""
-    return {run: upto for run, (_, upto) in _shipped_chain().items() if upto}
+def shipped_lineage() -> tuple[dict[str, str], dict[str, int]]:
+    """:func:`shipped_runs` and, from the same reading of the cards, run -> the images seen up to
+    which it trained a shipped model, for the runs a shipped one continued from: past that point
+    their curves are another model's (the charts draw it dotted)."""
+    chain = _shipped_chain()
+    return {run: label for run, (label, _) in chain.items()}, {run: upto for run, (_, upto) in chain.items() if upto}
 
 
 def default_runs(runs: list[str] | None = None, shipped: dict[str, str] | None = None) -> list[str]:

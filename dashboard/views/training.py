@@ -16,8 +16,7 @@ if not runs:
     )
     st.stop()
 
-shipped = runlogs.shipped_runs()
-until = runlogs.shipped_until()  # a run a shipped model continued from: its part past that point is dotted
+shipped, until = runlogs.shipped_lineage()  # until: a run a shipped model continued from is dotted past that point
 live = {r for r in runs if runlogs.run_is_live(r)}
 labels = {r: f"{r} ({runlogs.run_method_name(r)})" + (f" - shipped as {shipped[r]}" if r in shipped else "")
           + (" - training now" if r in live else "") for r in runs}  # fmt: skip

@@ -38,12 +38,15 @@ seen() {  # images seen by a run's latest weights (0: none)
 say() { echo "[$(date -u '+%F %H:%M:%S')] $*"; }
 train() {  # run target init overrides...: one run to its target, resumed where it stands
   local run=$1 target=$2 init=$3; shift 3
-  local m=${run%%-*} e; e=$(ext "${run%%-*}")
+  local m=${run%%-*} e; e=$(ext "$m")
   local have; have=$(seen "$run")
   if [ "$have" -ge "$target" ]; then say "$run: at $have images, done"; return 0; fi
+  # a run with a checkpoint of its own resumes it (experiments.train then ignores --init-from)
   local from=()
-  if [ -f "$RUNS/$run/checkpoint.$e" ]; then from=()  # the run resumes its own checkpoint
-  elif [ -f "$RUNS/$run/resume.$e" ]; then from=(--init-from "$RUNS/$run/resume.$e")
+  if [ -f "$RUNS/$run/resume.$e" ]; then from=(--init-from "$RUNS/$run/resume.$e")
+  elif [[ "$init" == *:* ]]; then  # REV:PATH, read from git only when a run starts from it
+    from=(--init-from "$scratch/$m-init.$e")
+    git show "$init" > "${from[1]}" || { say "$run: cannot read $init from git"; return 2; }
   elif [ -n "$init" ]; then from=(--init-from "$init")
   fi
   say "$run: from ${have} to $target images ${from[*]}"
@@ -55,13 +58,8 @@ train() {  # run target init overrides...: one run to its target, resumed where 
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 for m in $METHODS; do
   [ -f "experiments/configs/$m.toml" ] || { say "$m: no config"; exit 2; }
-  init=""
-  if [ -n "${INIT[$m]:-}" ]; then
-    init="$scratch/$m-init.$(ext "$m")"
-    git show "${INIT[$m]}" > "$init" || { say "$m: cannot read ${INIT[$m]} from git"; exit 2; }
-  fi
   trunk="$m-t160"; branch="$m-r$(( BUDGET / 1000 ))"
-  train "$trunk" "$TRUNK" "$init" train.snapshots_from=$(( BUDGET + 1 )) model.decay_start=0 model.decay_steps=0 || { say "$trunk: failed or stopped"; exit 1; }
+  train "$trunk" "$TRUNK" "${INIT[$m]:-}" train.snapshots_from=$(( BUDGET + 1 )) model.decay_start=0 model.decay_steps=0 || { say "$trunk: failed or stopped"; exit 1; }
   start=$(steps_at "$TRUNK"); n=$(( $(steps_at "$BUDGET") - start ))
   train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$(ext "$m")" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
     "model.decay_steps=$n" || { say "$branch: failed or stopped"; exit 1; }
