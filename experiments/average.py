@@ -22,6 +22,9 @@ are averaged, integer buffers taken from the last checkpoint.
         # the equal-budget rule: ships it, the numbers against the replaced model in its card
     python -m experiments.average --method regression results/runs/R/snapshots/images_0300008.keras \\
         --gate-only --holdout 400 --guard ../shared/data/test   # one checkpoint: scored as it is
+    python -m experiments.average --method gan --run results/runs/gan-r400 --ship-at-budget --holdout 400 \\
+        --guard ../shared/data/test   # the equal-budget rule whole: the run's last weights, or the mean
+        # of its snapshots over its last 40,000 images when that scores higher on the 600 photos
 """
 
 from __future__ import annotations
@@ -109,6 +112,63 @@ def average(method: str, sources: list[str], device: str = "cpu"):
             for spec, m in zip(sources, metas)
         ],
     }
+    model.checkpoint_meta = meta  # the weights' provenance is the mean's now
+    return model, meta
+
+
+SNAPSHOT_MEAN = "snapshot-mean"  # results/runs/<run>/snapshot-mean.<ext>: the mean kept, to commit
+
+
+def budget_candidates(method: str, run_dir: Path, window: int = 40_000) -> dict[str, tuple]:
+    """The equal-budget rule's two candidates of a run at its budget (README, docs/training.md):
+    ``"last"``, its latest weights (``resume.<ext>``, committed with the run's logs), and
+    ``"snapshot mean"``, the mean of its snapshots over its last ``window`` images (``snapshots/``,
+    which git does not keep; the mean is written beside them as ``snapshot-mean.<ext>`` to commit,
+    and read from there when they are gone). Each is a (model, meta) pair."""
+    cls = backends.method_class(method)
+    resume = run_dir / f"resume{cls.checkpoint_ext}"
+    if not resume.exists():
+        raise CheckpointError(f"{resume}: not found - {run_dir} has no latest weights (is it a training run's folder?)")
+    last = cls.from_checkpoint(resume, device="cpu")
+    seen = int(last.checkpoint_meta.get("images_seen") or 0)
+    snaps = [p for p in sorted((run_dir / "snapshots").glob(f"images_*{cls.checkpoint_ext}"))
+             if seen - window <= int(p.stem.split("_")[1]) <= seen]  # fmt: skip
+    kept = run_dir / f"{SNAPSHOT_MEAN}{cls.checkpoint_ext}"
+    out = {"last": (last, dict(last.checkpoint_meta))}
+    if len(snaps) >= 2:
+        model, meta = average(method, [str(p) for p in snaps])
+        model.save(kept, meta, training=False, half=True)
+        out["snapshot mean"] = (model, meta)
+    elif kept.exists():
+        model = cls.from_checkpoint(kept, device="cpu")
+        if int(model.checkpoint_meta.get("images_seen") or 0) == seen:  # the mean of this trajectory's end, not an older one's
+            out["snapshot mean"] = (model, dict(model.checkpoint_meta))
+    return out
+
+
+def choose_at_budget(method: str, run_dir: Path, window: int = 40_000, val_photos: int = 200, holdout: int = 400, seed: int = 0):
+    """(model, meta) the equal-budget rule ships of ``run_dir``: its last weights, or the mean of its
+    snapshots over the last ``window`` images when that scores higher on the gate's photos and the
+    ``holdout`` others together (each scored as it would ship, in half precision). The comparison
+    goes into the meta (``budget_choice``) and is printed."""
+    from experiments.train import as_shipped, gate_photo_sets, validate_photos
+
+    sets = gate_photo_sets(val_photos, seed, holdout)
+    n = sum(len(p) for p in sets.values())
+    scores, candidates = {}, budget_candidates(method, Path(run_dir), window)
+    for name, (model, _) in candidates.items():
+        shipped_as = as_shipped(model)
+        per = {k: validate_photos(shipped_as, photos)["val_auc_rebal"] for k, photos in sets.items() if photos}
+        scores[name] = {**{k: round(v, 5) for k, v in per.items()}, "all": round(sum(v * len(sets[k]) for k, v in per.items()) / max(n, 1), 5)}
+        print(f"{method}: {Path(run_dir).name} {name} {scores[name]['all']:.4f} on {n} validation photos "
+              f"({', '.join(f'{k} {v:.4f}' for k, v in per.items())})")  # fmt: skip
+    chosen = max(candidates, key=lambda k: (scores[k]["all"], k == "last"))  # a tie keeps the last weights
+    model, meta = candidates[chosen]
+    averaged = meta.get("averaged") or {}
+    meta["budget_choice"] = {"rule": f"the last weights, or the mean of the snapshots over the last {window:,} images when it scores higher "
+                                     f"on {n} validation photos", "chosen": chosen, "scores": scores,
+                             "snapshots": len(averaged.get("checkpoints") or [])}  # fmt: skip
+    print(f"{method}: chosen {chosen}")
     return model, meta
 
 
@@ -125,7 +185,10 @@ def _net_config(model) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.average", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoints", nargs="+", help="checkpoint files, or REV:PATH for a committed one")
+    p.add_argument("checkpoints", nargs="*", help="checkpoint files, or REV:PATH for a committed one")
+    p.add_argument("--run", help="instead of CHECKPOINTs: a run at its budget - its last weights, or the mean of its snapshots over "
+                                 "the last --window images when that scores higher on the gate's and --holdout photos (the equal-budget rule)")
+    p.add_argument("--window", type=int, default=40_000, help="with --run: the snapshots averaged, over this many last images")
     p.add_argument("--method", required=True, help="the checkpoints' method, e.g. fusion")
     p.add_argument("--out", help="write the averaged checkpoint here (float16, with its provenance)")
     p.add_argument("--ship-if-better", action="store_true", help="ship it when it beats the shipped model on the fixed validation photos")
@@ -137,9 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ship-at-budget", action="store_true",
                    help="ship it whatever the gate says (the README's equal-budget rule), with the gate's numbers against the model it replaces in its card")  # fmt: skip
     args = p.parse_args(argv)
+    if bool(args.run) == bool(args.checkpoints):
+        p.error("give checkpoints or --run RUN_DIR, not both")
     what = "average" if len(args.checkpoints) > 1 else "candidate"
     try:
-        model, meta = average(args.method, args.checkpoints)
+        if args.run:
+            model, meta = choose_at_budget(args.method, Path(args.run), args.window, args.val_photos, args.holdout)
+            what = meta["budget_choice"]["chosen"]
+        else:
+            model, meta = average(args.method, args.checkpoints)
         if args.out:
             model.save(Path(args.out), meta, training=False, half=True)
             print(f"wrote {args.out}")

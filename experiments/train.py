@@ -652,6 +652,30 @@ def ship(run_dir: Path, method_name: str, if_better: bool = False, val_photos: i
     return ship_model(cls.from_checkpoint(src, device="cpu"), meta, project_relative(run_dir), if_better, val_photos, seed, min_margin, holdout, guard)
 
 
+def as_shipped(model):
+    """``model`` as it would ship: written in half precision and read back (so a candidate scores
+    what its shipped file will)."""
+    import tempfile
+
+    cls = type(model)
+    with tempfile.TemporaryDirectory(prefix="gate-") as d:
+        tmp = Path(d) / f"candidate{cls.checkpoint_ext}"
+        model.save(tmp, dict(getattr(model, "checkpoint_meta", None) or {}), training=False, half=True)
+        return cls.from_checkpoint(tmp, device="cpu")
+
+
+def gate_photo_sets(val_photos: int = 200, seed: int = 0, holdout: int = 0) -> dict[str, list]:
+    """The ship gate's photos: ``{"gate": the fixed validation photos}``, and with ``holdout``
+    ``"holdout"``: that many other validation photos (:func:`holdout_photos`)."""
+    from experiments.config import DataConfig
+
+    root = project_path(DataConfig().val)
+    sets = {"gate": validation_photos(root, val_photos, seed)}
+    if holdout:
+        sets["holdout"] = holdout_photos(root, holdout, val_photos, gate_seed=seed)
+    return sets
+
+
 def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: int = 0, guard: str | Path | None = None) -> dict:
     """What the ship gate would see, shipping nothing: ``model``'s and the shipped model's mean
     rebalanced AuC on the fixed validation photos and, with ``holdout``, on that many other
@@ -659,21 +683,11 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
     snapshots averaged before its budget is reached). ``shipped`` is None when nothing is shipped.
     The candidate is scored as it would ship: written in half precision and read back, as
     :func:`ship_model` scores it, so the two print the same numbers for the same weights."""
-    import tempfile
-
-    from experiments.config import DataConfig
-
     cls = type(model)
     dst = CHECKPOINT_DIR / f"{cls.name}{cls.checkpoint_ext}"
-    with tempfile.TemporaryDirectory(prefix="gate-") as d:
-        tmp = Path(d) / f"candidate{cls.checkpoint_ext}"
-        model.save(tmp, dict(getattr(model, "checkpoint_meta", None) or {}), training=False, half=True)
-        model = cls.from_checkpoint(tmp, device="cpu")
+    model = as_shipped(model)
     shipped = cls.from_checkpoint(dst, device="cpu") if dst.exists() else None
-    root = project_path(DataConfig().val)
-    sets = {"gate": validation_photos(root, val_photos, seed)}
-    if holdout:
-        sets["holdout"] = holdout_photos(root, holdout, val_photos, gate_seed=seed)
+    sets = gate_photo_sets(val_photos, seed, holdout)
     out = {name: {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
                   "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}
            for name, photos in sets.items()}  # fmt: skip

@@ -254,3 +254,55 @@ def test_the_device_export_carries_the_snapshot_mean_only_when_it_scores_as_high
     got = ClassificationColorizer.from_checkpoint(home / "model.pt", "cpu").weight_arrays()
     moved = sum(not np.allclose(got[k], v, rtol=2e-3, atol=2e-3) for k, v in want.items() if np.issubdtype(v.dtype, np.floating))
     assert moved == 0
+
+
+def test_a_run_at_its_budget_ships_its_last_weights_or_its_snapshot_mean_whichever_scores_higher(tiny_config, tmp_path, monkeypatch, capsys):
+    """The equal-budget rule in one command (``--run``): the run's last weights against the mean of
+    its snapshots over the budget's last images, scored on the gate's and the other photos
+    together; the winner ships, the comparison in its card; the mean is kept beside the run (git
+    does not keep snapshots) and stands in for them once they are gone."""
+    import experiments.train as T
+    from backends.classification import ClassificationColorizer
+    from experiments.config import load_config
+
+    raw = tiny_config("classification", steps=24, model={"widths": [8, 16, 16, 16], "lr": 3e-2}, checkpoint_every=6, snapshots_from=48)
+    raw["data"].update(cache=False)
+    run = T.train(load_config(raw=raw), "cpu", progress=False)  # snapshots at 48, 72, 96 images
+    shipped_dir = tmp_path / "shipped"
+    shipped_dir.mkdir()
+    monkeypatch.setattr(T, "CHECKPOINT_DIR", shipped_dir)
+    fake_validation_photos(T, monkeypatch)
+    favour = {"mean": True}  # which candidate the (fake) photos prefer
+
+    def score(model, photos):
+        mean = bool(model.checkpoint_meta.get("averaged"))
+        return {"val_auc_rebal": 0.83 if mean == favour["mean"] else 0.82}
+
+    monkeypatch.setattr(T, "validate_photos", score)
+    args = ["--method", "classification", "--run", str(run), "--window", "30", "--val-photos", "3", "--holdout", "2", "--ship-at-budget"]
+    assert average.main(args) == 0
+    assert "chosen snapshot mean" in capsys.readouterr().out
+    card = json.loads((shipped_dir / "classification.json").read_text())
+    choice = card["budget_choice"]
+    assert choice["chosen"] == "snapshot mean" and choice["snapshots"] == 2  # 72 and 96: the last 30 images' snapshots
+    assert choice["scores"]["snapshot mean"] == {"gate": 0.83, "holdout": 0.83, "all": 0.83} and choice["scores"]["last"]["all"] == 0.82
+    assert [c["images_seen"] for c in card["averaged"]["checkpoints"]] == [72, 96] and card["images_seen"] == 96
+    want = average.average("classification", [str(run / "snapshots" / f"images_{n:07d}.pt") for n in (72, 96)])[0].weight_arrays()
+    got = ClassificationColorizer.from_checkpoint(shipped_dir / "classification.pt", "cpu").weight_arrays()
+    assert all(np.allclose(got[k], v, rtol=2e-3, atol=2e-3) for k, v in want.items())
+    assert (run / "snapshot-mean.pt").exists()
+
+    # a new checkout has the committed mean, not the snapshots: the same two candidates
+    for p in (run / "snapshots").glob("*.pt"):
+        p.unlink()
+    assert set(average.budget_candidates("classification", run, 30)) == {"last", "snapshot mean"}
+
+    favour["mean"] = False
+    assert average.main(args) == 0
+    card = json.loads((shipped_dir / "classification.json").read_text())
+    assert card["budget_choice"]["chosen"] == "last" and "averaged" not in card and card["images_seen"] == 96
+    assert card["ship_gate"]["replaced"]["images_seen"] == 96  # the mean it replaced, of the same run
+
+    (run / "resume.pt").unlink()
+    assert average.main(args) == 2
+    assert f"{run / 'resume.pt'}: not found" in capsys.readouterr().err
