@@ -5,8 +5,10 @@
 # over the last DECAY images (results/runs/<method>-r<BUDGET/1000>) - warmup-stable-decay, so a later
 # round branches off the same trunk further on. Resumable: each call skips what has reached its
 # target and resumes the rest from the run's own checkpoint, else its committed resume.<ext>, else
-# the 64-px-phase weights the configs' c160s runs started from (read from git). Nothing ships
-# here: the round's models ship together, by the README's equal-budget rule, once all have reached it.
+# the 64-px-phase weights the configs' c160s runs started from (read from git). After each branch its
+# snapshot mean is kept (snapshot-mean.<ext>) and scored against its last weights. Nothing ships
+# here: the round's models ship together, by the README's equal-budget rule, once all have reached it
+# (python -m experiments.average --method M --run results/runs/M-r400 --ship-at-budget ...).
 #
 #   nohup bash experiments/scripts/train_round.sh >> results/runs/train_round.log 2>&1 &
 #   METHODS="gan" BUDGET=400000 DECAY=40000 bash experiments/scripts/train_round.sh
@@ -63,5 +65,13 @@ for m in $METHODS; do
   start=$(steps_at "$TRUNK"); n=$(( $(steps_at "$BUDGET") - start ))
   train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$(ext "$m")" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
     "model.decay_steps=$n" || { say "$branch: failed or stopped"; exit 1; }
+  # the rule's second candidate, kept while the snapshots are here (git keeps none): the snapshot
+  # mean as the run's snapshot-mean.<ext>, both candidates scored on the 600 validation photos
+  ext_m=$(ext "$m")
+  if [ ! -f "$RUNS/$branch/snapshot-mean.$ext_m" ]; then
+    cmd=("$PY" -m experiments.average --method "$m" --run "$RUNS/$branch" --window "$DECAY" --gate-only --holdout 400)
+    if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"
+    else say "$branch: its snapshot mean and last weights scored"; nice -n 10 "${cmd[@]}" >> "$RUNS/$branch.out" 2>&1 || say "$branch: not scored"; fi
+  fi
 done
 say "round to $BUDGET images: every run done (ship them together: README, the equal-budget rule)"

@@ -49,3 +49,13 @@ def test_a_run_with_committed_weights_resumes_from_them(tmp_path):
     (tmp_path / "koalarization-t160" / "resume.pt").write_bytes(b"weights")
     trunk = commands(dry_run(tmp_path))[0]
     assert f"--init-from {tmp_path}/koalarization-t160/resume.pt" in trunk and "train.images=360000" in trunk
+
+
+def test_after_the_branch_its_snapshot_mean_is_kept_and_scored_once(tmp_path):
+    lines = dry_run(tmp_path)
+    (mean,) = [ln for ln in lines if "-m experiments.average" in ln]
+    assert f"--method koalarization --run {tmp_path}/koalarization-r400 --window 40000 --gate-only --holdout 400" in mean
+    assert lines.index(mean) > lines.index(commands(lines)[1])  # after the branch has reached the budget
+    (tmp_path / "koalarization-r400").mkdir()
+    (tmp_path / "koalarization-r400" / "snapshot-mean.pt").write_bytes(b"weights")
+    assert not [ln for ln in dry_run(tmp_path) if "-m experiments.average" in ln]
