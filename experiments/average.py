@@ -166,7 +166,7 @@ def choose_at_budget(method: str, run_dir: Path, window: int = 40_000, val_photo
     model, meta = candidates[chosen]
     averaged = meta.get("averaged") or {}
     meta["budget_choice"] = {"rule": f"the last weights, or the mean of the snapshots over the last {window:,} images when it scores higher "
-                                     f"on {n} validation photos", "chosen": chosen, "scores": scores,
+                                     f"on {n} validation photos", "chosen": chosen, "scores": scores, "photos": n,
                              "snapshots": len(averaged.get("checkpoints") or [])}  # fmt: skip
     print(f"{method}: chosen {chosen}")
     return model, meta

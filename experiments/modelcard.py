@@ -74,6 +74,15 @@ def variant(method: str, config: dict) -> str:
     return "; ".join(parts)
 
 
+def _budget_choice(choice: dict | None) -> str:
+    """How the equal-budget rule picked the shipped weights (``experiments.average --run``)."""
+    scores = (choice or {}).get("scores") or {}
+    if not scores:
+        return ""
+    said = " against ".join(f"{name} {s['all']:.4f}" for name, s in sorted(scores.items(), key=lambda kv: kv[0] != choice["chosen"]))
+    return f"; {choice['chosen']} shipped by the equal-budget rule ({said} on {choice.get('photos', '?')} validation photos)"
+
+
 def _count(n) -> str:
     return f"{int(n):,}" if isinstance(n, (int, float)) else "?"
 
@@ -124,6 +133,7 @@ def make_card(method: str, meta: dict, metrics_dir: Path | None = None) -> dict:
         # a shipped average (experiments.average) is no paper's: the variant says so
         "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else "")
         + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else "")
+        + _budget_choice(meta.get("budget_choice"))
         + (
             f"; trained on the device pack ({_count(pack.get('photos_packed'))} of {_count(pack.get('photos_listed'))} photos, "
             f"{pack.get('format') or 'WebP'} q{pack.get('quality') or '?'} at {pack.get('short_side') or '?'} px)"

@@ -285,6 +285,7 @@ def test_a_run_at_its_budget_ships_its_last_weights_or_its_snapshot_mean_whichev
     card = json.loads((shipped_dir / "classification.json").read_text())
     choice = card["budget_choice"]
     assert choice["chosen"] == "snapshot mean" and choice["snapshots"] == 2  # 72 and 96: the last 30 images' snapshots
+    assert choice["photos"] == 5
     assert choice["scores"]["snapshot mean"] == {"gate": 0.83, "holdout": 0.83, "all": 0.83} and choice["scores"]["last"]["all"] == 0.82
     assert [c["images_seen"] for c in card["averaged"]["checkpoints"]] == [72, 96] and card["images_seen"] == 96
     want = average.average("classification", [str(run / "snapshots" / f"images_{n:07d}.pt") for n in (72, 96)])[0].weight_arrays()

@@ -36,3 +36,10 @@ def test_the_card_says_when_the_learning_rate_decayed():
     assert "decayed linearly to 0 over steps 12,500-15,834" in variant("fusion", decayed)
     assert "decayed" not in variant("fusion", {"model": {"encoder": "squeezenet", "global_branch": "learned"}})
     assert "decayed" not in variant("gan", {"model": {"decay_start": 6250, "decay_steps": 6250}})
+
+
+def test_the_card_says_how_the_equal_budget_rule_picked_the_weights():
+    choice = {"chosen": "last", "photos": 600, "scores": {"snapshot mean": {"all": 0.8429}, "last": {"all": 0.8436}}}
+    card = make_card("fusion", {**meta([]), "budget_choice": choice})
+    assert card["variant"].endswith("; last shipped by the equal-budget rule (last 0.8436 against snapshot mean 0.8429 on 600 validation photos)")
+    assert "equal-budget" not in make_card("fusion", meta([]))["variant"]
