@@ -690,7 +690,7 @@ def score_against_shipped(model, val_photos: int = 200, seed: int = 0, holdout: 
     sets = gate_photo_sets(val_photos, seed, holdout)
     out = {name: {"photos": len(photos), "candidate": validate_photos(model, photos)["val_auc_rebal"],
                   "shipped": validate_photos(shipped, photos)["val_auc_rebal"] if shipped is not None else None}
-           for name, photos in sets.items()}  # fmt: skip
+           for name, photos in sets.items() if photos}  # fmt: skip
     if guard and shipped is not None:
         out["guard"] = guard_verdict(model, shipped, project_path(guard))
     return out

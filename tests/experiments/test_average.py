@@ -188,6 +188,10 @@ def test_gate_only_scores_the_average_and_the_shipped_model_and_ships_nothing(tm
                    f"fusion: average {new_other:.4f}, shipped {old_other:.4f} ({new_other - old_other:+.4f}) on 2 other validation photos"]  # fmt: skip
     assert shipped.read_bytes() == before and sorted(p.name for p in shipped_dir.iterdir()) == ["fusion.pt"]
 
+    # no gate photos asked for (only the others, or only the guard's): those numbers, no traceback
+    assert average.main(["--method", "fusion", *map(str, paths), "--gate-only", "--val-photos", "0", "--holdout", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == [out[1]]
+
 
 def test_ship_at_budget_replaces_even_a_model_that_scores_as_high_and_says_what_it_replaced(tmp_path, monkeypatch, capsys):
     """The equal-budget rule: the method's model at the common budget ships whatever the gate says;
