@@ -135,14 +135,17 @@ def budget_candidates(method: str, run_dir: Path, window: int = 40_000) -> dict[
              if seen - window <= int(p.stem.split("_")[1]) <= seen]  # fmt: skip
     kept = run_dir / f"{SNAPSHOT_MEAN}{cls.checkpoint_ext}"
     out = {"last": (last, dict(last.checkpoint_meta))}
+    if kept.exists():  # made before: used when it is the mean of this trajectory's end (of these very snapshots, where they are here)
+        model = cls.from_checkpoint(kept, device="cpu")
+        meta = dict(model.checkpoint_meta)
+        of = [c.get("images_seen") for c in (meta.get("averaged") or {}).get("checkpoints", [])]
+        if int(meta.get("images_seen") or 0) == seen and (len(snaps) < 2 or of == [int(p.stem.split("_")[1]) for p in snaps]):
+            out["snapshot mean"] = (model, meta)
+            return out
     if len(snaps) >= 2:
         model, meta = average(method, [str(p) for p in snaps])
         model.save(kept, meta, training=False, half=True)
         out["snapshot mean"] = (model, meta)
-    elif kept.exists():
-        model = cls.from_checkpoint(kept, device="cpu")
-        if int(model.checkpoint_meta.get("images_seen") or 0) == seen:  # the mean of this trajectory's end, not an older one's
-            out["snapshot mean"] = (model, dict(model.checkpoint_meta))
     return out
 
 

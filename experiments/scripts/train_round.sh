@@ -60,15 +60,14 @@ train() {  # run target init overrides...: one run to its target, resumed where 
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 for m in $METHODS; do
   [ -f "experiments/configs/$m.toml" ] || { say "$m: no config"; exit 2; }
-  trunk="$m-t160"; branch="$m-r$(( BUDGET / 1000 ))"
+  trunk="$m-t160"; branch="$m-r$(( BUDGET / 1000 ))"; e=$(ext "$m")
   train "$trunk" "$TRUNK" "${INIT[$m]:-}" train.snapshots_from=$(( BUDGET + 1 )) model.decay_start=0 model.decay_steps=0 || { say "$trunk: failed or stopped"; exit 1; }
   start=$(steps_at "$TRUNK"); n=$(( $(steps_at "$BUDGET") - start ))
-  train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$(ext "$m")" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
+  train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$e" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
     "model.decay_steps=$n" || { say "$branch: failed or stopped"; exit 1; }
   # the rule's second candidate, kept while the snapshots are here (git keeps none): the snapshot
   # mean as the run's snapshot-mean.<ext>, both candidates scored on the 600 validation photos
-  ext_m=$(ext "$m")
-  if [ ! -f "$RUNS/$branch/snapshot-mean.$ext_m" ]; then
+  if [ ! -f "$RUNS/$branch/snapshot-mean.$e" ]; then
     cmd=("$PY" -m experiments.average --method "$m" --run "$RUNS/$branch" --window "$DECAY" --gate-only --holdout 400)
     if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"
     else say "$branch: its snapshot mean and last weights scored"; nice -n 10 "${cmd[@]}" >> "$RUNS/$branch.out" 2>&1 || say "$branch: not scored"; fi
