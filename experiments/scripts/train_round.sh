@@ -5,7 +5,7 @@
 # over the last DECAY images (results/runs/<method>-r<BUDGET/1000>) - warmup-stable-decay, so a later
 # round branches off the same trunk further on. Resumable: each call skips what has reached its
 # target and resumes the rest from the run's own checkpoint, else its committed resume.<ext>, else
-# the 64-px-phase weights the configs' c160s runs started from (read from git). After each branch its
+# 64-px-phase weights of an earlier run of the same recipe (read from git). After each branch its
 # snapshot mean is kept (snapshot-mean.<ext>) and scored against its last weights. Nothing ships
 # here: the round's models ship together, by the README's equal-budget rule, once all have reached it
 # (python -m experiments.average --method M --run results/runs/M-r400 --ship-at-budget ...).
@@ -31,7 +31,7 @@ declare -A INIT=(
   [regression]=ed7a256:results/runs/regression-squeezenet/resume.keras        # 180,000
   [fusion]=7d899f1:results/runs/fusion-squeezenet/resume.pt                   # 200,000
   [gan]=6f52774:results/runs/gan-w48-340k/resume.pt                           # 196,704
-  [koalarization]=""                                                          # from scratch
+  [koalarization]=ed7a256:results/runs/koalarization/resume.pt                # 180,000
 )
 ext() { [ "$1" = regression ] && echo keras || echo pt; }
 seen() {  # images seen by a run's latest weights (0: none)

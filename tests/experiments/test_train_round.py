@@ -22,9 +22,12 @@ def commands(lines: list[str]) -> list[str]:
     return [ln for ln in lines if "-m experiments.train" in ln]
 
 
-def test_a_fresh_round_trains_the_trunk_from_scratch_then_branches_with_the_decay(tmp_path):
+def test_a_fresh_round_starts_the_trunk_from_64px_phase_weights_then_branches_with_the_decay(tmp_path):
     trunk, branch = commands(dry_run(tmp_path))
-    assert "train.run=koalarization-t160 train.images=360000" in trunk and "--init-from" not in trunk
+    assert "train.run=koalarization-t160 train.images=360000" in trunk
+    # koalarization's 180,000-image weights of the same recipe, read from git for the run
+    init = trunk.split("--init-from ")[1].split()[0]
+    assert init.endswith("/koalarization-init.pt") and not init.startswith(str(tmp_path))
     assert "model.decay_start=0 model.decay_steps=0" in trunk and f"train.runs_dir={tmp_path}" in trunk
     # the branch starts where the trunk ends: 6,250 steps of 32 to 200,000 images, 13,334 of 12 to 360,008;
     # the rate reaches 0 over the 3,333 steps of 12 to 400,000
