@@ -7,8 +7,9 @@
 # target and resumes the rest from the run's own checkpoint, else its committed resume.<ext>, else
 # 64-px-phase weights of an earlier run of the same recipe (read from git). After each branch its
 # snapshot mean is kept (snapshot-mean.<ext>) and scored against its last weights. Nothing ships
-# here: the round's models ship together, by the README's equal-budget rule, once all have reached it
-# (python -m experiments.average --method M --run results/runs/M-r400 --ship-at-budget ...).
+# until every method has reached the budget; then the round's models ship together, by the README's
+# equal-budget rule (python -m experiments.average --method M --run results/runs/M-r400
+# --ship-at-budget ...), and the README's tables, grid and cards are remade (SHIP=0: not).
 #
 #   nohup bash experiments/scripts/train_round.sh >> results/runs/train_round.log 2>&1 &
 #   METHODS="gan" BUDGET=400000 DECAY=40000 bash experiments/scripts/train_round.sh
@@ -17,7 +18,8 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 PY=${PY:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
-METHODS=${METHODS:-"classification regression fusion koalarization gan"}
+ALL="classification regression fusion koalarization gan"
+METHODS=${METHODS:-$ALL}
 BUDGET=${BUDGET:-400000}
 DECAY=${DECAY:-40000}
 TRUNK=$(( BUDGET - DECAY ))
@@ -73,4 +75,31 @@ for m in $METHODS; do
     else say "$branch: its snapshot mean and last weights scored"; nice -n 10 "${cmd[@]}" >> "$RUNS/$branch.out" 2>&1 || say "$branch: not scored"; fi
   fi
 done
-say "round to $BUDGET images: every run done (ship them together: README, the equal-budget rule)"
+say "round to $BUDGET images: every run done"
+# Ship the round together, by the equal-budget rule (README): each method's branch - its last weights
+# or its snapshot mean, whichever scores higher on the 600 validation photos; the test photos reported
+# in the card, not used to choose - then the README's tables, grid and cards from the shipped models.
+# A method whose card already names its branch is not shipped again. SHIP=0 stops before this.
+[ "${SHIP:-1}" = 0 ] && exit 0
+for m in $ALL; do  # all five, whichever METHODS this call trained
+  branch="$m-r$(( BUDGET / 1000 ))"
+  [ "$(seen "$branch")" -ge "$BUDGET" ] || { say "nothing ships yet: $branch has not reached $BUDGET images"; exit 0; }
+done
+shipped=0
+for m in $ALL; do
+  branch="$m-r$(( BUDGET / 1000 ))"
+  card_run=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("run", ""))' "results/checkpoints/$m.json" 2>/dev/null)
+  if [ "$card_run" = "$branch" ] && [ -z "${DRY_RUN:-}" ]; then say "$branch: shipped already"; continue; fi
+  cmd=("$PY" -m experiments.average --method "$m" --run "$RUNS/$branch" --window "$DECAY" --ship-at-budget --holdout 400
+       --guard ../shared/data/test)
+  if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; shipped=1; continue; fi
+  say "$branch: shipping by the equal-budget rule"
+  nice -n 10 "${cmd[@]}" >> "$RUNS/$branch.out" 2>&1 || { say "$branch: not shipped (see $RUNS/$branch.out)"; exit 1; }
+  shipped=1
+done
+[ "$shipped" = 1 ] || exit 0
+cmd=("$PY" -m experiments.readme --refresh)
+if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; exit 0; fi
+say "the README's tables, grid and model cards remade from the shipped models"
+nice -n 10 "${cmd[@]}" >> "$RUNS/train_round-readme.out" 2>&1 || { say "README refresh failed (see $RUNS/train_round-readme.out)"; exit 1; }
+say "round to $BUDGET images shipped: commit results/checkpoints, results/metrics, results/sample_grid.*, README.md"

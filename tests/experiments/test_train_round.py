@@ -62,3 +62,25 @@ def test_after_the_branch_its_snapshot_mean_is_kept_and_scored_once(tmp_path):
     (tmp_path / "koalarization-r400").mkdir()
     (tmp_path / "koalarization-r400" / "snapshot-mean.pt").write_bytes(b"weights")
     assert not [ln for ln in dry_run(tmp_path) if "-m experiments.average" in ln]
+
+
+def at_budget(tmp_path, methods, images=400_004):
+    for m in methods:
+        (tmp_path / f"{m}-r400").mkdir()
+        (tmp_path / f"{m}-r400" / "resume.json").write_text(json.dumps({"images_seen": images}))
+
+
+def test_the_round_ships_all_five_together_only_when_every_branch_has_reached_the_budget(tmp_path):
+    five = ["classification", "regression", "fusion", "koalarization", "gan"]
+    at_budget(tmp_path, five[:4])  # the gan's branch still short of it: nothing ships, whatever METHODS trained
+    lines = dry_run(tmp_path)
+    assert not [ln for ln in lines if "--ship-at-budget" in ln or "experiments.readme" in ln]
+    assert any("nothing ships yet: gan-r400 has not reached 400000 images" in ln for ln in lines)
+    at_budget(tmp_path, ["gan"])
+    lines = dry_run(tmp_path)
+    ships = [ln for ln in lines if "--ship-at-budget" in ln]
+    assert [ln.split("--method ")[1].split()[0] for ln in ships] == five
+    assert all(f"--run {tmp_path}/{m}-r400 " in ln for m, ln in zip(five, ships))
+    assert all("--holdout 400" in ln and "--guard ../shared/data/test" in ln for ln in ships)
+    assert lines[-1].endswith("-m experiments.readme --refresh")  # then the tables, grid and cards, once
+    assert not [ln for ln in dry_run(tmp_path, SHIP="0") if "--ship-at-budget" in ln or "experiments.readme" in ln]
