@@ -149,7 +149,7 @@ def build_squeeze_network(cfg: Config, q: int):
     import torch
     from torch import nn
 
-    from .encoders import SqueezeNetEncoder, pad_to
+    from .encoders import SqueezeNetEncoder, Upsample, pad_to
 
     d16, d8, d4 = cfg.decoder_widths
     c16, c8, c4 = SqueezeNetEncoder.CHANNELS[3], SqueezeNetEncoder.CHANNELS[2], SqueezeNetEncoder.CHANNELS[1]
@@ -162,7 +162,7 @@ def build_squeeze_network(cfg: Config, q: int):
             self.b16 = block(c16, d16, 1)
             self.b8 = block(d16 + c8, d8, 2, dilation=2)
             self.b4 = block(d8 + c4 + 32, d4, 2)
-            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.up = Upsample(scale_factor=2, mode="nearest")
             self.head = nn.Conv2d(d4, q, 1)
 
         def train(self, mode: bool = True):

@@ -14,6 +14,7 @@ layer, pix2pix's PatchGAN and L1, the Keras regression head) and only its encode
   are the genuine ones either way; only the border handling differs.
 * :class:`SqueezeNetEncoder` - the aligned network returning the four taps (64, 128, 256, 512
   channels), frozen by default (``trainable=True`` fine-tunes it).
+* :class:`Upsample` - ``nn.Upsample`` for the decoders that concatenate its output with the taps.
 
 A checkpoint carries the encoder's weights, so a shipped model rebuilds without the weights file:
 while :func:`building_from_checkpoint` is active, encoders are created without reading it.
@@ -246,6 +247,25 @@ class SqueezeNetEncoder(nn.Module):
             mode = "area" if t.shape[-2] >= grid[0] and t.shape[-1] >= grid[1] else "bilinear"
             out.append(nn.functional.interpolate(t, size=grid, mode=mode, **({} if mode == "area" else {"align_corners": False})))
         return out
+
+
+def _channels_last(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous(memory_format=torch.channels_last)
+
+
+class Upsample(nn.Upsample):
+    """``nn.Upsample`` (same output, same - empty - state dict) whose gradient reaches its backward
+    kernel in channels-last layout. A decoder that concatenates the upsampled map with an encoder
+    tap hands it back a channel slice of the concatenation's gradient, which is strided in neither
+    layout, and the CPU kernels of upsampling's backward then take their slow generic path:
+    measured on the gan's training step (batch 12, 160-px crops, bfloat16) the four bilinear
+    backwards took 215 ms of a 920-ms step, 24 ms with this - 1.3x the images per second."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        if y.requires_grad and y.is_contiguous(memory_format=torch.channels_last):
+            y.register_hook(_channels_last)
+        return y
 
 
 def grey_srgb(L: np.ndarray) -> np.ndarray:

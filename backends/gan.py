@@ -131,7 +131,7 @@ class SqueezeUNetGenerator(nn.Module):
     def __init__(self, ngf: int = 16, dropout: float = 0.5, dropout_blocks: int = 2, trainable: bool = False, weights: str | None = None,
                  upsample: str = "nearest", encoder_scale: float = 1.0):  # fmt: skip
         super().__init__()
-        from .encoders import SqueezeNetEncoder
+        from .encoders import SqueezeNetEncoder, Upsample
 
         self.encoder = SqueezeNetEncoder(trainable, weights, scale=encoder_scale)
         c2, c4, c8, c16 = SqueezeNetEncoder.CHANNELS
@@ -148,7 +148,7 @@ class SqueezeUNetGenerator(nn.Module):
         self.out = nn.Sequential(nn.ReLU(True), nn.Conv2d(ngf, 2, 3, 1, 1), nn.Tanh())
         # nearest copies each pixel 2x2, which leaves power at the 2-px period in the output's ab
         # spectrum (measured: checker 2 px 3.0 against the truth's 1.16); bilinear does not
-        self.up = nn.Upsample(scale_factor=2, mode=upsample, **({} if upsample == "nearest" else {"align_corners": False}))
+        self.up = Upsample(scale_factor=2, mode=upsample, **({} if upsample == "nearest" else {"align_corners": False}))
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from backends.encoders import SqueezeNetEncoder, SqueezeNetFeatures, grey_srgb
+from backends.encoders import SqueezeNetEncoder, SqueezeNetFeatures, Upsample, grey_srgb
 from backends.weights import resolve
 from tests.conftest import SHARED
 
@@ -123,3 +123,24 @@ def test_keras_regression_encoder_scale_feeds_the_resized_photo_and_reloads_in_s
     again = RegressionColorizer.from_checkpoint(m.save(tmp_path / "r.keras", {"images_seen": 2}), "cpu")  # safe mode
     assert again.config.encoder_scale == 1.5
     np.testing.assert_allclose(again.predict_ab(L), ab, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_the_decoders_upsample_trains_exactly_as_nn_upsample(mode):
+    """The decoders' Upsample only hands its backward a channels-last gradient (a speed-up): a
+    decoder step - upsample, concatenate with a tap, convolve - gives the same output and the same
+    gradients as with nn.Upsample, and its state dict is as empty, so checkpoints load as before."""
+    torch.manual_seed(0)
+    x0 = torch.randn(3, 8, 10, 12).to(memory_format=torch.channels_last)
+    tap = torch.randn(3, 4, 20, 24).to(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(12, 5, 3, padding=1).to(memory_format=torch.channels_last)
+    results = []
+    for up in (torch.nn.Upsample(scale_factor=2, mode=mode), Upsample(scale_factor=2, mode=mode)):
+        conv.zero_grad()
+        x = x0.clone().requires_grad_(True)
+        y = conv(torch.cat([up(x), tap], 1))
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        results.append((y.detach(), x.grad, conv.weight.grad.clone()))
+        assert up.state_dict() == {}
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
