@@ -36,9 +36,10 @@ declare -A INIT=(
   [koalarization]=ed7a256:results/runs/koalarization/resume.pt                # 180,000
 )
 ext() { [ "$1" = regression ] && echo keras || echo pt; }
-seen() {  # images seen by a run's latest weights (0: none)
-  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("images_seen", 0))' "$RUNS/$1/resume.json" 2>/dev/null || echo 0
+field() {  # file key default: a JSON file's top-level value (the default when either is missing)
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], sys.argv[3]))' "$1" "$2" "$3" 2>/dev/null || echo "$3"
 }
+seen() { field "$RUNS/$1/resume.json" images_seen 0; }  # images seen by a run's latest weights (0: none)
 say() { echo "[$(date -u '+%F %H:%M:%S')] $*"; }
 train() {  # run target init overrides...: one run to its target, resumed where it stands
   local run=$1 target=$2 init=$3; shift 3
@@ -88,8 +89,7 @@ done
 shipped=0
 for m in $ALL; do
   branch="$m-r$(( BUDGET / 1000 ))"
-  card_run=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("run", ""))' "results/checkpoints/$m.json" 2>/dev/null)
-  if [ "$card_run" = "$branch" ] && [ -z "${DRY_RUN:-}" ]; then say "$branch: shipped already"; continue; fi
+  if [ "$(field "results/checkpoints/$m.json" run "")" = "$branch" ] && [ -z "${DRY_RUN:-}" ]; then say "$branch: shipped already"; continue; fi
   cmd=("$PY" -m experiments.average --method "$m" --run "$RUNS/$branch" --window "$DECAY" --ship-at-budget --holdout 400
        --guard ../shared/data/test)
   if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; shipped=1; continue; fi
