@@ -83,6 +83,16 @@ def _budget_choice(choice: dict | None) -> str:
     return f"; {choice['chosen']} shipped by the equal-budget rule ({said} on {choice.get('photos', '?')} validation photos)"
 
 
+def _continued(meta: dict) -> str:
+    """"; continued from run B at 360,008 images, which continued from run A at 200,000": the whole
+    chain of ``--init-from`` runs, as far as ``results/runs`` has their records."""
+    from experiments import runlogs
+
+    chain = runlogs.ancestry(meta)
+    said = [f"run {run} at {_count(n)} images" for run, n in chain]
+    return "; continued from " + ", which continued from ".join(said) if said else ""
+
+
 def _count(n) -> str:
     return f"{int(n):,}" if isinstance(n, (int, float)) else "?"
 
@@ -132,7 +142,7 @@ def make_card(method: str, meta: dict, metrics_dir: Path | None = None) -> dict:
     return {
         # a shipped average (experiments.average) is no paper's: the variant says so
         "variant": variant(method, cfg) + (f"; weights averaged over {len(seen)} checkpoints of the run ({min(seen):,}-{max(seen):,} images)" if seen else "")
-        + (f"; continued from run {cont.get('run')} at {int(cont.get('images_seen') or 0):,} images" if (cont := meta.get("continued_from")) else "")
+        + _continued(meta)
         + _budget_choice(meta.get("budget_choice"))
         + (
             f"; trained on the device pack ({_count(pack.get('photos_packed'))} of {_count(pack.get('photos_listed'))} photos, "

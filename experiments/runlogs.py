@@ -60,6 +60,20 @@ def continued_from_run(meta: dict) -> tuple[str, int | None]:
     return Path(str(cont["run"])).name, int(n) if isinstance(n, (int, float)) else None
 
 
+def ancestry(meta: dict) -> list[tuple[str, int | None]]:
+    """The runs a checkpoint went on from (``--init-from``), nearest first, each with the images it
+    had seen then - followed through each run's ``resume.json`` while the run is in ``results/runs``."""
+    out: list[tuple[str, int | None]] = []
+    parent, upto = continued_from_run(meta)
+    while parent and parent not in {r for r, _ in out}:
+        out.append((parent, upto))
+        try:
+            parent, upto = continued_from_run(json.loads((runs_dir() / parent / "resume.json").read_text()))
+        except (OSError, ValueError):
+            break
+    return out
+
+
 def _shipped_chain() -> dict[str, tuple[str, int | None]]:
     """Run -> ``(label, images)``: the runs the shipped models came from, named for the model, and
     the runs those continued from (``--init-from``), up the chain, named for the part of the model
@@ -77,16 +91,10 @@ def _shipped_chain() -> dict[str, tuple[str, int | None]]:
         if not (run and (runs_dir() / run / "log.csv").exists()):
             continue
         out.setdefault(run, (p.stem, None))
-        seen = {run}
-        parent, upto = continued_from_run(meta)
-        while parent and parent not in seen and (runs_dir() / parent / "log.csv").exists():
-            seen.add(parent)
-            out.setdefault(parent, (f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)", upto))
-            try:
-                parent_meta = json.loads((runs_dir() / parent / "resume.json").read_text())
-            except (OSError, ValueError):
+        for parent, upto in ancestry(meta):
+            if parent == run or not (runs_dir() / parent / "log.csv").exists():
                 break
-            parent, upto = continued_from_run(parent_meta)
+            out.setdefault(parent, (f"{p.stem} (its first {upto:,} images)" if upto else f"{p.stem} (its start)", upto))
     return out
 
 

@@ -43,3 +43,20 @@ def test_the_card_says_how_the_equal_budget_rule_picked_the_weights():
     card = make_card("fusion", {**meta([]), "budget_choice": choice})
     assert card["variant"].endswith("; last shipped by the equal-budget rule (last 0.8436 against snapshot mean 0.8429 on 600 validation photos)")
     assert "equal-budget" not in make_card("fusion", meta([]))["variant"]
+
+
+def test_a_branch_of_a_trunk_names_the_whole_chain_it_continued_from(tmp_path, monkeypatch):
+    """A round's branch went on from its trunk, which went on from an earlier run's 64-px phase: the
+    card names both, as far as results/runs has their records."""
+    import json
+
+    monkeypatch.setenv("COLORIZE_RESULTS_DIR", str(tmp_path))
+    for run, parent in [("fusion-t160", {"run": "fusion-squeezenet", "images_seen": 200_000}), ("fusion-squeezenet", None)]:
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        (tmp_path / "runs" / run / "resume.json").write_text(json.dumps({"continued_from": parent} if parent else {}))
+    branch = meta([[200000, 160, 12]], {"run": "fusion-t160", "images_seen": 360_008, "file": "results/runs/fusion-t160/resume.pt"})
+    assert make_card("fusion", branch)["variant"].endswith(
+        "; continued from run fusion-t160 at 360,008 images, which continued from run fusion-squeezenet at 200,000 images")
+    (tmp_path / "runs" / "fusion-t160" / "resume.json").unlink()  # the trunk's record gone: what the card itself knows
+    assert make_card("fusion", branch)["variant"].endswith("; continued from run fusion-t160 at 360,008 images")
+    assert "continued" not in make_card("fusion", meta([]))["variant"]
