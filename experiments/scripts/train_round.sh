@@ -97,7 +97,8 @@ for m in $ALL; do
   nice -n 10 "${cmd[@]}" >> "$RUNS/$branch.out" 2>&1 || { say "$branch: not shipped (see $RUNS/$branch.out)"; exit 1; }
   shipped=1
 done
-[ "$shipped" = 1 ] || exit 0
+# after a ship, or when an earlier call shipped and its refresh did not finish (the README is stale)
+[ "$shipped" = 1 ] || ! "$PY" -m experiments.readme --check > /dev/null 2>&1 || exit 0
 cmd=("$PY" -m experiments.readme --refresh)
 if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; exit 0; fi
 say "the README's tables, grid and model cards remade from the shipped models"
