@@ -99,7 +99,7 @@ for m in $ALL; do
 done
 # after a ship, or when an earlier call shipped and its refresh did not finish (the README is stale)
 [ "$shipped" = 1 ] || ! "$PY" -m experiments.readme --check > /dev/null 2>&1 || exit 0
-cmd=("$PY" -m experiments.readme --refresh)
+cmd=("$PY" -m experiments.readme --refresh --methods "${ALL// /,}")  # neural_style's committed rows kept
 if [ -n "${DRY_RUN:-}" ]; then echo "${cmd[*]}"; exit 0; fi
 say "the README's tables, grid and model cards remade from the shipped models"
 nice -n 10 "${cmd[@]}" >> "$RUNS/train_round-readme.out" 2>&1 || { say "README refresh failed (see $RUNS/train_round-readme.out)"; exit 1; }

@@ -82,5 +82,6 @@ def test_the_round_ships_all_five_together_only_when_every_branch_has_reached_th
     assert [ln.split("--method ")[1].split()[0] for ln in ships] == five
     assert all(f"--run {tmp_path}/{m}-r400 " in ln for m, ln in zip(five, ships))
     assert all("--holdout 400" in ln and "--guard ../shared/data/test" in ln for ln in ships)
-    assert lines[-1].endswith("-m experiments.readme --refresh")  # then the tables, grid and cards, once
+    # then the tables, grid and cards, once, re-evaluating the five (neural_style untrained: its rows kept)
+    assert lines[-1].endswith("-m experiments.readme --refresh --methods " + ",".join(five))
     assert not [ln for ln in dry_run(tmp_path, SHIP="0") if "--ship-at-budget" in ln or "experiments.readme" in ln]
