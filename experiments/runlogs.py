@@ -64,8 +64,10 @@ def ancestry(meta: dict) -> list[tuple[str, int | None]]:
     """The runs a checkpoint went on from (``--init-from``), nearest first, each with the images it
     had seen then - followed through each run's ``resume.json`` while the run is in ``results/runs``."""
     out: list[tuple[str, int | None]] = []
+    seen: set[str] = set()
     parent, upto = continued_from_run(meta)
-    while parent and parent not in {r for r, _ in out}:
+    while parent and parent not in seen:
+        seen.add(parent)
         out.append((parent, upto))
         try:
             parent, upto = continued_from_run(json.loads((runs_dir() / parent / "resume.json").read_text()))

@@ -23,6 +23,7 @@ METHODS=${METHODS:-$ALL}
 BUDGET=${BUDGET:-400000}
 DECAY=${DECAY:-40000}
 TRUNK=$(( BUDGET - DECAY ))
+BRANCH="r$(( BUDGET / 1000 ))"  # the branches' runs: <method>-r400
 RUNS=${RUNS_DIR:-results/runs}
 where=(); [ -n "${RUNS_DIR:-}" ] && where=("train.runs_dir=$RUNS_DIR")
 # the configs' schedule: 200,000 images at batch 32, then batch 12 (160-px crops)
@@ -63,7 +64,7 @@ train() {  # run target init overrides...: one run to its target, resumed where 
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 for m in $METHODS; do
   [ -f "experiments/configs/$m.toml" ] || { say "$m: no config"; exit 2; }
-  trunk="$m-t160"; branch="$m-r$(( BUDGET / 1000 ))"; e=$(ext "$m")
+  trunk="$m-t160"; branch="$m-$BRANCH"; e=$(ext "$m")
   train "$trunk" "$TRUNK" "${INIT[$m]:-}" train.snapshots_from=$(( BUDGET + 1 )) model.decay_start=0 model.decay_steps=0 || { say "$trunk: failed or stopped"; exit 1; }
   start=$(steps_at "$TRUNK"); n=$(( $(steps_at "$BUDGET") - start ))
   train "$branch" "$BUDGET" "$RUNS/$trunk/resume.$e" "train.snapshots_from=$TRUNK" "model.decay_start=$start" \
@@ -83,12 +84,12 @@ say "round to $BUDGET images: every run done"
 # A method whose card already names its branch is not shipped again. SHIP=0 stops before this.
 [ "${SHIP:-1}" = 0 ] && exit 0
 for m in $ALL; do  # all five, whichever METHODS this call trained
-  branch="$m-r$(( BUDGET / 1000 ))"
+  branch="$m-$BRANCH"
   [ "$(seen "$branch")" -ge "$BUDGET" ] || { say "nothing ships yet: $branch has not reached $BUDGET images"; exit 0; }
 done
 shipped=0
 for m in $ALL; do
-  branch="$m-r$(( BUDGET / 1000 ))"
+  branch="$m-$BRANCH"
   if [ "$(field "results/checkpoints/$m.json" run "")" = "$branch" ] && [ -z "${DRY_RUN:-}" ]; then say "$branch: shipped already"; continue; fi
   cmd=("$PY" -m experiments.average --method "$m" --run "$RUNS/$branch" --window "$DECAY" --ship-at-budget --holdout 400
        --guard ../shared/data/test)
